@@ -1,0 +1,193 @@
+//! Errors of API calls, split into permanent ones (fix the config) and
+//! transient ones (retry with backoff).
+
+use std::fmt;
+
+/// What went wrong with one API call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The request could not be sent or the answer not received.
+    Transport {
+        /// Whether the request timed out.
+        timeout: bool,
+        /// Whether the connection could not be made (nothing was sent).
+        connect: bool,
+        /// The transport's own description.
+        detail: String,
+    },
+    /// The server answered with a non-2xx HTTP status.
+    HttpStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the body, for the log.
+        excerpt: String,
+    },
+    /// The body was larger than the configured cap.
+    TooLarge {
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The body was not the JSON the API documents.
+    Malformed {
+        /// True when the JSON stopped early (a cut connection), worth a retry.
+        truncated: bool,
+        /// What was wrong, naming the field.
+        detail: String,
+    },
+    /// The API answered with `code != 0`.
+    Api {
+        /// The public error code.
+        code: i64,
+        /// The module error text, e.g. `(9110)...`.
+        message: String,
+        /// The English error text or business code.
+        code_desc: String,
+    },
+}
+
+impl ApiError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::HttpStatus { status, .. } => *status >= 500 || *status == 429,
+            ApiError::TooLarge { .. } => false,
+            ApiError::Malformed { truncated, .. } => *truncated,
+            ApiError::Api { code, .. } => matches!(code, 4400 | 6000 | 6200),
+        }
+    }
+
+    /// A short label for the `outcome` of `cdnquota_api_requests_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ApiError::Transport { timeout: true, .. } => "timeout",
+            ApiError::Transport { .. } => "transport_error",
+            ApiError::HttpStatus { .. } => "http_error",
+            ApiError::TooLarge { .. } | ApiError::Malformed { .. } => "malformed",
+            ApiError::Api { .. } => "api_error",
+        }
+    }
+
+    /// What the operator should do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ApiError::Transport { .. } => "check the network path to the endpoint; the next poll will try again",
+            ApiError::HttpStatus { .. } => "the endpoint is failing; the next poll will try again",
+            ApiError::TooLarge { .. } => "the answer is far larger than any package list; check the endpoint URL",
+            ApiError::Malformed { .. } => {
+                "the endpoint did not answer like the CDN API; check the endpoint URL and api version"
+            }
+            ApiError::Api { code, .. } => match code {
+                4100 | 4104 => "check secret_id and secret_key for this account",
+                4101..=4103 | 4110 | 4300 => {
+                    "grant the key's CAM user permission for CDN packages (QcloudCDNFullAccess or a policy with the action)"
+                }
+                4105 => "the temporary token is invalid or expired; issue a new key",
+                4000 => "a parameter was refused; check the order size and number (OrderPackage) or the api version",
+                4200 | 4500 => {
+                    "the request was refused as expired or replayed; check that this host's clock is right (NTP)"
+                }
+                4400 => "the API quota is exceeded; poll less often",
+                5300 => "the account balance is too low; top it up in the console",
+                6100 | 6200 | 4600 => {
+                    "API 2.0 is not available for this account; use api = \"v3\" when it is supported"
+                }
+                6000 => "Tencent reported an internal error; the next poll will try again",
+                _ => "see the API error code list; the next poll will try again",
+            },
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Transport {
+                timeout: true, detail, ..
+            } => write!(f, "request timed out ({detail})"),
+            ApiError::Transport { detail, .. } => write!(f, "request failed: {detail}"),
+            ApiError::HttpStatus { status, excerpt } => write!(f, "HTTP status {status}: {excerpt}"),
+            ApiError::TooLarge { limit } => write!(f, "response larger than {limit} bytes"),
+            ApiError::Malformed { detail, .. } => write!(f, "malformed response: {detail}"),
+            ApiError::Api {
+                code,
+                message,
+                code_desc,
+            } => {
+                write!(f, "API error code {code}")?;
+                let text: Vec<&str> = [code_desc.as_str(), message.as_str()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if !text.is_empty() {
+                    write!(f, " ({})", text.join(": "))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: i64) -> ApiError {
+        ApiError::Api {
+            code,
+            message: String::new(),
+            code_desc: String::new(),
+        }
+    }
+
+    #[test]
+    fn classification_follows_the_design() {
+        for code in [6000, 6200, 4400] {
+            assert!(api(code).is_transient(), "{code}");
+        }
+        for code in [4000, 4100, 4101, 4104, 4105, 4110, 4200, 4300, 4500, 5000, 5300] {
+            assert!(!api(code).is_transient(), "{code}");
+        }
+        assert!(
+            ApiError::HttpStatus {
+                status: 502,
+                excerpt: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !ApiError::HttpStatus {
+                status: 404,
+                excerpt: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            ApiError::Malformed {
+                truncated: true,
+                detail: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !ApiError::Malformed {
+                truncated: false,
+                detail: String::new()
+            }
+            .is_transient()
+        );
+    }
+
+    #[test]
+    fn one_line_with_code_and_texts() {
+        let e = ApiError::Api {
+            code: 4100,
+            message: "(9110)bad sig".into(),
+            code_desc: "AuthFailure".into(),
+        };
+        assert_eq!(e.to_string(), "API error code 4100 (AuthFailure: (9110)bad sig)");
+        assert!(e.hint().contains("secret_key"));
+    }
+}

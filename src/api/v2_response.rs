@@ -1,0 +1,315 @@
+//! Reading API v2 answers: the `{code, message, codeDesc, data}` envelope,
+//! the GetPackage list and the OrderPackage ids.
+//!
+//! Parsing is tolerant where the API is known to wobble (unknown fields,
+//! numbers sent as strings, booleans as 0/1) and strict where a guess would
+//! be dangerous: a missing `data` or `flux_used` is an error naming the
+//! field, never "no packages" or "nothing used".
+
+use super::error::ApiError;
+use crate::model::Package;
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use serde_json::{Map, Value};
+
+/// The format of `create_time`, `enable_time` and `expire_time`.
+pub const API_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+fn malformed(detail: impl Into<String>) -> ApiError {
+    ApiError::Malformed {
+        truncated: false,
+        detail: detail.into(),
+    }
+}
+
+fn describe(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// Reads an integer that may arrive as a JSON number or a numeric string.
+fn as_i64(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Checks the envelope and returns `data`; `code != 0` becomes [`ApiError::Api`].
+pub fn parse_envelope(body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::Malformed {
+        truncated: e.classify() == serde_json::error::Category::Eof,
+        detail: format!("not JSON: {e}"),
+    })?;
+    let Value::Object(mut root) = value else {
+        return Err(malformed(format!("expected a JSON object, got {}", describe(&value))));
+    };
+    let code = root.get("code").ok_or_else(|| malformed("field `code` is missing"))?;
+    let code =
+        as_i64(code).ok_or_else(|| malformed(format!("field `code`: expected an integer, got {}", describe(code))))?;
+    if code != 0 {
+        let text = |name: &str| root.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+        return Err(ApiError::Api {
+            code,
+            message: text("message"),
+            code_desc: text("codeDesc"),
+        });
+    }
+    match root.remove("data") {
+        None | Some(Value::Null) => Err(malformed("field `data` is missing")),
+        Some(data) => Ok(data),
+    }
+}
+
+struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    at: String,
+}
+
+impl Fields<'_> {
+    fn require(&self, name: &str) -> Result<&Value, ApiError> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => Err(malformed(format!("{}.{name} is missing", self.at))),
+            Some(v) => Ok(v),
+        }
+    }
+
+    fn mistyped(&self, name: &str, expected: &str, got: &Value) -> ApiError {
+        malformed(format!(
+            "{}.{name}: expected {expected}, got {}",
+            self.at,
+            describe(got)
+        ))
+    }
+
+    fn bytes(&self, name: &str) -> Result<u64, ApiError> {
+        let v = self.require(name)?;
+        as_i64(v)
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| self.mistyped(name, "a non-negative integer", v))
+    }
+
+    fn id(&self, name: &str) -> Result<String, ApiError> {
+        match self.require(name)? {
+            Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+            v @ Value::Number(_) => as_i64(v)
+                .map(|n| n.to_string())
+                .ok_or_else(|| self.mistyped(name, "an id", v)),
+            v => Err(self.mistyped(name, "an id", v)),
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        let v = self.require(name)?;
+        match v {
+            Value::Bool(b) => Ok(*b),
+            Value::Number(_) => match as_i64(v) {
+                Some(0) => Ok(false),
+                Some(1) => Ok(true),
+                _ => Err(self.mistyped(name, "true or false", v)),
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(self.mistyped(name, "true or false", v)),
+            },
+            _ => Err(self.mistyped(name, "true or false", v)),
+        }
+    }
+
+    fn time(&self, name: &str, offset: FixedOffset) -> Result<DateTime<Utc>, ApiError> {
+        let v = self.require(name)?;
+        v.as_str()
+            .and_then(|s| parse_api_time(s, offset))
+            .ok_or_else(|| self.mistyped(name, "a time \"YYYY-MM-DD HH:MM:SS\"", v))
+    }
+}
+
+/// Reads an API time, which has no zone: it is in `offset` (China Standard
+/// Time, +08:00, unless configured otherwise).
+pub fn parse_api_time(text: &str, offset: FixedOffset) -> Option<DateTime<Utc>> {
+    let naive = NaiveDateTime::parse_from_str(text.trim(), API_TIME_FORMAT).ok()?;
+    offset
+        .from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Reads the GetPackage `data` array into packages.
+pub fn parse_packages(data: &Value, offset: FixedOffset) -> Result<Vec<Package>, ApiError> {
+    let Value::Array(items) = data else {
+        return Err(malformed(format!(
+            "data: expected a list of packages, got {}",
+            describe(data)
+        )));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let Value::Object(object) = item else {
+                return Err(malformed(format!(
+                    "data[{i}]: expected an object, got {}",
+                    describe(item)
+                )));
+            };
+            let f = Fields {
+                object,
+                at: format!("data[{i}]"),
+            };
+            let size_bytes = f.bytes("flux_byte")?;
+            let title = match object.get("flux_title") {
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                _ => crate::config::units::format_size_exact(size_bytes),
+            };
+            let created_at = match object.get("create_time") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(f.time("create_time", offset)?),
+            };
+            Ok(Package {
+                id: f.id("id")?,
+                title,
+                size_bytes,
+                used_bytes: f.bytes("flux_used")?,
+                created_at,
+                enabled_at: f.time("enable_time", offset)?,
+                expires_at: f.time("expire_time", offset)?,
+                enabled: f.flag("is_enable")?,
+                expired: f.flag("is_expire")?,
+            })
+        })
+        .collect()
+}
+
+/// Reads the OrderPackage `data.order_ids`.
+pub fn parse_order_ids(data: &Value) -> Result<Vec<String>, ApiError> {
+    let ids = data
+        .get("order_ids")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed(format!("data.order_ids: expected a list, got {}", describe(data))))?;
+    ids.iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(malformed(format!(
+                "data.order_ids[{i}]: expected an id, got {}",
+                describe(v)
+            ))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cst() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    const SEED_EXAMPLE: &str = r#"{
+        "code": 0,
+        "data": [{
+            "id": 432932, "flux_title": "50GB", "flux_byte": 50000000000,
+            "create_time": "2017-07-01 00:00:00", "enable_time": "2017-07-01 00:00:00",
+            "expire_time": "2017-08-01 00:00:00", "flux_used": 10000,
+            "is_enable": true, "is_expire": false
+        }],
+        "message": "", "codeDesc": "Success"
+    }"#;
+
+    #[test]
+    fn reads_the_documented_example() {
+        let data = parse_envelope(SEED_EXAMPLE.as_bytes()).unwrap();
+        let p = parse_packages(&data, cst()).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].id, "432932");
+        assert_eq!(p[0].size_bytes, 50_000_000_000);
+        assert_eq!(p[0].used_bytes, 10_000);
+        // 2017-07-01 00:00 in +08:00 is 2017-06-30 16:00 UTC.
+        assert_eq!(p[0].enabled_at.to_rfc3339(), "2017-06-30T16:00:00+00:00");
+        assert!(p[0].enabled && !p[0].expired);
+    }
+
+    #[test]
+    fn offset_is_configurable() {
+        let t = parse_api_time("2017-07-01 00:00:00", FixedOffset::east_opt(0).unwrap()).unwrap();
+        assert_eq!(t.to_rfc3339(), "2017-07-01T00:00:00+00:00");
+        assert_eq!(parse_api_time("2017-07-01T00:00:00", cst()), None);
+    }
+
+    #[test]
+    fn tolerates_strings_for_numbers_and_unknown_fields() {
+        let body = r#"{"code":"0","data":[{"id":"7","flux_byte":"1000","flux_used":"10",
+            "enable_time":"2026-01-01 00:00:00","expire_time":"2027-01-01 00:00:00",
+            "is_enable":1,"is_expire":"false","new_field":{"x":1}}]}"#;
+        let p = parse_packages(&parse_envelope(body.as_bytes()).unwrap(), cst()).unwrap();
+        assert_eq!((p[0].size_bytes, p[0].used_bytes), (1000, 10));
+        assert_eq!(p[0].title, "1KB");
+        assert_eq!(p[0].created_at, None);
+    }
+
+    #[test]
+    fn names_the_missing_or_mistyped_field() {
+        let missing = r#"{"code":0,"data":[{"id":1,"flux_byte":5,"enable_time":"2026-01-01 00:00:00",
+            "expire_time":"2027-01-01 00:00:00","is_enable":true,"is_expire":false}]}"#;
+        let err = parse_packages(&parse_envelope(missing.as_bytes()).unwrap(), cst()).unwrap_err();
+        assert_eq!(err.to_string(), "malformed response: data[0].flux_used is missing");
+
+        let mistyped = missing.replace("\"flux_byte\":5", "\"flux_byte\":\"lots\",\"flux_used\":1");
+        let err = parse_packages(&parse_envelope(mistyped.as_bytes()).unwrap(), cst()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("data[0].flux_byte: expected a non-negative integer, got \"lots\""),
+            "{err}"
+        );
+
+        let negative = missing.replace("\"flux_byte\":5", "\"flux_byte\":5,\"flux_used\":-1");
+        assert!(parse_packages(&parse_envelope(negative.as_bytes()).unwrap(), cst()).is_err());
+    }
+
+    #[test]
+    fn missing_data_is_an_error_not_an_empty_list() {
+        assert!(parse_envelope(br#"{"code":0}"#).is_err());
+        assert!(parse_envelope(br#"{"code":0,"data":null}"#).is_err());
+        let empty = parse_envelope(br#"{"code":0,"data":[]}"#).unwrap();
+        assert_eq!(parse_packages(&empty, cst()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn api_errors_keep_code_message_and_desc() {
+        let err = parse_envelope(br#"{"code":4100,"message":"(9110)sig","codeDesc":"AuthFailure"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::Api {
+                code: 4100,
+                message: "(9110)sig".into(),
+                code_desc: "AuthFailure".into()
+            }
+        );
+    }
+
+    #[test]
+    fn truncated_json_is_transient() {
+        let err = parse_envelope(&SEED_EXAMPLE.as_bytes()[..60]).unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        let garbage = parse_envelope(b"<html>gateway</html>").unwrap_err();
+        assert!(!garbage.is_transient());
+    }
+
+    #[test]
+    fn order_ids() {
+        let data = parse_envelope(br#"{"code":0,"data":{"order_ids":["20180423139018", 42]}}"#).unwrap();
+        assert_eq!(parse_order_ids(&data).unwrap(), vec!["20180423139018", "42"]);
+        assert!(parse_order_ids(&serde_json::json!({})).is_err());
+    }
+}

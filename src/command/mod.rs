@@ -1,0 +1,39 @@
+//! The subcommands behind `main.rs`: each sets up what it needs, runs, and
+//! returns the process exit code.
+
+pub mod check;
+pub mod demo;
+pub mod run;
+pub mod show_config;
+pub mod simulator;
+
+use std::process::ExitCode;
+
+/// A small single-threaded runtime: the daemon does a few requests per
+/// poll, and one thread keeps its footprint down.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cdnquota: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
+/// Reads the config at `path`, printing warnings; `None` after printing why
+/// it was refused.
+fn load_config(path: &std::path::Path) -> Option<crate::config::Config> {
+    match crate::config::load(path, &crate::config::process_env) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            Some(loaded.config)
+        }
+        Err(e) => {
+            eprintln!("cdnquota: invalid config: {e}");
+            None
+        }
+    }
+}

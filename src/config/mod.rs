@@ -1,0 +1,438 @@
+//! The daemon's configuration: read from TOML, checked, with secrets
+//! resolved from the environment, files or inline values.
+//!
+//! A bad file is refused with its path, line, key and what would be valid.
+
+pub mod secret;
+pub mod units;
+pub mod values;
+
+use crate::api::signature::SignatureMethod;
+use secret::{KeyId, Secret};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+use units::{ByteSize, HumanDuration};
+use values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, Ratio, UtcOffset};
+
+/// Where `cdnquota` looks for its config when `-c` is not given.
+pub const DEFAULT_PATH: &str = "/etc/cdnquota/cdnquota.toml";
+/// Tencent's SDK convention for the key id.
+pub const ENV_SECRET_ID: &str = "TENCENTCLOUD_SECRET_ID";
+/// Tencent's SDK convention for the key.
+pub const ENV_SECRET_KEY: &str = "TENCENTCLOUD_SECRET_KEY";
+/// The default v2 endpoint.
+pub const V2_ENDPOINT: &str = "https://cdn.api.qcloud.com/v2/index.php";
+
+/// The whole, checked configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// When polls run (6-field cron, UTC).
+    pub schedule: CronSchedule,
+    /// Address of the metrics and health endpoints.
+    pub listen: SocketAddr,
+    /// Where durable state lives.
+    pub state_dir: PathBuf,
+    /// The zone of the API's zone-less times.
+    pub api_utc_offset: UtcOffset,
+    /// The accounts to watch, each with its effective thresholds.
+    pub accounts: Vec<Account>,
+}
+
+/// One Tencent Cloud account to watch.
+#[derive(Clone, Debug, Serialize)]
+pub struct Account {
+    /// The account's label value.
+    pub name: AccountName,
+    /// Which API it is read through.
+    pub api: ApiVersion,
+    /// The API endpoint.
+    pub endpoint: Endpoint,
+    /// The key id (not secret, but shown shortened).
+    pub secret_id: KeyId,
+    /// The key.
+    pub secret_key: Secret,
+    /// Where the key came from, for `cdnquota config`.
+    pub secret_key_source: String,
+    /// Signature method for v2 requests.
+    pub signature_method: SignatureMethod,
+    /// GET or POST.
+    pub http_method: HttpMethod,
+    /// Per-request timeout.
+    #[serde(serialize_with = "serialize_duration")]
+    pub timeout: Duration,
+    /// Attempts for one poll, the first included.
+    pub max_attempts: u32,
+    /// Wait before the first retry (doubles each retry, capped at 30 s).
+    #[serde(serialize_with = "serialize_duration")]
+    pub retry_backoff: Duration,
+    /// The thresholds for this account (defaults merged with its overrides).
+    pub thresholds: Thresholds,
+}
+
+/// When the findings fire. A zero value turns its rule off.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// PoolLow when fewer bytes than this are left.
+    #[serde(serialize_with = "serialize_bytes")]
+    pub remaining_bytes_below: u64,
+    /// PoolLow when less than this fraction of the pool is left.
+    pub remaining_ratio_below: f64,
+    /// PackageExpiringSoon when a package with bytes left expires this soon.
+    #[serde(serialize_with = "serialize_duration")]
+    pub expires_within: Duration,
+    /// DepletionForecast when the pool is forecast to run dry this soon.
+    #[serde(serialize_with = "serialize_duration")]
+    pub depletion_within: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            remaining_bytes_below: 200_000_000_000,
+            remaining_ratio_below: 0.10,
+            expires_within: Duration::from_secs(7 * 86_400),
+            depletion_within: Duration::from_secs(3 * 86_400),
+        }
+    }
+}
+
+fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    HumanDuration(*d).serialize(s)
+}
+
+fn serialize_bytes<S: serde::Serializer>(b: &u64, s: S) -> Result<S::Ok, S::Error> {
+    ByteSize(*b).serialize(s)
+}
+
+/// A config that could not be used, located in its file where possible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line of the offending value, if known.
+    pub line: Option<usize>,
+    /// The dotted key, e.g. `accounts[0].endpoint`, if known.
+    pub key: Option<String>,
+    /// What is wrong and what would be valid.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ThresholdOverrides {
+    remaining_bytes_below: Option<ByteSize>,
+    remaining_ratio_below: Option<Ratio>,
+    expires_within: Option<HumanDuration>,
+    depletion_within: Option<HumanDuration>,
+}
+
+impl ThresholdOverrides {
+    fn apply(&self, base: Thresholds) -> Thresholds {
+        Thresholds {
+            remaining_bytes_below: self.remaining_bytes_below.map_or(base.remaining_bytes_below, |b| b.0),
+            remaining_ratio_below: self.remaining_ratio_below.map_or(base.remaining_ratio_below, |r| r.0),
+            expires_within: self.expires_within.map_or(base.expires_within, |d| d.0),
+            depletion_within: self.depletion_within.map_or(base.depletion_within, |d| d.0),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    schedule: Option<CronSchedule>,
+    listen: Option<SocketAddr>,
+    state_dir: Option<PathBuf>,
+    api_utc_offset: Option<UtcOffset>,
+    #[serde(default)]
+    thresholds: ThresholdOverrides,
+    accounts: Spanned<Vec<RawAccount>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: Spanned<AccountName>,
+    #[serde(default)]
+    api: ApiVersion,
+    endpoint: Option<Endpoint>,
+    secret_id: Option<String>,
+    secret_id_file: Option<PathBuf>,
+    secret_key: Option<Secret>,
+    secret_key_file: Option<PathBuf>,
+    #[serde(default)]
+    signature_method: SignatureMethod,
+    #[serde(default)]
+    http_method: HttpMethod,
+    timeout: Option<HumanDuration>,
+    max_attempts: Option<Spanned<u32>>,
+    retry_backoff: Option<HumanDuration>,
+    #[serde(default)]
+    thresholds: ThresholdOverrides,
+}
+
+/// What the loader reads from the process: environment variables.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, for [`load`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A loaded config and the warnings it deserves (logged by the caller).
+pub struct Loaded {
+    /// The checked config.
+    pub config: Config,
+    /// Things that work but should be fixed, e.g. an inline key in a
+    /// world-readable file.
+    pub warnings: Vec<String>,
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path, env: Env) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        key: None,
+        message: format!("cannot read the config file: {e}; pass the right one with -c FILE"),
+    })?;
+    let mut loaded = parse(&text, path, env)?;
+    if has_inline_key(&text) && readable_by_others(path) {
+        loaded.warnings.push(format!(
+            "{} holds secret_key inline and is readable by group or others: chmod 600 it, or use secret_key_file or {ENV_SECRET_KEY}",
+            path.display()
+        ));
+    }
+    Ok(loaded)
+}
+
+fn has_inline_key(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("secret_key") && !l.starts_with("secret_key_file") && l.contains('=')
+    })
+}
+
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o044 != 0)
+        .unwrap_or(false)
+}
+
+/// Parses and checks config text; `path` is used in messages and to resolve
+/// relative secret files.
+pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
+    let located = |span: Option<std::ops::Range<usize>>, message: String| {
+        let (line, key) = span.map(|s| locate(text, s.start)).unwrap_or((None, None));
+        ConfigError {
+            file: path.to_path_buf(),
+            line,
+            key,
+            message,
+        }
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| located(e.span(), e.message().to_string()))?;
+
+    let defaults = raw.thresholds.apply(Thresholds::default());
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let credentials_dir = env("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let mut accounts: Vec<Account> = Vec::new();
+    let accounts_span = raw.accounts.span();
+    let raw_accounts = raw.accounts.into_inner();
+    if raw_accounts.is_empty() {
+        return Err(located(
+            Some(accounts_span),
+            "no accounts: add at least one [[accounts]] table".into(),
+        ));
+    }
+    for ra in raw_accounts {
+        let name_span = ra.name.span();
+        let name = ra.name.into_inner();
+        let at = |message: String| located(Some(name_span.clone()), message);
+        if accounts.iter().any(|a| a.name == name) {
+            return Err(at(format!("account `{name}` is defined twice: names must be unique")));
+        }
+        let resolver = SecretResolver {
+            base_dir: &base_dir,
+            credentials_dir: credentials_dir.as_deref(),
+            env,
+        };
+        let secret_id = resolver
+            .resolve(
+                "secret_id",
+                ra.secret_id.map(Secret::new),
+                ra.secret_id_file.as_deref(),
+                ENV_SECRET_ID,
+            )
+            .map_err(&at)?
+            .ok_or_else(|| {
+                at(format!(
+                    "account `{name}` has no secret_id: set secret_id, secret_id_file or {ENV_SECRET_ID}"
+                ))
+            })?;
+        let (secret_key, secret_key_source) = resolver
+            .resolve(
+                "secret_key",
+                ra.secret_key,
+                ra.secret_key_file.as_deref(),
+                ENV_SECRET_KEY,
+            )
+            .map_err(&at)?
+            .ok_or_else(|| {
+                at(format!(
+                    "account `{name}` has no secret_key: set secret_key_file, {ENV_SECRET_KEY} or secret_key"
+                ))
+            })?;
+        let max_attempts = match ra.max_attempts {
+            Some(n) if !(1..=10).contains(n.get_ref()) => {
+                return Err(located(
+                    Some(n.span()),
+                    format!("max_attempts = {} is out of range: use 1 to 10", n.get_ref()),
+                ));
+            }
+            Some(n) => n.into_inner(),
+            None => 4,
+        };
+        accounts.push(Account {
+            name,
+            api: ra.api,
+            endpoint: ra
+                .endpoint
+                .unwrap_or_else(|| Endpoint::parse(V2_ENDPOINT).expect("the default endpoint is valid")),
+            secret_id: KeyId::new(secret_id.0.expose()),
+            secret_key,
+            secret_key_source,
+            signature_method: ra.signature_method,
+            http_method: ra.http_method,
+            timeout: ra.timeout.map_or(Duration::from_secs(15), |d| d.0),
+            max_attempts,
+            retry_backoff: ra.retry_backoff.map_or(Duration::from_secs(1), |d| d.0),
+            thresholds: ra.thresholds.apply(defaults),
+        });
+    }
+    let config = Config {
+        schedule: match raw.schedule {
+            Some(s) => s,
+            None => CronSchedule::parse("0 */10 * * * *").expect("the default schedule is valid"),
+        },
+        listen: raw.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10787))),
+        state_dir: raw.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/cdnquota")),
+        api_utc_offset: raw.api_utc_offset.unwrap_or_default(),
+        accounts,
+    };
+    Ok(Loaded {
+        config,
+        warnings: Vec::new(),
+    })
+}
+
+struct SecretResolver<'a> {
+    base_dir: &'a Path,
+    credentials_dir: Option<&'a Path>,
+    env: Env<'a>,
+}
+
+impl SecretResolver<'_> {
+    /// Picks a secret: the config's own value or file first, then the env.
+    fn resolve(
+        &self,
+        key: &str,
+        inline: Option<Secret>,
+        file: Option<&Path>,
+        env_name: &str,
+    ) -> Result<Option<(Secret, String)>, String> {
+        match (inline, file) {
+            (Some(_), Some(_)) => Err(format!("set either {key} or {key}_file, not both")),
+            (Some(value), None) => Ok(Some((value, "inline in the config file".into()))),
+            (None, Some(file)) => {
+                let path = self.secret_path(file);
+                let value = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {key}_file {}: {e}", path.display()))?;
+                let value = value.trim_end_matches(['\n', '\r']).to_string();
+                if value.trim().is_empty() {
+                    return Err(format!("{key}_file {} is empty", path.display()));
+                }
+                Ok(Some((Secret::new(value), format!("file {}", path.display()))))
+            }
+            (None, None) => {
+                Ok((self.env)(env_name).map(|v| (Secret::new(v), format!("environment variable {env_name}"))))
+            }
+        }
+    }
+
+    /// A relative secret file is looked up in systemd's credentials
+    /// directory when there is one, else beside the config file.
+    fn secret_path(&self, file: &Path) -> PathBuf {
+        if file.is_absolute() {
+            return file.to_path_buf();
+        }
+        match self.credentials_dir {
+            Some(dir) => dir.join(file),
+            None => self.base_dir.join(file),
+        }
+    }
+}
+
+/// Finds the 1-based line of byte `offset` and the dotted key written there
+/// (with the table it sits in, `[[accounts]]` numbered from 0).
+fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+
+    let mut table: Option<String> = None;
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for l in text[..line_start].lines() {
+        let l = l.trim();
+        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let n = counts.entry(name.clone()).and_modify(|c| *c += 1).or_insert(0);
+            table = Some(format!("{name}[{n}]"));
+        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            let name = name.trim();
+            // A sub-table of the current array entry, e.g. [accounts.thresholds].
+            table = match (&table, name.split_once('.')) {
+                (Some(t), Some((parent, child))) if t.starts_with(&format!("{parent}[")) => {
+                    Some(format!("{}.{child}", t.split('.').next().unwrap_or(t)))
+                }
+                _ => Some(name.to_string()),
+            };
+        }
+    }
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let full = match (table, key) {
+        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
+        (None, Some(k)) => Some(k),
+        (Some(t), None) => Some(t),
+        (None, None) => None,
+    };
+    (Some(line_no), full)
+}
+
+#[cfg(test)]
+mod tests;

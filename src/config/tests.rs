@@ -1,0 +1,172 @@
+use super::*;
+use std::collections::HashMap;
+
+fn env_with(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |name| map.get(name).cloned()
+}
+
+fn parse_ok(text: &str) -> Config {
+    let env = env_with(&[]);
+    match parse(text, Path::new("/etc/cdnquota/cdnquota.toml"), &env) {
+        Ok(l) => l.config,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn parse_err(text: &str) -> ConfigError {
+    let env = env_with(&[]);
+    match parse(text, Path::new("/etc/cdnquota/cdnquota.toml"), &env) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+const MINIMAL: &str = r#"
+[[accounts]]
+name = "main"
+secret_id = "AKIDexample0000000001"
+secret_key = "k"
+"#;
+
+#[test]
+fn defaults_fill_in() {
+    let c = parse_ok(MINIMAL);
+    assert_eq!(c.schedule.as_str(), "0 */10 * * * *");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:10787");
+    assert_eq!(c.api_utc_offset, UtcOffset::default());
+    let a = &c.accounts[0];
+    assert_eq!(a.endpoint.0.as_str(), V2_ENDPOINT);
+    assert_eq!(a.signature_method, SignatureMethod::HmacSha256);
+    assert_eq!(a.http_method, HttpMethod::Post);
+    assert_eq!(a.timeout, Duration::from_secs(15));
+    assert_eq!(a.thresholds, Thresholds::default());
+}
+
+#[test]
+fn account_thresholds_override_defaults_field_by_field() {
+    let c = parse_ok(
+        r#"
+schedule = "*/5 * * * *"
+[thresholds]
+remaining_bytes_below = "1TB"
+expires_within = "14d"
+[[accounts]]
+name = "a"
+secret_id = "x"
+secret_key = "k"
+[accounts.thresholds]
+remaining_ratio_below = 0.25
+[[accounts]]
+name = "b"
+secret_id = "x"
+secret_key = "k"
+"#,
+    );
+    assert_eq!(c.schedule.as_str(), "0 */5 * * * *");
+    let a = c.accounts[0].thresholds;
+    assert_eq!(a.remaining_bytes_below, 1_000_000_000_000);
+    assert_eq!(a.remaining_ratio_below, 0.25);
+    assert_eq!(a.expires_within, Duration::from_secs(14 * 86_400));
+    assert_eq!(c.accounts[1].thresholds.remaining_ratio_below, 0.10);
+}
+
+#[test]
+fn errors_name_line_key_and_what_is_valid() {
+    let e = parse_err(
+        "schedule = \"0 */10 * * * *\"\n[thresholds]\nremaining_bytes_below = \"12XB\"\n[[accounts]]\nname='a'\n",
+    );
+    assert_eq!(e.line, Some(3), "{e}");
+    assert_eq!(e.key.as_deref(), Some("thresholds.remaining_bytes_below"), "{e}");
+    assert!(e.message.contains("e.g. \"200GB\""), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/etc/cdnquota/cdnquota.toml:3: thresholds.remaining_bytes_below: "),
+        "{e}"
+    );
+
+    let e = parse_err(&format!(
+        "{MINIMAL}[[accounts]]\nname = \"b\"\nendpoint = \"http://example.com/\"\n"
+    ));
+    assert_eq!(e.line, Some(8), "{e}");
+    assert_eq!(e.key.as_deref(), Some("accounts[1].endpoint"), "{e}");
+    assert!(e.message.contains("use https"), "{e}");
+
+    let e = parse_err(&format!("{MINIMAL}sceret_key = 'typo'\n"));
+    assert!(e.message.contains("unknown field `sceret_key`"), "{e}");
+
+    let e = parse_err(&format!(
+        "{MINIMAL}[accounts.thresholds]\nremaining_ratio_below = 1.5\n"
+    ));
+    assert_eq!(
+        e.key.as_deref(),
+        Some("accounts[0].thresholds.remaining_ratio_below"),
+        "{e}"
+    );
+}
+
+#[test]
+fn refuses_duplicates_missing_secrets_and_no_accounts() {
+    let e = parse_err(&format!("{MINIMAL}{MINIMAL}"));
+    assert!(e.message.contains("defined twice"), "{e}");
+    assert_eq!(e.line, Some(8));
+
+    let e = parse_err("[[accounts]]\nname = \"main\"\nsecret_id = \"x\"\n");
+    assert!(
+        e.message.contains("no secret_key") && e.message.contains(ENV_SECRET_KEY),
+        "{e}"
+    );
+
+    let e = parse_err("accounts = []\n");
+    assert!(e.message.contains("no accounts"), "{e}");
+
+    let e = parse_err("schedule = '0 */10 * * * *'\n");
+    assert!(e.message.contains("accounts"), "{e}");
+
+    let e = parse_err(&MINIMAL.replace("secret_key = \"k\"", "secret_key = \"k\"\nsecret_key_file = \"/x\""));
+    assert!(e.message.contains("not both"), "{e}");
+
+    let e = parse_err(&format!("{MINIMAL}api = \"v3\"\n"));
+    assert!(e.message.contains("not supported"), "{e}");
+}
+
+#[test]
+fn secrets_from_env_and_credentials_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "from-file\n").unwrap();
+    let env = env_with(&[
+        ("TENCENTCLOUD_SECRET_ID", "AKIDfromenv00000000"),
+        ("TENCENTCLOUD_SECRET_KEY", "from-env"),
+        ("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap()),
+    ]);
+    let text = "[[accounts]]\nname = \"a\"\n[[accounts]]\nname = \"b\"\nsecret_key_file = \"key\"\n";
+    let c = parse(text, Path::new("/nowhere/c.toml"), &env).unwrap().config;
+    assert_eq!(c.accounts[0].secret_id.expose(), "AKIDfromenv00000000");
+    assert_eq!(c.accounts[0].secret_key.expose(), "from-env");
+    assert_eq!(c.accounts[1].secret_key.expose(), "from-file");
+    assert!(c.accounts[1].secret_key_source.contains(dir.path().to_str().unwrap()));
+}
+
+#[test]
+fn secrets_never_printed() {
+    let c = parse_ok(&MINIMAL.replace("secret_key = \"k\"", "secret_key = \"do-not-print-me\""));
+    let debug = format!("{c:?}");
+    let shown = toml::to_string(&c).unwrap();
+    for text in [debug, shown] {
+        assert!(!text.contains("do-not-print-me"), "{text}");
+        assert!(!text.contains("AKIDexample0000000001"), "{text}");
+    }
+}
+
+#[test]
+fn warns_about_an_inline_key_in_a_readable_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, MINIMAL).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let env = env_with(&[]);
+    assert_eq!(load(&path, &env).unwrap().warnings.len(), 1);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(load(&path, &env).unwrap().warnings.is_empty());
+}

@@ -1,0 +1,275 @@
+//! Human units used in the config: byte sizes (`500GB`, `1.5TB`, `500GiB`,
+//! plain bytes) and durations (`500ms`, `30s`, `10m`, `24h`, `7d`).
+//!
+//! Sizes are decimal by default because Tencent sells and titles packages in
+//! decimal units: the API's own example titles 50 000 000 000 bytes "50GB".
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+
+const SIZE_UNITS: &[(&str, u128)] = &[
+    ("b", 1),
+    ("kb", 1_000),
+    ("mb", 1_000_000),
+    ("gb", 1_000_000_000),
+    ("tb", 1_000_000_000_000),
+    ("pb", 1_000_000_000_000_000),
+    ("kib", 1 << 10),
+    ("mib", 1 << 20),
+    ("gib", 1 << 30),
+    ("tib", 1 << 40),
+    ("pib", 1 << 50),
+];
+
+const DURATION_UNITS: &[(&str, u128)] = &[
+    ("ms", 1),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+    ("w", 604_800_000),
+];
+
+/// A byte count written in human units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct ByteSize(pub u64);
+
+/// A duration written in human units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+/// Splits `"1.5TB"` into the number `"1.5"` and the lower-cased unit `"tb"`.
+fn split_number(text: &str) -> (&str, String) {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(text.len());
+    (&text[..end], text[end..].trim().to_ascii_lowercase())
+}
+
+/// Multiplies a decimal number such as `"1.5"` by `unit` exactly, in integers.
+fn scale(number: &str, unit: u128) -> Option<u128> {
+    let number = number.replace('_', "");
+    let (whole, frac) = match number.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (number.as_str(), ""),
+    };
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if frac.len() > 18 || frac.contains('.') {
+        return None;
+    }
+    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let frac_value: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let frac_scale = 10u128.checked_pow(frac.len() as u32)?;
+    let scaled_frac = frac_value.checked_mul(unit)? / frac_scale;
+    whole.checked_mul(unit)?.checked_add(scaled_frac)
+}
+
+/// Reads `number unit` against a unit table; a missing unit means `bare`.
+fn parse_in_units(text: &str, units: &[(&str, u128)], bare: Option<&str>) -> Option<u64> {
+    let (number, unit) = split_number(text);
+    let unit = if unit.is_empty() { bare?.to_string() } else { unit };
+    let multiplier = units.iter().find(|(name, _)| *name == unit)?.1;
+    scale(number, multiplier).and_then(|v| u64::try_from(v).ok())
+}
+
+/// Parses a size such as `200GB`, `1.5TB`, `500GiB` or `12345` into bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    parse_in_units(text, SIZE_UNITS, Some("b")).ok_or_else(|| {
+        format!("`{text}` is not a size: use a number with B, KB, MB, GB, TB, PB (decimal) or KiB, MiB, GiB, TiB (binary), e.g. \"200GB\" or \"1.5TB\"")
+    })
+}
+
+/// Parses a duration such as `30s`, `10m`, `24h`, `7d` or `500ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_in_units(text, DURATION_UNITS, None)
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            format!("`{text}` is not a duration: use a number with ms, s, m, h, d or w, e.g. \"30s\", \"10m\", \"7d\"")
+        })
+}
+
+/// Writes bytes in the largest decimal unit that divides them exactly, so the
+/// value reads back to the same number.
+pub fn format_size_exact(bytes: u64) -> String {
+    for (name, m) in SIZE_UNITS[1..6].iter().rev() {
+        let m = *m as u64;
+        if bytes >= m && bytes.is_multiple_of(m) {
+            return format!("{}{}", bytes / m, name.to_ascii_uppercase());
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// Writes bytes for people: three significant figures in decimal units.
+pub fn format_size_human(bytes: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value >= 100.0 {
+        format!("{value:.0} {}", units[unit])
+    } else if value >= 10.0 {
+        format!("{value:.1} {}", units[unit])
+    } else {
+        format!("{value:.2} {}", units[unit])
+    }
+}
+
+/// Writes a duration in the largest unit that divides it exactly.
+pub fn format_duration_exact(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (name, m) in DURATION_UNITS.iter().rev() {
+        if ms >= *m && ms.is_multiple_of(*m) {
+            return format!("{}{}", ms / m, name);
+        }
+    }
+    format!("{ms}ms")
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_size_exact(self.0))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_duration_exact(self.0))
+    }
+}
+
+/// Accepts a string in human units or a plain integer (bytes, or seconds).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrNumber {
+    Text(String),
+    Number(u64),
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match TextOrNumber::deserialize(d)? {
+            TextOrNumber::Number(n) => Ok(ByteSize(n)),
+            TextOrNumber::Text(t) => parse_size(&t).map(ByteSize).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match TextOrNumber::deserialize(d)? {
+            TextOrNumber::Number(n) => Ok(HumanDuration(Duration::from_secs(n))),
+            TextOrNumber::Text(t) => parse_duration(&t).map(HumanDuration).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_decimal_and_binary_units() {
+        assert_eq!(parse_size("200GB"), Ok(200_000_000_000));
+        assert_eq!(parse_size("1.5TB"), Ok(1_500_000_000_000));
+        assert_eq!(parse_size("500GiB"), Ok(500 * (1u64 << 30)));
+        assert_eq!(parse_size("12345"), Ok(12345));
+        assert_eq!(parse_size(" 50 gb "), Ok(50_000_000_000));
+        assert_eq!(parse_size("0.5KB"), Ok(500));
+        assert_eq!(parse_size("1_000B"), Ok(1000));
+    }
+
+    #[test]
+    fn bad_sizes_say_what_is_valid() {
+        for bad in ["", "GB", "12XB", "1.2.3GB", "-5GB", "99999999999999PB"] {
+            let err = parse_size(bad).unwrap_err();
+            assert!(err.contains("size"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("10y").unwrap_err().contains("e.g."));
+    }
+
+    #[test]
+    fn exact_formats_read_back() {
+        for bytes in [0u64, 1, 999, 1000, 200_000_000_000, 1_500_000_000_000, 123_456_789] {
+            assert_eq!(parse_size(&format_size_exact(bytes)), Ok(bytes));
+        }
+        for secs in [1u64, 59, 60, 90, 3600, 86_400, 604_800, 691_200] {
+            let d = Duration::from_secs(secs);
+            assert_eq!(parse_duration(&format_duration_exact(d)), Ok(d));
+        }
+        assert_eq!(format_size_exact(200_000_000_000), "200GB");
+        assert_eq!(format_duration_exact(Duration::from_secs(604_800)), "1w");
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(format_size_human(999), "999 B");
+        assert_eq!(format_size_human(50_000_000_000), "50.0 GB");
+        assert_eq!(format_size_human(1_234_000_000_000), "1.23 TB");
+        assert_eq!(format_size_human(987_600_000), "988 MB");
+    }
+}
+
+/// Writes a span for people, to the two largest units: `2d 3h`, `45m`, `12s`.
+pub fn format_span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let shown: Vec<String> = parts
+        .iter()
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, u)| format!("{n}{u}"))
+        .collect();
+    if shown.is_empty() { "0s".into() } else { shown.join(" ") }
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    #[test]
+    fn spans_for_people() {
+        assert_eq!(format_span(Duration::from_secs(0)), "0s");
+        assert_eq!(format_span(Duration::from_secs(45)), "45s");
+        assert_eq!(format_span(Duration::from_secs(3 * 86_400 + 7200 + 59)), "3d 2h");
+        assert_eq!(format_span(Duration::from_secs(86_400 + 30)), "1d");
+    }
+}

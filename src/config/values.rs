@@ -1,0 +1,337 @@
+//! Config values that check themselves while the TOML is read, so that a bad
+//! value is reported with its line and a list of what would be valid.
+
+use chrono::FixedOffset;
+use reqwest::Url;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::net::IpAddr;
+
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d)
+}
+
+/// A cron schedule with a seconds field, evaluated in UTC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CronSchedule(String);
+
+impl CronSchedule {
+    /// Accepts 6 fields (with seconds) or 5 (seconds taken as 0).
+    pub fn parse(expr: &str) -> Result<Self, String> {
+        let fields = expr.split_whitespace().count();
+        let normalized = match fields {
+            5 => format!("0 {}", expr.split_whitespace().collect::<Vec<_>>().join(" ")),
+            6 => expr.split_whitespace().collect::<Vec<_>>().join(" "),
+            _ => {
+                return Err(format!(
+                    "`{expr}` is not a cron schedule: use 6 fields (second minute hour day month weekday), e.g. \"0 */10 * * * *\", or 5 fields (second 0)"
+                ));
+            }
+        };
+        // Validate with the scheduler's own parser, so what passes here runs.
+        tokio_cron_scheduler::Job::new_async(normalized.as_str(), |_, _| Box::pin(async {})).map_err(|_| {
+            format!("`{expr}` is not a valid cron schedule, e.g. \"0 */10 * * * *\" (every 10 minutes)")
+        })?;
+        Ok(CronSchedule(normalized))
+    }
+
+    /// The 6-field expression handed to the scheduler.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CronSchedule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        CronSchedule::parse(&text(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for CronSchedule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// The UTC offset of the API's zone-less times (`+08:00` by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcOffset(pub FixedOffset);
+
+impl Default for UtcOffset {
+    fn default() -> Self {
+        UtcOffset(FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
+    }
+}
+
+impl UtcOffset {
+    /// Parses `+08:00`, `-05:30`, `+0800` or `Z`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let bad =
+            || format!("`{value}` is not a UTC offset: use the form \"+08:00\" (China Standard Time) or \"-05:30\"");
+        if value == "Z" || value == "UTC" {
+            return Ok(UtcOffset(FixedOffset::east_opt(0).ok_or_else(bad)?));
+        }
+        let (sign, rest) = match value.as_bytes().first() {
+            Some(b'+') => (1, &value[1..]),
+            Some(b'-') => (-1, &value[1..]),
+            _ => return Err(bad()),
+        };
+        let digits: String = rest.chars().filter(|c| *c != ':').collect();
+        if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let hours: i32 = digits[..2].parse().map_err(|_| bad())?;
+        let minutes: i32 = digits[2..].parse().map_err(|_| bad())?;
+        if hours > 14 || minutes > 59 {
+            return Err(bad());
+        }
+        FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+            .map(UtcOffset)
+            .ok_or_else(bad)
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        UtcOffset::parse(&text(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for UtcOffset {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+/// An account name, used as a metric label value: `[a-z0-9_-]+`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AccountName(String);
+
+impl AccountName {
+    /// Checks the name's characters.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if ok {
+            Ok(AccountName(value.to_string()))
+        } else {
+            Err(format!(
+                "`{value}` is not an account name: use 1 to 64 of a-z, 0-9, _ and -"
+            ))
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AccountName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        AccountName::parse(&text(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An API endpoint URL: `https://`, or `http://` to a loopback address only,
+/// so credentials-bearing requests never cross a network in the clear.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint(pub Url);
+
+impl Endpoint {
+    /// Checks the scheme and host.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let url = Url::parse(value)
+            .map_err(|e| format!("`{value}` is not a URL ({e}): e.g. \"https://cdn.api.qcloud.com/v2/index.php\""))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("the endpoint URL must not carry a user name or password".into());
+        }
+        match url.scheme() {
+            "https" => Ok(Endpoint(url)),
+            "http" if is_loopback(&url) => Ok(Endpoint(url)),
+            "http" => Err(format!(
+                "`{value}` uses plain http to a host that is not loopback: use https"
+            )),
+            other => Err(format!("`{value}` has scheme `{other}`: use https")),
+        }
+    }
+
+    /// The host as signed and sent in the `Host` header, with `:port` when
+    /// the URL names a non-default one.
+    pub fn host_header(&self) -> String {
+        let host = self.0.host_str().unwrap_or_default();
+        match self.0.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        }
+    }
+}
+
+/// Whether the URL's host is 127.0.0.0/8, ::1 or `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Endpoint::parse(&text(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+/// A fraction in `[0, 1]`.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
+pub struct Ratio(pub f64);
+
+impl<'de> Deserialize<'de> for Ratio {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if (0.0..=1.0).contains(&v) {
+            Ok(Ratio(v))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{v} is not a ratio: use a number from 0 to 1, e.g. 0.10 for 10%"
+            )))
+        }
+    }
+}
+
+/// Which API an account is read through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+pub enum ApiVersion {
+    /// API 2.0: GetPackage and OrderPackage on `cdn.api.qcloud.com`.
+    #[default]
+    #[serde(rename = "v2")]
+    V2,
+}
+
+impl<'de> Deserialize<'de> for ApiVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match text(d)?.as_str() {
+            "v2" => Ok(ApiVersion::V2),
+            "v3" => Err(serde::de::Error::custom(
+                "api = \"v3\" (DescribeTrafficPackages) is not supported by this version yet: use \"v2\"",
+            )),
+            other => Err(serde::de::Error::custom(format!(
+                "`{other}` is not an API version: use \"v2\""
+            ))),
+        }
+    }
+}
+
+/// The HTTP method requests are sent with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum HttpMethod {
+    /// Parameters in the query string.
+    #[serde(rename = "GET")]
+    Get,
+    /// Parameters in a form body; the default, as it keeps them out of
+    /// proxy and server access logs.
+    #[default]
+    #[serde(rename = "POST")]
+    Post,
+}
+
+impl HttpMethod {
+    /// The method's name as signed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_five_or_six_fields() {
+        assert_eq!(CronSchedule::parse("*/10 * * * *").unwrap().as_str(), "0 */10 * * * *");
+        assert_eq!(
+            CronSchedule::parse("0  */10 * * * *").unwrap().as_str(),
+            "0 */10 * * * *"
+        );
+        assert!(CronSchedule::parse("* * *").unwrap_err().contains("6 fields"));
+        assert!(CronSchedule::parse("0 99 * * * *").is_err());
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(UtcOffset::parse("+08:00").unwrap(), UtcOffset::default());
+        assert_eq!(
+            UtcOffset::parse("-0530").unwrap().0.local_minus_utc(),
+            -(5 * 3600 + 1800)
+        );
+        assert_eq!(UtcOffset::parse("Z").unwrap().0.local_minus_utc(), 0);
+        for bad in ["8", "+8:00", "+25:00", "CST", ""] {
+            assert!(UtcOffset::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn account_names_are_label_safe() {
+        assert!(AccountName::parse("main_cdn-2").is_ok());
+        for bad in ["", "Main", "a b", "a.b", "流量"] {
+            assert!(AccountName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(Endpoint::parse("https://cdn.api.qcloud.com/v2/index.php").is_ok());
+        assert!(Endpoint::parse("http://127.0.0.1:8080/v2/index.php").is_ok());
+        assert!(Endpoint::parse("http://[::1]:8080/").is_ok());
+        assert!(Endpoint::parse("http://localhost/").is_ok());
+        assert!(
+            Endpoint::parse("http://cdn.api.qcloud.com/v2/index.php")
+                .unwrap_err()
+                .contains("use https")
+        );
+        assert!(Endpoint::parse("http://10.0.0.1/").is_err());
+        assert!(Endpoint::parse("ftp://127.0.0.1/").is_err());
+        assert!(Endpoint::parse("https://user:pw@example.com/").is_err());
+    }
+
+    #[test]
+    fn host_header_keeps_a_non_default_port() {
+        assert_eq!(
+            Endpoint::parse("https://cdn.api.qcloud.com/v2/index.php")
+                .unwrap()
+                .host_header(),
+            "cdn.api.qcloud.com"
+        );
+        assert_eq!(
+            Endpoint::parse("https://cdn.api.qcloud.com:443/x")
+                .unwrap()
+                .host_header(),
+            "cdn.api.qcloud.com"
+        );
+        assert_eq!(
+            Endpoint::parse("http://127.0.0.1:8080/v2/index.php")
+                .unwrap()
+                .host_header(),
+            "127.0.0.1:8080"
+        );
+    }
+}

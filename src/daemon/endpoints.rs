@@ -1,0 +1,137 @@
+//! The daemon's HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and a
+//! status page at `/`.
+
+use super::watch::AccountWatch;
+use crate::config::units::{format_size_human, format_span};
+use crate::http::server::{Handler, HttpRequest, HttpResponse};
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use chrono::Utc;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// Routes requests to the endpoints.
+pub struct Endpoints {
+    /// The metrics to render.
+    pub metrics: Arc<Metrics>,
+    /// The watched accounts, for readiness and the status page.
+    pub accounts: Vec<Arc<AccountWatch>>,
+}
+
+impl Handler for Endpoints {
+    async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        if request.method != "GET" && request.method != "HEAD" {
+            return HttpResponse::text(405, "only GET is served\n");
+        }
+        match request.path.as_str() {
+            "/metrics" => HttpResponse {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: Bytes::from(self.metrics.render()),
+            },
+            "/healthz" => HttpResponse::text(200, "ok\n"),
+            "/readyz" => self.readiness(),
+            "/" => HttpResponse {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                body: Bytes::from(self.status_page()),
+            },
+            _ => HttpResponse::text(404, "not found: try /metrics, /healthz, /readyz or /\n"),
+        }
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl Endpoints {
+    /// Ready once every account has been polled successfully at least once.
+    fn readiness(&self) -> HttpResponse {
+        let waiting: Vec<&str> = self
+            .accounts
+            .iter()
+            .filter(|a| a.status().last_success.is_none())
+            .map(|a| a.name())
+            .collect();
+        if waiting.is_empty() {
+            HttpResponse::text(200, "ready\n")
+        } else {
+            HttpResponse::text(
+                503,
+                format!("waiting for a first successful poll of: {}\n", waiting.join(", ")),
+            )
+        }
+    }
+
+    fn status_page(&self) -> String {
+        let now = Utc::now();
+        let mut page = String::from(concat!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>cdnquota</title>",
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}",
+            "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#eee}",
+            ".warning{color:#a60}.critical{color:#c00}</style></head><body>",
+            "<h1>cdnquota</h1><p><a href=\"/metrics\">metrics</a> · <a href=\"/readyz\">readyz</a></p>"
+        ));
+        for watch in &self.accounts {
+            let status = watch.status();
+            let _ = write!(page, "<h2>{}</h2>", escape(watch.name()));
+            match status.last_success {
+                Some(t) => {
+                    let _ = write!(
+                        page,
+                        "<p>last successful poll {} ago",
+                        format_span((now - t).to_std().unwrap_or_default())
+                    );
+                }
+                None => page.push_str("<p>not polled successfully yet"),
+            }
+            if let Some(e) = &status.last_error {
+                let _ = write!(
+                    page,
+                    "; <span class=\"critical\">last poll failed: {}</span>",
+                    escape(e)
+                );
+            }
+            page.push_str("</p>");
+            let Some(a) = status.assessment else { continue };
+            let _ = write!(
+                page,
+                "<p><b>{}</b> left of {} in {} usable package(s)",
+                format_size_human(a.totals.remaining_bytes),
+                format_size_human(a.totals.size_bytes),
+                a.totals.usable_packages
+            );
+            if let Some(r) = a.consumption_bytes_per_second {
+                let _ = write!(page, " · {}/s", format_size_human(r.round() as u64));
+            }
+            if let Some(d) = a.depletion_at {
+                let _ = write!(page, " · runs dry {} UTC", d.format("%Y-%m-%d %H:%M"));
+            }
+            page.push_str("</p><ul>");
+            for f in &a.findings {
+                let class = f.severity.label().to_lowercase();
+                let _ = write!(page, "<li class=\"{class}\">{}: {}</li>", f.rule, escape(&f.summary));
+            }
+            page.push_str("</ul><table><tr><th>package</th><th>title</th><th>remaining</th><th>used</th><th>expires (UTC)</th><th>usable</th></tr>");
+            for p in &a.packages {
+                let _ = write!(
+                    page,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td></tr>",
+                    escape(&p.package.id),
+                    escape(&p.package.title),
+                    format_size_human(p.remaining_bytes),
+                    p.used_ratio * 100.0,
+                    p.package.expires_at.format("%Y-%m-%d %H:%M"),
+                    if p.usable { "yes" } else { "no" }
+                );
+            }
+            page.push_str("</table>");
+        }
+        page.push_str("</body></html>\n");
+        page
+    }
+}

@@ -1,0 +1,163 @@
+//! One watched account: its API client, poll history and last results, and
+//! the poll itself (fetch, assess, publish).
+
+use crate::api::v2::V2Client;
+use crate::config::Account;
+use crate::config::units::format_size_human;
+use crate::core::assess::{Assessment, assess};
+use crate::core::forecast::{Sample, record};
+use crate::core::rules::{Finding, Severity};
+use crate::metrics::Metrics;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// How far back the burn rate looks.
+pub const RATE_WINDOW: Duration = Duration::from_secs(6 * 3600);
+
+/// What the last polls of an account found.
+#[derive(Clone, Debug, Default)]
+pub struct AccountStatus {
+    /// When the last poll finished.
+    pub last_poll: Option<DateTime<Utc>>,
+    /// When the last successful poll finished.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Why the last poll failed, if it did.
+    pub last_error: Option<String>,
+    /// The assessment of the last successful poll.
+    pub assessment: Option<Assessment>,
+}
+
+/// How a poll ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollOutcome {
+    /// Fetched and assessed.
+    Succeeded,
+    /// The API call failed; the last good values stand.
+    Failed,
+    /// Another poll of this account was still running.
+    Skipped,
+}
+
+/// An account being watched.
+pub struct AccountWatch {
+    /// The account's config.
+    pub account: Account,
+    client: V2Client,
+    metrics: Arc<Metrics>,
+    history: Mutex<Vec<Sample>>,
+    status: RwLock<AccountStatus>,
+    // Held for the whole poll, so one account is never polled twice at once.
+    polling: tokio::sync::Mutex<()>,
+}
+
+fn finding_key(f: &Finding) -> (String, Option<String>) {
+    (f.rule.name().to_string(), f.package_id.clone())
+}
+
+impl AccountWatch {
+    /// Watches `account` through `client`, publishing to `metrics`.
+    pub fn new(account: Account, client: V2Client, metrics: Arc<Metrics>) -> Self {
+        AccountWatch {
+            account,
+            client,
+            metrics,
+            history: Mutex::new(Vec::new()),
+            status: RwLock::new(AccountStatus::default()),
+            polling: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The account's name.
+    pub fn name(&self) -> &str {
+        self.account.name.as_str()
+    }
+
+    /// A copy of what the last polls found.
+    pub fn status(&self) -> AccountStatus {
+        self.status.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until no poll of this account is running.
+    pub async fn wait_idle(&self) {
+        let _idle = self.polling.lock().await;
+    }
+
+    /// Polls the account unless a poll is already running.
+    pub async fn poll(&self) -> PollOutcome {
+        let Ok(_running) = self.polling.try_lock() else {
+            tracing::warn!(account = %self.name(), "previous poll still running; this tick is skipped");
+            return PollOutcome::Skipped;
+        };
+        let started = Instant::now();
+        let result = self.client.get_package().await;
+        let took = started.elapsed();
+        let now = Utc::now();
+        match result {
+            Ok(snapshot) => {
+                let assessment = {
+                    let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+                    record(&mut history, Sample::of(&snapshot), RATE_WINDOW);
+                    assess(&snapshot, &history, &self.account.thresholds, now)
+                };
+                self.metrics.packages.set(self.name(), &assessment.packages);
+                self.metrics.accounts.set(self.name(), &assessment);
+                self.metrics.polls.finished(self.name(), true, now, took);
+                let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
+                log_poll(self.name(), &assessment, status.assessment.as_ref());
+                status.last_poll = Some(now);
+                status.last_success = Some(now);
+                status.last_error = None;
+                status.assessment = Some(assessment);
+                PollOutcome::Succeeded
+            }
+            Err(e) => {
+                // The last good values stay published: a failed poll says
+                // nothing about the bytes left.
+                tracing::error!(account = %self.name(), "GetPackage failed: {e}; {}", e.hint());
+                self.metrics.polls.finished(self.name(), false, now, took);
+                let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
+                status.last_poll = Some(now);
+                status.last_error = Some(format!("{e}; {}", e.hint()));
+                PollOutcome::Failed
+            }
+        }
+    }
+}
+
+/// Logs the poll's totals, and findings that appeared or cleared.
+fn log_poll(account: &str, now: &Assessment, before: Option<&Assessment>) {
+    let rate = now.consumption_bytes_per_second.map_or_else(
+        || "rate unknown yet".to_string(),
+        |r| format!("{}/s", format_size_human(r.round() as u64)),
+    );
+    tracing::info!(
+        account = %account,
+        "{} left of {} in {} usable package(s), {rate}",
+        format_size_human(now.totals.remaining_bytes),
+        format_size_human(now.totals.size_bytes),
+        now.totals.usable_packages
+    );
+    let before: BTreeMap<_, _> = before
+        .map(|b| b.findings.iter().map(|f| (finding_key(f), f)).collect())
+        .unwrap_or_default();
+    let current: BTreeMap<_, _> = now.findings.iter().map(|f| (finding_key(f), f)).collect();
+    for (key, f) in &current {
+        if !before.contains_key(key) {
+            match f.severity {
+                Severity::Critical => {
+                    tracing::error!(account = %account, rule = %f.rule, "CRITICAL {}: {}", f.rule, f.summary)
+                }
+                Severity::Warning => {
+                    tracing::warn!(account = %account, rule = %f.rule, "WARNING {}: {}", f.rule, f.summary)
+                }
+            }
+        }
+    }
+    for (key, f) in &before {
+        if !current.contains_key(key) {
+            tracing::info!(account = %account, rule = %f.rule, "resolved {}", f.rule);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! HTTP serving shared by the daemon's endpoints and the simulator.
+
+pub mod server;

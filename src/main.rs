@@ -1,0 +1,78 @@
+//! The `cdnquota` command line: parses arguments and hands over to
+//! `cdnquota::command`.
+
+use cdnquota::command;
+use cdnquota::config::DEFAULT_PATH;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cdnquota", version, about = "Watches Tencent Cloud CDN traffic packages")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: poll on the schedule and serve metrics.
+    Run {
+        /// The config file.
+        #[arg(short, long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Poll every account once; exit 0 ok, 1 warning, 2 critical, 3 unknown.
+    Check {
+        /// The config file.
+        #[arg(short, long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the config and print the effective one, secrets redacted.
+    Config {
+        /// The config file.
+        #[arg(short, long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Run the daemon against a built-in simulated account; no config needed.
+    Demo {
+        /// Where to serve metrics and the status page.
+        #[arg(long, default_value = "127.0.0.1:10787")]
+        listen: SocketAddr,
+    },
+    /// Serve the API v2 simulator alone.
+    #[command(hide = true)]
+    Simulator {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:18080")]
+        listen: SocketAddr,
+        /// `steady` or `demo`.
+        #[arg(long, default_value = "steady")]
+        scenario: String,
+        /// The SecretId the simulator accepts.
+        #[arg(long, env = "TENCENTCLOUD_SECRET_ID")]
+        secret_id: String,
+        /// The SecretKey it checks signatures with.
+        #[arg(long, env = "TENCENTCLOUD_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run { config } => command::run::run(&config),
+        Command::Check { config, json } => command::check::check(&config, json),
+        Command::Config { config } => command::show_config::show_config(&config),
+        Command::Demo { listen } => command::demo::demo(listen),
+        Command::Simulator {
+            listen,
+            scenario,
+            secret_id,
+            secret_key,
+        } => command::simulator::simulator(listen, &scenario, &secret_id, &secret_key),
+    }
+}

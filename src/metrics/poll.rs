@@ -1,0 +1,66 @@
+//! The daemon's own health: did the last poll work, when, how long it took,
+//! and every API request by outcome.
+
+use crate::api::v2::RequestObserver;
+use chrono::{DateTime, Utc};
+use prometheus::{GaugeVec, IntCounterVec, Registry};
+use std::time::Duration;
+
+/// Polling health gauges and the request counter.
+pub struct PollMetrics {
+    success: GaugeVec,
+    last_poll: GaugeVec,
+    last_success: GaugeVec,
+    duration: GaugeVec,
+    requests: IntCounterVec,
+}
+
+impl PollMetrics {
+    pub(super) fn register(r: &Registry) -> Self {
+        let g = |name: &str, help: &str| super::gauge_vec(r, name, help, &["account"]);
+        PollMetrics {
+            success: g(
+                "poll_success",
+                "1 if the account's last poll succeeded, 0 if it failed (package values then stay at the last good poll).",
+            ),
+            last_poll: g(
+                "last_poll_timestamp_seconds",
+                "Unix time (UTC) the account's last poll finished, successful or not.",
+            ),
+            last_success: g(
+                "last_success_timestamp_seconds",
+                "Unix time (UTC) of the account's last successful poll.",
+            ),
+            duration: g(
+                "poll_duration_seconds",
+                "How long the account's last poll took, retries included.",
+            ),
+            requests: super::counter_vec(
+                r,
+                "api_requests_total",
+                "API requests sent, by action and outcome (success, api_error, http_error, timeout, transport_error, malformed).",
+                &["account", "action", "outcome"],
+            ),
+        }
+    }
+
+    /// Records a finished poll.
+    pub fn finished(&self, account: &str, ok: bool, at: DateTime<Utc>, took: Duration) {
+        self.success
+            .with_label_values(&[account])
+            .set(if ok { 1.0 } else { 0.0 });
+        self.last_poll.with_label_values(&[account]).set(at.timestamp() as f64);
+        if ok {
+            self.last_success
+                .with_label_values(&[account])
+                .set(at.timestamp() as f64);
+        }
+        self.duration.with_label_values(&[account]).set(took.as_secs_f64());
+    }
+}
+
+impl RequestObserver for PollMetrics {
+    fn observe(&self, account: &str, action: &str, outcome: &str) {
+        self.requests.with_label_values(&[account, action, outcome]).inc();
+    }
+}

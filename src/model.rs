@@ -1,0 +1,37 @@
+//! What a source reports about an account: its traffic packages at one
+//! moment. Every source (API v2, the simulator) produces this same shape.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One traffic package as the API reported it, times converted to UTC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Package {
+    /// The package id, kept as text so every source fits.
+    pub id: String,
+    /// The package's display name, e.g. "50GB".
+    pub title: String,
+    /// Total bytes the package holds.
+    pub size_bytes: u64,
+    /// Bytes already deducted; may exceed `size_bytes` in API data.
+    pub used_bytes: u64,
+    /// When the package was created, if reported.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Start of the validity window.
+    pub enabled_at: DateTime<Utc>,
+    /// End of the validity window.
+    pub expires_at: DateTime<Utc>,
+    /// The API's `is_enable` flag.
+    pub enabled: bool,
+    /// The API's `is_expire` flag.
+    pub expired: bool,
+}
+
+/// The packages of one account as seen by one successful poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// When the poll's answer arrived.
+    pub taken_at: DateTime<Utc>,
+    /// Every package the API listed, usable or not.
+    pub packages: Vec<Package>,
+}

@@ -1,0 +1,48 @@
+//! Random numbers for request nonces and retry jitter.
+//!
+//! Neither needs cryptographic strength, only values that do not repeat, so
+//! the standard library's randomly keyed SipHash is enough and saves a crate.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A random 64-bit value.
+pub fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    hasher.write_u128(nanos);
+    hasher.finish()
+}
+
+/// A random positive integer that fits a signed 32-bit field, as the v2 API
+/// wants for `Nonce`.
+pub fn nonce() -> u32 {
+    (random_u64() % (i32::MAX as u64)) as u32 + 1
+}
+
+/// A random number in `[0, 1)`.
+pub fn unit_interval() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn nonces_are_positive_and_do_not_repeat() {
+        let seen: HashSet<u32> = (0..10_000).map(|_| nonce()).collect();
+        assert_eq!(seen.len(), 10_000);
+        assert!(seen.iter().all(|n| *n >= 1 && *n <= i32::MAX as u32));
+        assert!((0..1000).map(|_| unit_interval()).all(|x| (0.0..1.0).contains(&x)));
+    }
+}

@@ -1,0 +1,66 @@
+//! A stand-in for the CDN API v2 endpoint, served over real HTTP on loopback.
+//!
+//! It checks what the real service checks (signature, Timestamp window,
+//! Nonce replay, parameters), answers GetPackage from a simulated account
+//! whose packages drain over time, takes orders that become packages once
+//! paid, and fails on demand. Tests and `cdnquota demo` run against it.
+
+mod handler;
+pub mod scenario;
+pub mod state;
+
+use crate::http::server::serve;
+use handler::SimHandler;
+use state::{Fault, SimState};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The path the simulator answers on, as the real endpoint.
+pub const PATH: &str = "/v2/index.php";
+
+/// A running simulator; dropping it stops the server.
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<Mutex<SimState>>,
+    _stop: watch::Sender<bool>,
+}
+
+impl Simulator {
+    /// Serves `state` on `addr` (use port 0 for a free one).
+    pub async fn start(addr: SocketAddr, state: SimState) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(state));
+        let (stop, stopped) = watch::channel(false);
+        let handler = Arc::new(SimHandler { state: state.clone() });
+        tokio::spawn(serve(listener, handler, stopped));
+        Ok(Simulator {
+            addr,
+            state,
+            _stop: stop,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The endpoint URL to configure.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}{PATH}", self.addr)
+    }
+
+    /// The account's state, to inspect or change between requests.
+    pub fn state(&self) -> MutexGuard<'_, SimState> {
+        // A panic while holding the lock only happens in a failing test.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a fault for the next request.
+    pub fn inject(&self, fault: Fault) {
+        self.state().faults.push_back(fault);
+    }
+}

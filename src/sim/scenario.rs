@@ -1,0 +1,52 @@
+//! Ready-made accounts for the simulator.
+
+use super::state::{SimPackage, SimState};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::time::Duration;
+
+const GB: u64 = 1_000_000_000;
+const DAY: u64 = 86_400;
+
+/// The demo account: 400 GB left over two packages, one expiring in five
+/// days, drained at 2 GB/s so that within minutes it goes low, runs dry, and
+/// is topped up with 1 TB half a minute later.
+pub fn demo(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState {
+    let mut s = SimState::new(secret_id, secret_key, now);
+    let started = now - TimeDelta::days(20);
+    let mut main = SimPackage::new(
+        s.next_package_id(),
+        500 * GB,
+        180 * GB,
+        started,
+        Duration::from_secs(50 * DAY),
+    );
+    main.created_at = started;
+    let short = SimPackage::new(
+        s.next_package_id(),
+        100 * GB,
+        20 * GB,
+        started,
+        Duration::from_secs(25 * DAY),
+    );
+    s.packages = vec![main, short];
+    s.drain_bytes_per_second = 2.0 * GB as f64;
+    s.top_up_after_empty = Some((Duration::from_secs(30), 1000 * GB));
+    s
+}
+
+/// A quiet account for trying the daemon by hand: 1 TB, 10% used, a slow
+/// steady drain.
+pub fn steady(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState {
+    let mut s = SimState::new(secret_id, secret_key, now);
+    let started = now - TimeDelta::days(10);
+    let p = SimPackage::new(
+        s.next_package_id(),
+        1000 * GB,
+        100 * GB,
+        started,
+        Duration::from_secs(365 * DAY),
+    );
+    s.packages = vec![p];
+    s.drain_bytes_per_second = 1_000_000.0;
+    s
+}

@@ -1,0 +1,242 @@
+//! Shared helpers: a simulator on its own runtime, config files, the real
+//! binary, and a minimal HTTP client for scraping.
+
+#![allow(dead_code)]
+
+use cdnquota::sim::Simulator;
+use cdnquota::sim::state::{SimPackage, SimState};
+use chrono::{TimeDelta, Utc};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::MutexGuard;
+use std::time::{Duration, Instant};
+
+pub const GB: u64 = 1_000_000_000;
+pub const SECRET_ID: &str = "AKIDtestaccount0000000001";
+pub const SECRET_KEY: &str = "test-secret-key-0123456789";
+
+/// A simulator served from a runtime of its own, so tests can block.
+pub struct Sim {
+    pub sim: Simulator,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Sim {
+    pub fn start(state: SimState) -> Sim {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a test runtime");
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let sim = runtime
+            .block_on(Simulator::start(addr, state))
+            .expect("the simulator binds");
+        Sim { sim, _runtime: runtime }
+    }
+
+    /// An account with the given (size, used) packages, valid for a year.
+    pub fn with_packages(packages: &[(u64, u64)]) -> Sim {
+        Sim::start(state_with(packages))
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, SimState> {
+        self.sim.state()
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.sim.endpoint()
+    }
+}
+
+/// Simulator state with packages of (size, used) bytes, valid for a year.
+pub fn state_with(packages: &[(u64, u64)]) -> SimState {
+    let now = Utc::now();
+    let mut s = SimState::new(SECRET_ID, SECRET_KEY, now);
+    for (size, used) in packages {
+        let id = s.next_package_id();
+        s.packages.push(SimPackage::new(
+            id,
+            *size,
+            *used,
+            now - TimeDelta::days(1),
+            Duration::from_secs(365 * 86_400),
+        ));
+    }
+    s
+}
+
+/// An `[[accounts]]` table for the simulator; lines in `extra` override the
+/// defaults with the same key.
+pub fn account_toml(name: &str, endpoint: &str, extra: &str) -> String {
+    let defaults = [
+        format!("name = \"{name}\""),
+        format!("endpoint = \"{endpoint}\""),
+        format!("secret_id = \"{SECRET_ID}\""),
+        format!("secret_key = \"{SECRET_KEY}\""),
+        "timeout = \"2s\"".to_string(),
+        "max_attempts = 1".to_string(),
+    ];
+    let key = |line: &str| line.split('=').next().unwrap_or_default().trim().to_string();
+    let overridden: Vec<String> = extra.lines().map(key).collect();
+    let mut lines: Vec<String> = defaults.into_iter().filter(|d| !overridden.contains(&key(d))).collect();
+    lines.extend(extra.lines().map(str::to_string));
+    format!("[[accounts]]\n{}\n", lines.join("\n"))
+}
+
+/// Writes `body` as a private config file in `dir`.
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("cdnquota.toml");
+    std::fs::write(&path, body).expect("write config");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod config");
+    path
+}
+
+/// The real binary, with a clean environment for credentials and logs.
+pub fn cdnquota(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdnquota"));
+    cmd.args(args)
+        .env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+/// Runs the binary to completion, bounded in time.
+pub fn run_to_end(args: &[&str]) -> Output {
+    let mut child = cdnquota(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cdnquota {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `GET` over plain HTTP/1.0; `None` when nothing answers.
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// The value of the sample `name{labels}` in a metrics text, labels written
+/// exactly as exported (e.g. `account="main"`).
+pub fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = if labels.is_empty() {
+        format!("{name} ")
+    } else {
+        format!("{name}{{{labels}}} ")
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Polls `f` every 50 ms until it is true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// A running `cdnquota run`, killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `cdnquota run -c config`, logging to a file beside it.
+    pub fn start(config: &Path, addr: &str) -> Daemon {
+        let log = config.with_extension("log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = cdnquota(&["run", "-c", config.to_str().expect("utf-8 path")])
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("the daemon starts");
+        let daemon = Daemon {
+            child,
+            addr: addr.to_string(),
+            log,
+        };
+        assert!(
+            wait_until(Duration::from_secs(10), || http_get(&daemon.addr, "/healthz").is_some()),
+            "the daemon did not serve /healthz; log:\n{}",
+            daemon.log()
+        );
+        daemon
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(&self.addr, "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop within 15 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
