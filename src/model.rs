@@ -25,6 +25,18 @@ pub struct Package {
     pub enabled: bool,
     /// The API's `is_expire` flag.
     pub expired: bool,
+    /// API 3.0 only: the package type, e.g. "日常流量包".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// API 3.0 only: the status word as reported, e.g. "enabled".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// API 3.0 only: whether the package renews itself when it runs out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_extension: Option<bool>,
+    /// API 3.0 only: where the package applies, e.g. "mainland".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
 }
 
 /// The packages of one account as seen by one successful poll.

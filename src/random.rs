@@ -39,9 +39,11 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn nonces_are_positive_and_do_not_repeat() {
+    fn nonces_are_positive_and_rarely_repeat() {
+        // 10 000 draws from 2^31 values collide about 2% of the time (the
+        // birthday bound); three or more collisions would mean a bad source.
         let seen: HashSet<u32> = (0..10_000).map(|_| nonce()).collect();
-        assert_eq!(seen.len(), 10_000);
+        assert!(seen.len() >= 9_998, "{} distinct of 10000", seen.len());
         assert!(seen.iter().all(|n| *n >= 1 && *n <= i32::MAX as u32));
         assert!((0..1000).map(|_| unit_interval()).all(|x| (0.0..1.0).contains(&x)));
     }

@@ -3,9 +3,10 @@
 
 mod common;
 
+use cdnquota::api::RequestObserver;
 use cdnquota::api::encode::encode_pairs;
 use cdnquota::api::error::ApiError;
-use cdnquota::api::v2::{RequestObserver, V2Client};
+use cdnquota::api::v2::V2Client;
 use cdnquota::config::values::UtcOffset;
 use cdnquota::sim::Simulator;
 use cdnquota::sim::state::{Fault, SimPackage, SimState};

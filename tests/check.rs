@@ -96,7 +96,7 @@ fn every_http_and_signature_method_is_accepted() {
             let state = sim.state();
             let request = &state.requests[0];
             assert_eq!(request.http_method, http);
-            assert_eq!(request.answered, 0);
+            assert_eq!(request.answered, "0");
             let expected = (signature == "HmacSHA256").then(|| "HmacSHA256".to_string());
             assert_eq!(request.signature_method, expected, "{http} {signature}");
         }

@@ -111,3 +111,20 @@ fn secrets_from_env_and_credentials_directory() {
     );
     assert!(!stdout.contains("file-key"));
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("secret_key"), "example-key\n").unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/cdnquota.toml");
+    let out = cdnquota(&["config", "-c", example])
+        .env("CREDENTIALS_DIRECTORY", creds.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("api = \"v3\"") && stdout.contains("https://cdn.tencentcloudapi.com/"),
+        "{stdout}"
+    );
+}

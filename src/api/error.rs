@@ -34,6 +34,15 @@ pub enum ApiError {
         /// What was wrong, naming the field.
         detail: String,
     },
+    /// API 3.0 answered with `Response.Error`.
+    Tencent {
+        /// The error code, e.g. `AuthFailure.SignatureFailure`.
+        code: String,
+        /// The error text.
+        message: String,
+        /// The request id Tencent support asks for.
+        request_id: String,
+    },
     /// The API answered with `code != 0`.
     Api {
         /// The public error code.
@@ -54,6 +63,9 @@ impl ApiError {
             ApiError::TooLarge { .. } => false,
             ApiError::Malformed { truncated, .. } => *truncated,
             ApiError::Api { code, .. } => matches!(code, 4400 | 6000 | 6200),
+            ApiError::Tencent { code, .. } => {
+                code.starts_with("RequestLimitExceeded") || code.starts_with("InternalError")
+            }
         }
     }
 
@@ -64,7 +76,7 @@ impl ApiError {
             ApiError::Transport { .. } => "transport_error",
             ApiError::HttpStatus { .. } => "http_error",
             ApiError::TooLarge { .. } | ApiError::Malformed { .. } => "malformed",
-            ApiError::Api { .. } => "api_error",
+            ApiError::Api { .. } | ApiError::Tencent { .. } => "api_error",
         }
     }
 
@@ -77,6 +89,18 @@ impl ApiError {
             ApiError::Malformed { .. } => {
                 "the endpoint did not answer like the CDN API; check the endpoint URL and api version"
             }
+            ApiError::Tencent { code, .. } => match code.split('.').next().unwrap_or_default() {
+                "AuthFailure" if code.contains("Expire") => {
+                    "the signature was refused as expired; check that this host's clock is right (NTP)"
+                }
+                "AuthFailure" => "check secret_id and secret_key for this account",
+                "UnauthorizedOperation" => {
+                    "grant the key's CAM user the cdn:DescribeTrafficPackages permission (or QcloudCDNReadOnlyAccess)"
+                }
+                "RequestLimitExceeded" => "the API rate limit was hit; poll less often",
+                "InternalError" => "Tencent reported an internal error; the next poll will try again",
+                _ => "see the API 3.0 error codes; quote the RequestId to Tencent support",
+            },
             ApiError::Api { code, .. } => match code {
                 4100 | 4104 => "check secret_id and secret_key for this account",
                 4101..=4103 | 4110 | 4300 => {
@@ -109,6 +133,20 @@ impl fmt::Display for ApiError {
             ApiError::HttpStatus { status, excerpt } => write!(f, "HTTP status {status}: {excerpt}"),
             ApiError::TooLarge { limit } => write!(f, "response larger than {limit} bytes"),
             ApiError::Malformed { detail, .. } => write!(f, "malformed response: {detail}"),
+            ApiError::Tencent {
+                code,
+                message,
+                request_id,
+            } => {
+                write!(f, "API error {code}")?;
+                if !message.is_empty() {
+                    write!(f, " ({message})")?;
+                }
+                if !request_id.is_empty() {
+                    write!(f, " [RequestId {request_id}]")?;
+                }
+                Ok(())
+            }
             ApiError::Api {
                 code,
                 message,
@@ -178,6 +216,24 @@ mod tests {
             }
             .is_transient()
         );
+    }
+
+    #[test]
+    fn tencent_errors_keep_the_request_id() {
+        let tencent = |code: &str| ApiError::Tencent {
+            code: code.into(),
+            message: "m".into(),
+            request_id: "b1a70a67".into(),
+        };
+        assert_eq!(
+            tencent("AuthFailure.SignatureFailure").to_string(),
+            "API error AuthFailure.SignatureFailure (m) [RequestId b1a70a67]"
+        );
+        assert!(!tencent("AuthFailure.SignatureFailure").is_transient());
+        assert!(!tencent("UnauthorizedOperation").is_transient());
+        assert!(tencent("RequestLimitExceeded").is_transient());
+        assert!(tencent("InternalError.ServerError").is_transient());
+        assert!(tencent("AuthFailure.SignatureExpire").hint().contains("clock"));
     }
 
     #[test]

@@ -7,41 +7,14 @@
 //! field, never "no packages" or "nothing used".
 
 use super::error::ApiError;
+use super::json_fields::{Fields, as_i64, describe, malformed};
 use crate::model::Package;
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
-use serde_json::{Map, Value};
+use chrono::FixedOffset;
+use serde_json::Value;
 
-/// The format of `create_time`, `enable_time` and `expire_time`.
-pub const API_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+pub use super::json_fields::parse_api_time;
 
-fn malformed(detail: impl Into<String>) -> ApiError {
-    ApiError::Malformed {
-        truncated: false,
-        detail: detail.into(),
-    }
-}
-
-fn describe(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 40 {
-        format!("{}…", text.chars().take(40).collect::<String>())
-    } else {
-        text
-    }
-}
-
-/// Reads an integer that may arrive as a JSON number or a numeric string.
-fn as_i64(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
+pub use super::json_fields::API_TIME_FORMAT;
 
 /// Checks the envelope and returns `data`; `code != 0` becomes [`ApiError::Api`].
 pub fn parse_envelope(body: &[u8]) -> Result<Value, ApiError> {
@@ -69,80 +42,6 @@ pub fn parse_envelope(body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-struct Fields<'a> {
-    object: &'a Map<String, Value>,
-    at: String,
-}
-
-impl Fields<'_> {
-    fn require(&self, name: &str) -> Result<&Value, ApiError> {
-        match self.object.get(name) {
-            None | Some(Value::Null) => Err(malformed(format!("{}.{name} is missing", self.at))),
-            Some(v) => Ok(v),
-        }
-    }
-
-    fn mistyped(&self, name: &str, expected: &str, got: &Value) -> ApiError {
-        malformed(format!(
-            "{}.{name}: expected {expected}, got {}",
-            self.at,
-            describe(got)
-        ))
-    }
-
-    fn bytes(&self, name: &str) -> Result<u64, ApiError> {
-        let v = self.require(name)?;
-        as_i64(v)
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| self.mistyped(name, "a non-negative integer", v))
-    }
-
-    fn id(&self, name: &str) -> Result<String, ApiError> {
-        match self.require(name)? {
-            Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-            v @ Value::Number(_) => as_i64(v)
-                .map(|n| n.to_string())
-                .ok_or_else(|| self.mistyped(name, "an id", v)),
-            v => Err(self.mistyped(name, "an id", v)),
-        }
-    }
-
-    fn flag(&self, name: &str) -> Result<bool, ApiError> {
-        let v = self.require(name)?;
-        match v {
-            Value::Bool(b) => Ok(*b),
-            Value::Number(_) => match as_i64(v) {
-                Some(0) => Ok(false),
-                Some(1) => Ok(true),
-                _ => Err(self.mistyped(name, "true or false", v)),
-            },
-            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" => Ok(true),
-                "false" | "0" => Ok(false),
-                _ => Err(self.mistyped(name, "true or false", v)),
-            },
-            _ => Err(self.mistyped(name, "true or false", v)),
-        }
-    }
-
-    fn time(&self, name: &str, offset: FixedOffset) -> Result<DateTime<Utc>, ApiError> {
-        let v = self.require(name)?;
-        v.as_str()
-            .and_then(|s| parse_api_time(s, offset))
-            .ok_or_else(|| self.mistyped(name, "a time \"YYYY-MM-DD HH:MM:SS\"", v))
-    }
-}
-
-/// Reads an API time, which has no zone: it is in `offset` (China Standard
-/// Time, +08:00, unless configured otherwise).
-pub fn parse_api_time(text: &str, offset: FixedOffset) -> Option<DateTime<Utc>> {
-    let naive = NaiveDateTime::parse_from_str(text.trim(), API_TIME_FORMAT).ok()?;
-    offset
-        .from_local_datetime(&naive)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// Reads the GetPackage `data` array into packages.
 pub fn parse_packages(data: &Value, offset: FixedOffset) -> Result<Vec<Package>, ApiError> {
     let Value::Array(items) = data else {
@@ -161,10 +60,7 @@ pub fn parse_packages(data: &Value, offset: FixedOffset) -> Result<Vec<Package>,
                     describe(item)
                 )));
             };
-            let f = Fields {
-                object,
-                at: format!("data[{i}]"),
-            };
+            let f = Fields::new(object, format!("data[{i}]"));
             let size_bytes = f.bytes("flux_byte")?;
             let title = match object.get("flux_title") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -184,6 +80,10 @@ pub fn parse_packages(data: &Value, offset: FixedOffset) -> Result<Vec<Package>,
                 expires_at: f.time("expire_time", offset)?,
                 enabled: f.flag("is_enable")?,
                 expired: f.flag("is_expire")?,
+                kind: None,
+                status: None,
+                auto_extension: None,
+                area: None,
             })
         })
         .collect()

@@ -1,7 +1,7 @@
 //! `cdnquota check`: one poll of every account, a table or JSON on stdout,
 //! and a Nagios exit code.
 
-use crate::api::v2::V2Client;
+use crate::api::source::PackageSource;
 use crate::config::Config;
 use crate::config::units::format_size_human;
 use crate::core::assess::{Assessment, assess};
@@ -107,14 +107,14 @@ pub async fn poll_all(config: &Config) -> Report {
         let offset = config.api_utc_offset.0;
         tasks.spawn(async move {
             let name = account.name.to_string();
-            let report = match V2Client::new(&account, offset) {
+            let report = match PackageSource::new(&account, offset) {
                 Err(e) => AccountReport {
                     account: name,
                     state: CheckState::Unknown,
                     assessment: None,
                     error: Some(e),
                 },
-                Ok(client) => match client.get_package().await {
+                Ok(source) => match source.fetch().await {
                     Ok(snapshot) => {
                         let a = assess(&snapshot, &[Sample::of(&snapshot)], &account.thresholds, Utc::now());
                         AccountReport {
@@ -128,7 +128,7 @@ pub async fn poll_all(config: &Config) -> Report {
                         account: name,
                         state: CheckState::Unknown,
                         assessment: None,
-                        error: Some(format!("GetPackage failed: {e}; {}", e.hint())),
+                        error: Some(format!("{} failed: {e}; {}", source.action(), e.hint())),
                     },
                 },
             };
@@ -144,6 +144,43 @@ pub async fn poll_all(config: &Config) -> Report {
         exit_code: state.code(),
         accounts,
     }
+}
+
+/// Terminal columns a text takes: East Asian wide characters (package
+/// titles such as 日常流量包) take two.
+fn display_width(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// A package's STATE cell: usable or not, with the API's own status word
+/// and auto-renewal where the source reports them.
+fn package_state(p: &crate::core::assess::PackageView) -> String {
+    let mut state = if p.usable {
+        "usable".to_string()
+    } else if p.package.expired {
+        "expired".to_string()
+    } else {
+        "not usable".to_string()
+    };
+    let said_already = |s: &str| (p.usable && s == "enabled") || (p.package.expired && s == "expired");
+    if let Some(status) = p.package.status.as_deref().filter(|s| !said_already(s)) {
+        state.push_str(&format!(" ({status})"));
+    }
+    if p.package.auto_extension == Some(true) {
+        state.push_str(", auto-renews");
+    }
+    state
 }
 
 /// Lays the report out as a table followed by the findings.
@@ -166,24 +203,21 @@ pub fn render_table(report: &Report) -> String {
                 format_size_human(p.remaining_bytes),
                 format!("{:.1}%", p.used_ratio * 100.0),
                 p.package.expires_at.format("%Y-%m-%d %H:%M").to_string(),
-                if p.usable {
-                    "usable"
-                } else if p.package.expired {
-                    "expired"
-                } else {
-                    "not usable"
-                }
-                .into(),
+                package_state(p),
             ]);
         }
     }
     let widths: Vec<usize> = (0..7)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| rows.iter().map(|r| display_width(&r[c])).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
     if rows.len() > 1 {
         for row in &rows {
-            let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell}{}", " ".repeat(w.saturating_sub(display_width(cell)))))
+                .collect();
             out.push_str(cells.join("  ").trim_end());
             out.push('\n');
         }
@@ -257,5 +291,11 @@ mod tests {
         assert_eq!(overall([Warning, Unknown]), Unknown);
         assert_eq!(overall([Unknown, Critical, Warning]), Critical);
         assert_eq!([Ok, Warning, Critical, Unknown].map(CheckState::code), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(display_width("500GB"), 5);
+        assert_eq!(display_width("日常流量包"), 10);
     }
 }

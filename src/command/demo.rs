@@ -30,6 +30,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
             secret_id: KeyId::new(secret_id),
             secret_key: Secret::new(secret_key),
             secret_key_source: "generated for the demo".into(),
+            session_token: None,
             signature_method: SignatureMethod::HmacSha256,
             http_method: HttpMethod::Post,
             timeout: Duration::from_secs(5),

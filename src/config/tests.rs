@@ -126,8 +126,8 @@ fn refuses_duplicates_missing_secrets_and_no_accounts() {
     let e = parse_err(&MINIMAL.replace("secret_key = \"k\"", "secret_key = \"k\"\nsecret_key_file = \"/x\""));
     assert!(e.message.contains("not both"), "{e}");
 
-    let e = parse_err(&format!("{MINIMAL}api = \"v3\"\n"));
-    assert!(e.message.contains("not supported"), "{e}");
+    let e = parse_err(&format!("{MINIMAL}api = \"v4\"\n"));
+    assert!(e.message.contains("unknown variant `v4`, expected `v2` or `v3`"), "{e}");
 }
 
 #[test]
@@ -169,4 +169,26 @@ fn warns_about_an_inline_key_in_a_readable_file() {
     assert_eq!(load(&path, &env).unwrap().warnings.len(), 1);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(load(&path, &env).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn v3_accounts_default_their_endpoint_and_refuse_v2_settings() {
+    let c = parse_ok(&format!("{MINIMAL}api = \"v3\"\n"));
+    assert_eq!(c.accounts[0].api, ApiVersion::V3);
+    assert_eq!(c.accounts[0].endpoint.0.as_str(), V3_ENDPOINT);
+
+    let e = parse_err(&format!("{MINIMAL}api = \"v3\"\nsignature_method = \"HmacSHA1\"\n"));
+    assert_eq!(e.line, Some(7), "{e}");
+    assert!(e.message.contains("TC3-HMAC-SHA256"), "{e}");
+    let e = parse_err(&format!("{MINIMAL}api = \"v3\"\nhttp_method = \"GET\"\n"));
+    assert!(e.message.contains("applies to api = \"v2\" only"), "{e}");
+
+    let e = parse_err(&format!("{MINIMAL}session_token = \"t\"\n"));
+    assert!(e.message.contains("v3"), "{e}");
+    let env = env_with(&[("TENCENTCLOUD_SESSION_TOKEN", "tok")]);
+    let c = parse(&format!("{MINIMAL}api = \"v3\"\n"), Path::new("c.toml"), &env)
+        .unwrap()
+        .config;
+    assert_eq!(c.accounts[0].session_token.as_ref().map(Secret::expose), Some("tok"));
+    assert!(!format!("{c:?}").contains("tok\""));
 }

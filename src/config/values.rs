@@ -216,26 +216,15 @@ impl<'de> Deserialize<'de> for Ratio {
 }
 
 /// Which API an account is read through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ApiVersion {
     /// API 2.0: GetPackage and OrderPackage on `cdn.api.qcloud.com`.
     #[default]
     #[serde(rename = "v2")]
     V2,
-}
-
-impl<'de> Deserialize<'de> for ApiVersion {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match text(d)?.as_str() {
-            "v2" => Ok(ApiVersion::V2),
-            "v3" => Err(serde::de::Error::custom(
-                "api = \"v3\" (DescribeTrafficPackages) is not supported by this version yet: use \"v2\"",
-            )),
-            other => Err(serde::de::Error::custom(format!(
-                "`{other}` is not an API version: use \"v2\""
-            ))),
-        }
-    }
+    /// API 3.0: DescribeTrafficPackages on `cdn.tencentcloudapi.com`.
+    #[serde(rename = "v3")]
+    V3,
 }
 
 /// The HTTP method requests are sent with.

@@ -22,5 +22,9 @@ pub fn package(id: &str, size: u64, used: u64, from: &str, to: &str) -> Package 
         expires_at: at(to),
         enabled: true,
         expired: false,
+        kind: None,
+        status: None,
+        auto_extension: None,
+        area: None,
     }
 }

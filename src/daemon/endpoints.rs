@@ -116,17 +116,23 @@ impl Endpoints {
                 let class = f.severity.label().to_lowercase();
                 let _ = write!(page, "<li class=\"{class}\">{}: {}</li>", f.rule, escape(&f.summary));
             }
-            page.push_str("</ul><table><tr><th>package</th><th>title</th><th>remaining</th><th>used</th><th>expires (UTC)</th><th>usable</th></tr>");
+            page.push_str("</ul><table><tr><th>package</th><th>title</th><th>remaining</th><th>used</th><th>expires (UTC)</th><th>usable</th><th>status</th></tr>");
             for p in &a.packages {
                 let _ = write!(
                     page,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
                     escape(&p.package.id),
                     escape(&p.package.title),
                     format_size_human(p.remaining_bytes),
                     p.used_ratio * 100.0,
                     p.package.expires_at.format("%Y-%m-%d %H:%M"),
-                    if p.usable { "yes" } else { "no" }
+                    if p.usable { "yes" } else { "no" },
+                    escape(p.package.status.as_deref().unwrap_or("")),
+                    if p.package.auto_extension == Some(true) {
+                        " (auto-renews)"
+                    } else {
+                        ""
+                    }
                 );
             }
             page.push_str("</table>");

@@ -4,7 +4,7 @@
 mod endpoints;
 pub mod watch;
 
-use crate::api::v2::V2Client;
+use crate::api::source::PackageSource;
 use crate::config::Config;
 use crate::http::server::serve;
 use crate::metrics::Metrics;
@@ -67,10 +67,10 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let mut accounts = Vec::new();
         for account in &config.accounts {
-            let client = V2Client::new(account, config.api_utc_offset.0)
+            let source = PackageSource::new(account, config.api_utc_offset.0)
                 .map_err(DaemonError::Client)?
                 .with_observer(metrics.clone());
-            accounts.push(Arc::new(AccountWatch::new(account.clone(), client, metrics.clone())));
+            accounts.push(Arc::new(AccountWatch::new(account.clone(), source, metrics.clone())));
         }
         let listener = TcpListener::bind(config.listen)
             .await

@@ -1,7 +1,7 @@
 //! One watched account: its API client, poll history and last results, and
 //! the poll itself (fetch, assess, publish).
 
-use crate::api::v2::V2Client;
+use crate::api::source::PackageSource;
 use crate::config::Account;
 use crate::config::units::format_size_human;
 use crate::core::assess::{Assessment, assess};
@@ -44,7 +44,7 @@ pub enum PollOutcome {
 pub struct AccountWatch {
     /// The account's config.
     pub account: Account,
-    client: V2Client,
+    source: PackageSource,
     metrics: Arc<Metrics>,
     history: Mutex<Vec<Sample>>,
     status: RwLock<AccountStatus>,
@@ -57,11 +57,11 @@ fn finding_key(f: &Finding) -> (String, Option<String>) {
 }
 
 impl AccountWatch {
-    /// Watches `account` through `client`, publishing to `metrics`.
-    pub fn new(account: Account, client: V2Client, metrics: Arc<Metrics>) -> Self {
+    /// Watches `account` through `source`, publishing to `metrics`.
+    pub fn new(account: Account, source: PackageSource, metrics: Arc<Metrics>) -> Self {
         AccountWatch {
             account,
-            client,
+            source,
             metrics,
             history: Mutex::new(Vec::new()),
             status: RwLock::new(AccountStatus::default()),
@@ -91,7 +91,7 @@ impl AccountWatch {
             return PollOutcome::Skipped;
         };
         let started = Instant::now();
-        let result = self.client.get_package().await;
+        let result = self.source.fetch().await;
         let took = started.elapsed();
         let now = Utc::now();
         match result {
@@ -115,11 +115,11 @@ impl AccountWatch {
             Err(e) => {
                 // The last good values stay published: a failed poll says
                 // nothing about the bytes left.
-                tracing::error!(account = %self.name(), "GetPackage failed: {e}; {}", e.hint());
+                tracing::error!(account = %self.name(), "{} failed: {e}; {}", self.source.action(), e.hint());
                 self.metrics.polls.finished(self.name(), false, now, took);
                 let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
                 status.last_poll = Some(now);
-                status.last_error = Some(format!("{e}; {}", e.hint()));
+                status.last_error = Some(format!("{} failed: {e}; {}", self.source.action(), e.hint()));
                 PollOutcome::Failed
             }
         }

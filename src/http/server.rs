@@ -29,6 +29,8 @@ pub struct HttpRequest {
     pub host: String,
     /// The `Content-Type` header, if any.
     pub content_type: String,
+    /// Every header as (lower-case name, value); values that are not text are left out.
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Bytes,
 }
@@ -41,6 +43,13 @@ pub struct HttpResponse {
     pub content_type: &'static str,
     /// The body.
     pub body: Bytes,
+}
+
+impl HttpRequest {
+    /// The first value of header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 impl HttpResponse {
@@ -72,6 +81,11 @@ async fn read(request: hyper::Request<Incoming>) -> Result<HttpRequest, HttpResp
     };
     let host = header(hyper::header::HOST);
     let content_type = header(hyper::header::CONTENT_TYPE);
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect();
     let body = Limited::new(body, MAX_REQUEST_BODY)
         .collect()
         .await
@@ -83,6 +97,7 @@ async fn read(request: hyper::Request<Incoming>) -> Result<HttpRequest, HttpResp
         query: parts.uri.query().unwrap_or_default().to_string(),
         host,
         content_type,
+        headers,
         body,
     })
 }

@@ -85,7 +85,7 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
     )
 }
 
-impl crate::api::v2::RequestObserver for Metrics {
+impl crate::api::RequestObserver for Metrics {
     fn observe(&self, account: &str, action: &str, outcome: &str) {
         self.polls.observe(account, action, outcome);
     }

@@ -16,7 +16,33 @@ pub struct PackageMetrics {
     enable: GaugeVec,
     expiry: GaugeVec,
     usable: GaugeVec,
+    info: GaugeVec,
     exported: Mutex<BTreeMap<String, BTreeSet<Labels>>>,
+    exported_info: Mutex<BTreeMap<String, BTreeSet<Vec<String>>>>,
+}
+
+const INFO_LABELS: &[&str] = &[
+    "account",
+    "package_id",
+    "title",
+    "type",
+    "status",
+    "area",
+    "auto_extension",
+];
+
+/// The info series' label values; empty where the source does not report one.
+fn info_labels(account: &str, v: &PackageView) -> Vec<String> {
+    let p = &v.package;
+    vec![
+        account.to_string(),
+        p.id.clone(),
+        p.title.clone(),
+        p.kind.clone().unwrap_or_default(),
+        p.status.clone().unwrap_or_default(),
+        p.area.clone().unwrap_or_default(),
+        p.auto_extension.map(|a| a.to_string()).unwrap_or_default(),
+    ]
 }
 
 const LABELS: &[&str] = &["account", "package_id", "title"];
@@ -49,7 +75,14 @@ impl PackageMetrics {
                 "package_usable",
                 "1 if the package is enabled, not expired and inside its window at the last successful poll, else 0.",
             ),
+            info: super::gauge_vec(
+                r,
+                "package_info",
+                "Always 1; labels describe the package as the API reports it (type, status, area, auto_extension: API 3.0 only).",
+                INFO_LABELS,
+            ),
             exported: Mutex::new(BTreeMap::new()),
+            exported_info: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -78,6 +111,7 @@ impl PackageMetrics {
                 let _ = gauge.remove_label_values(&[account, id, title]);
             }
         }
+        self.set_info(account, packages);
         for v in packages {
             let labels = [account, v.package.id.as_str(), v.package.title.as_str()];
             self.size.with_label_values(&labels).set(v.package.size_bytes as f64);
@@ -92,6 +126,20 @@ impl PackageMetrics {
             self.usable
                 .with_label_values(&labels)
                 .set(if v.usable { 1.0 } else { 0.0 });
+        }
+    }
+
+    fn set_info(&self, account: &str, packages: &[PackageView]) {
+        let mut exported = self.exported_info.lock().unwrap_or_else(|p| p.into_inner());
+        let now: BTreeSet<Vec<String>> = packages.iter().map(|v| info_labels(account, v)).collect();
+        let before = exported.insert(account.to_string(), now.clone()).unwrap_or_default();
+        for gone in before.difference(&now) {
+            let values: Vec<&str> = gone.iter().map(String::as_str).collect();
+            let _ = self.info.remove_label_values(&values);
+        }
+        for labels in &now {
+            let values: Vec<&str> = labels.iter().map(String::as_str).collect();
+            self.info.with_label_values(&values).set(1.0);
         }
     }
 }

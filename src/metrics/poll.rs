@@ -1,7 +1,7 @@
 //! The daemon's own health: did the last poll work, when, how long it took,
 //! and every API request by outcome.
 
-use crate::api::v2::RequestObserver;
+use crate::api::RequestObserver;
 use chrono::{DateTime, Utc};
 use prometheus::{GaugeVec, IntCounterVec, Registry};
 use std::time::Duration;

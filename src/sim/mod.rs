@@ -1,13 +1,16 @@
-//! A stand-in for the CDN API v2 endpoint, served over real HTTP on loopback.
+//! A stand-in for the CDN API endpoints, v2 (`/v2/index.php`) and 3.0 (`/`),
+//! served over real HTTP on loopback.
 //!
-//! It checks what the real service checks (signature, Timestamp window,
-//! Nonce replay, parameters), answers GetPackage from a simulated account
+//! It checks what the real service checks (signatures, Timestamp window,
+//! Nonce replay, parameters), answers from a simulated account
 //! whose packages drain over time, takes orders that become packages once
 //! paid, and fails on demand. Tests and `cdnquota demo` run against it.
 
 mod handler;
 pub mod scenario;
 pub mod state;
+mod v2;
+mod v3;
 
 use crate::http::server::serve;
 use handler::SimHandler;
@@ -48,9 +51,14 @@ impl Simulator {
         self.addr
     }
 
-    /// The endpoint URL to configure.
+    /// The API v2 endpoint URL to configure.
     pub fn endpoint(&self) -> String {
         format!("http://{}{PATH}", self.addr)
+    }
+
+    /// The API 3.0 endpoint URL to configure.
+    pub fn endpoint_v3(&self) -> String {
+        format!("http://{}/", self.addr)
     }
 
     /// The account's state, to inspect or change between requests.

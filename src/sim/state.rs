@@ -24,6 +24,11 @@ pub struct SimPackage {
     pub expires_at: DateTime<Utc>,
     /// The `is_enable` flag.
     pub enabled: bool,
+    /// API 3.0 `AutoExtension`.
+    pub auto_extension: bool,
+    /// API 3.0 `Status` to report instead of the one worked out, e.g. an
+    /// undocumented word.
+    pub status_override: Option<String>,
 }
 
 impl SimPackage {
@@ -38,10 +43,30 @@ impl SimPackage {
             enabled_at,
             expires_at: enabled_at + TimeDelta::from_std(valid_for).unwrap_or(TimeDelta::MAX),
             enabled: true,
+            auto_extension: false,
+            status_override: None,
         }
     }
 
-    fn usable(&self, now: DateTime<Utc>) -> bool {
+    /// The API 3.0 `Status` word at `now`.
+    pub fn v3_status(&self, now: DateTime<Utc>) -> String {
+        if let Some(status) = &self.status_override {
+            return status.clone();
+        }
+        if now >= self.expires_at {
+            "expired"
+        } else if !self.enabled || now < self.enabled_at {
+            "disabled"
+        } else if self.used_bytes >= self.size_bytes as f64 {
+            "exhausted"
+        } else {
+            "enabled"
+        }
+        .to_string()
+    }
+
+    /// Whether traffic is deducted from it at `now`.
+    pub fn usable(&self, now: DateTime<Utc>) -> bool {
         self.enabled && self.enabled_at <= now && now < self.expires_at
     }
 }
@@ -77,14 +102,15 @@ pub struct SimOrder {
 /// One request the simulator received.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimRequest {
-    /// The `Action` parameter, or empty.
+    /// The `Action` parameter (v2) or `X-TC-Action` header (v3), or empty.
     pub action: String,
     /// GET or POST.
     pub http_method: String,
-    /// The `SignatureMethod` parameter, if sent.
+    /// The `SignatureMethod` parameter (v2), if sent.
     pub signature_method: Option<String>,
-    /// The API code answered (0 for success), or the HTTP status for faults.
-    pub answered: i64,
+    /// What was answered: "0" for success, the API error code, or the HTTP
+    /// status of an injected fault.
+    pub answered: String,
 }
 
 /// Everything the simulator knows.

@@ -1,0 +1,54 @@
+//! Where an account's packages come from: API v2 or API 3.0, chosen per
+//! account. Both produce the same [`Snapshot`].
+
+use super::RequestObserver;
+use super::error::ApiError;
+use super::v2::V2Client;
+use super::v3::V3Client;
+use crate::config::Account;
+use crate::config::values::ApiVersion;
+use crate::model::Snapshot;
+use chrono::FixedOffset;
+use std::sync::Arc;
+
+/// An account's package list source.
+pub enum PackageSource {
+    /// `GetPackage` on API 2.0.
+    V2(V2Client),
+    /// `DescribeTrafficPackages` on API 3.0.
+    V3(V3Client),
+}
+
+impl PackageSource {
+    /// The source `account` is configured for.
+    pub fn new(account: &Account, offset: FixedOffset) -> Result<Self, String> {
+        Ok(match account.api {
+            ApiVersion::V2 => PackageSource::V2(V2Client::new(account, offset)?),
+            ApiVersion::V3 => PackageSource::V3(V3Client::new(account, offset)?),
+        })
+    }
+
+    /// Reports every request to `observer`.
+    pub fn with_observer(self, observer: Arc<dyn RequestObserver>) -> Self {
+        match self {
+            PackageSource::V2(c) => PackageSource::V2(c.with_observer(observer)),
+            PackageSource::V3(c) => PackageSource::V3(c.with_observer(observer)),
+        }
+    }
+
+    /// The API action that lists packages, for messages.
+    pub fn action(&self) -> &'static str {
+        match self {
+            PackageSource::V2(_) => "GetPackage",
+            PackageSource::V3(_) => super::v3::ACTION,
+        }
+    }
+
+    /// Lists the account's packages.
+    pub async fn fetch(&self) -> Result<Snapshot, ApiError> {
+        match self {
+            PackageSource::V2(c) => c.get_package().await,
+            PackageSource::V3(c) => c.get_packages().await,
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Sending one API request: the shared HTTP client (rustls with ring, no
+//! redirects) and a send that caps the answer's size and keeps signed URLs
+//! out of error messages.
+
+use super::RequestObserver;
+use super::error::ApiError;
+use super::retry::RetryPolicy;
+use crate::config::Account;
+use crate::config::secret::{KeyId, Secret};
+use crate::config::values::Endpoint;
+use chrono::FixedOffset;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every API client of one account needs: where to send, how to sign,
+/// how to retry, and whom to tell about each attempt.
+pub struct ClientCore {
+    /// The account name, for logs and metrics.
+    pub account: String,
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// The endpoint URL.
+    pub endpoint: Endpoint,
+    /// The host as signed and sent.
+    pub host: String,
+    /// The key id.
+    pub secret_id: KeyId,
+    /// The key.
+    pub secret_key: Secret,
+    /// Retries for idempotent calls.
+    pub retry: RetryPolicy,
+    /// The zone of the API's times.
+    pub offset: FixedOffset,
+    observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl ClientCore {
+    /// The core for `account`, reading API times in `offset`.
+    pub fn new(account: &Account, offset: FixedOffset) -> Result<Self, String> {
+        Ok(ClientCore {
+            account: account.name.to_string(),
+            http: http_client(account.timeout)?,
+            endpoint: account.endpoint.clone(),
+            host: account.endpoint.host_header(),
+            secret_id: account.secret_id.clone(),
+            secret_key: account.secret_key.clone(),
+            retry: RetryPolicy {
+                max_attempts: account.max_attempts,
+                base_delay: account.retry_backoff,
+                max_delay: Duration::from_secs(30),
+            },
+            offset,
+            observer: None,
+        })
+    }
+
+    /// Reports every attempt to `observer`.
+    pub fn set_observer(&mut self, observer: Arc<dyn RequestObserver>) {
+        self.observer = Some(observer);
+    }
+
+    /// Tells the observer how one attempt of `action` ended.
+    pub fn observe<T>(&self, action: &str, result: &Result<T, ApiError>) {
+        if let Some(observer) = &self.observer {
+            let outcome = result.as_ref().map_or_else(ApiError::outcome, |_| "success");
+            observer.observe(&self.account, action, outcome);
+        }
+    }
+}
+
+/// Answers larger than this are refused: a page of packages is well under.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Creates an HTTP client for the API clients. Redirects are not followed:
+/// one would re-send signed parameters to another address.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    super::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("cdnquota/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+}
+
+fn transport(e: reqwest::Error) -> ApiError {
+    // The URL of a GET request carries the signature: keep it out of errors.
+    let e = e.without_url();
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    ApiError::Transport {
+        timeout: e.is_timeout(),
+        connect: e.is_connect(),
+        detail,
+    }
+}
+
+/// Sends `request` and returns the body of a 2xx answer, at most
+/// [`MAX_RESPONSE_BYTES`] long.
+pub async fn send_capped(request: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
+    let mut response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+        return Err(ApiError::TooLarge {
+            limit: MAX_RESPONSE_BYTES,
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(ApiError::TooLarge {
+                limit: MAX_RESPONSE_BYTES,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !status.is_success() {
+        let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        return Err(ApiError::HttpStatus {
+            status: status.as_u16(),
+            excerpt: excerpt.trim().to_string(),
+        });
+    }
+    Ok(body)
+}

@@ -1,0 +1,187 @@
+//! Reading API 3.0 answers: the `{"Response": {...}}` envelope with its
+//! `Error` and `RequestId`, and a page of `DescribeTrafficPackages`.
+
+use super::error::ApiError;
+use super::json_fields::{Fields, as_i64, describe, malformed};
+use crate::model::Package;
+use chrono::FixedOffset;
+use serde_json::{Map, Value};
+
+/// One page of packages and the total the API says there are.
+#[derive(Debug, PartialEq)]
+pub struct Page {
+    /// `TotalCount`: packages over all pages.
+    pub total: u64,
+    /// The packages on this page.
+    pub packages: Vec<Package>,
+}
+
+/// Checks the envelope and returns `Response`; `Response.Error` becomes
+/// [`ApiError::Tencent`] with the request id.
+pub fn parse_envelope(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::Malformed {
+        truncated: e.classify() == serde_json::error::Category::Eof,
+        detail: format!("not JSON: {e}"),
+    })?;
+    let response = match value {
+        Value::Object(mut root) => match root.remove("Response") {
+            Some(Value::Object(response)) => response,
+            _ => return Err(malformed("field `Response` is missing")),
+        },
+        other => return Err(malformed(format!("expected a JSON object, got {}", describe(&other)))),
+    };
+    if let Some(error) = response.get("Error") {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+        return Err(ApiError::Tencent {
+            code: text(error.get("Code")),
+            message: text(error.get("Message")),
+            request_id: text(response.get("RequestId")),
+        });
+    }
+    Ok(response)
+}
+
+/// What a `Status` word means for deduction. Tencent documents no closed
+/// list, so a word not known here counts as not usable (an alarm rather
+/// than silence) and is shown as reported.
+fn status_flags(status: &str) -> (bool, bool) {
+    match status {
+        "enabled" | "exhausted" => (true, false),
+        "expired" => (true, true),
+        _ => (false, false),
+    }
+}
+
+/// Reads a `DescribeTrafficPackages` page.
+pub fn parse_page(response: &Map<String, Value>, offset: FixedOffset) -> Result<Page, ApiError> {
+    let total = response
+        .get("TotalCount")
+        .and_then(as_i64)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| malformed("Response.TotalCount is missing or not a count"))?;
+    let items = match response.get("TrafficPackages") {
+        Some(Value::Array(items)) => items,
+        Some(Value::Null) | None if total == 0 => {
+            return Ok(Page {
+                total,
+                packages: Vec::new(),
+            });
+        }
+        other => {
+            let got = other.map_or_else(|| "nothing".to_string(), describe);
+            return Err(malformed(format!(
+                "Response.TrafficPackages: expected a list, got {got}"
+            )));
+        }
+    };
+    let packages = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let Value::Object(object) = item else {
+                return Err(malformed(format!(
+                    "TrafficPackages[{i}]: expected an object, got {}",
+                    describe(item)
+                )));
+            };
+            let f = Fields::new(object, format!("TrafficPackages[{i}]"));
+            let size_bytes = f.bytes("Bytes")?;
+            let status = f
+                .text("Status")
+                .ok_or_else(|| malformed(format!("TrafficPackages[{i}].Status is missing")))?;
+            let (enabled, expired) = status_flags(&status);
+            let kind = f.text("Type");
+            let created_at = match object.get("CreateTime") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(f.time("CreateTime", offset)?),
+            };
+            Ok(Package {
+                id: f.id("Id")?,
+                title: kind
+                    .clone()
+                    .unwrap_or_else(|| crate::config::units::format_size_exact(size_bytes)),
+                size_bytes,
+                used_bytes: f.bytes("BytesUsed")?,
+                created_at,
+                enabled_at: f.time("EnableTime", offset)?,
+                expires_at: f.time("ExpireTime", offset)?,
+                enabled,
+                expired,
+                kind,
+                status: Some(status),
+                auto_extension: object.get("AutoExtension").and_then(Value::as_bool),
+                area: f.text("Area"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { total, packages })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cst() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    const PAGE: &str = r#"{"Response": {
+        "RequestId": "b1a70a67f5500913be355ac2f09ff191",
+        "TotalCount": 3, "ExpiringCount": 0, "EnabledCount": 1, "PaidCount": 1,
+        "TrafficPackages": [
+            {"Id": 22890370, "Type": "日常流量包", "ConfigId": 672, "Bytes": 100000000000, "BytesUsed": 25,
+             "Status": "enabled", "CreateTime": "2026-01-01 00:00:00", "EnableTime": "2026-01-01 00:00:00",
+             "ExpireTime": "2027-01-01 00:00:00", "ContractExtension": false, "AutoExtension": true,
+             "Channel": "buy", "Area": "mainland", "LifeTimeMonth": 12},
+            {"Id": "7", "Bytes": "50", "BytesUsed": "50", "Status": "expired",
+             "EnableTime": "2025-01-01 00:00:00", "ExpireTime": "2025-02-01 00:00:00"},
+            {"Id": 8, "Bytes": 50, "BytesUsed": 0, "Status": "frozen",
+             "EnableTime": "2026-01-01 00:00:00", "ExpireTime": "2027-01-01 00:00:00"}
+        ]}}"#;
+
+    #[test]
+    fn reads_a_page() {
+        let page = parse_page(&parse_envelope(PAGE.as_bytes()).unwrap(), cst()).unwrap();
+        assert_eq!(page.total, 3);
+        let p = &page.packages[0];
+        assert_eq!((p.id.as_str(), p.title.as_str()), ("22890370", "日常流量包"));
+        assert_eq!((p.size_bytes, p.used_bytes), (100_000_000_000, 25));
+        assert_eq!(p.enabled_at.to_rfc3339(), "2025-12-31T16:00:00+00:00");
+        assert_eq!((p.enabled, p.expired, p.auto_extension), (true, false, Some(true)));
+        assert_eq!(p.area.as_deref(), Some("mainland"));
+        assert!(page.packages[1].expired);
+        assert_eq!(page.packages[1].title, "50B");
+        // An unknown status is kept as reported and is not usable.
+        let frozen = &page.packages[2];
+        assert_eq!((frozen.enabled, frozen.status.as_deref()), (false, Some("frozen")));
+    }
+
+    #[test]
+    fn errors_keep_code_message_and_request_id() {
+        let body =
+            br#"{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"bad"},"RequestId":"r-1"}}"#;
+        assert_eq!(
+            parse_envelope(body).unwrap_err(),
+            ApiError::Tencent {
+                code: "AuthFailure.SignatureFailure".into(),
+                message: "bad".into(),
+                request_id: "r-1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let no_total = br#"{"Response":{"TrafficPackages":[]}}"#;
+        let err = parse_page(&parse_envelope(no_total).unwrap(), cst()).unwrap_err();
+        assert!(err.to_string().contains("TotalCount"), "{err}");
+        let no_used = PAGE.replace("\"BytesUsed\": 25,", "");
+        let err = parse_page(&parse_envelope(no_used.as_bytes()).unwrap(), cst()).unwrap_err();
+        assert!(
+            err.to_string().contains("TrafficPackages[0].BytesUsed is missing"),
+            "{err}"
+        );
+        assert!(parse_envelope(b"{}").is_err());
+        assert!(parse_envelope(&PAGE.as_bytes()[..50]).unwrap_err().is_transient());
+    }
+}

@@ -1,0 +1,260 @@
+//! The simulator's API 3.0 endpoint: verifies TC3-HMAC-SHA256 as the real
+//! one does and answers DescribeTrafficPackages page by page, with errors in
+//! Tencent's `Response.Error` shape.
+
+use super::handler::log_entry;
+use super::state::{SimPackage, SimRequest, SimState};
+use crate::api::json_fields::API_TIME_FORMAT;
+use crate::api::signature::signatures_match;
+use crate::api::tc3::{ALGORITHM, Tc3Request};
+use crate::api::v3::{ACTION, PAGE_LIMIT, VERSION};
+use crate::http::server::{HttpRequest, HttpResponse};
+use crate::random::random_u64;
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{Value, json};
+
+fn request_id() -> String {
+    let (a, b) = (random_u64(), random_u64());
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        a >> 16 & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn respond(code: String, response: Value) -> (String, HttpResponse) {
+    let body = json!({ "Response": response }).to_string();
+    (
+        code,
+        HttpResponse {
+            status: 200,
+            content_type: "application/json",
+            body: Bytes::from(body),
+        },
+    )
+}
+
+/// A Tencent-shaped error answer.
+fn error(code: &str, message: impl Into<String>) -> (String, HttpResponse) {
+    let message = message.into();
+    respond(
+        code.to_string(),
+        json!({"Error": {"Code": code, "Message": message}, "RequestId": request_id()}),
+    )
+}
+
+/// The v3 error standing in for an injected v2 error code.
+pub(super) fn injected_error(code: i64) -> (String, HttpResponse) {
+    match code {
+        4400 => error("RequestLimitExceeded", "simulated rate limit"),
+        6000 => error("InternalError", "simulated internal error"),
+        _ => error("FailedOperation", format!("simulated error {code}")),
+    }
+}
+
+/// The log entry for a v3 request.
+pub(super) fn describe(request: &HttpRequest) -> SimRequest {
+    log_entry(
+        request.header("x-tc-action").unwrap_or_default().to_string(),
+        request,
+        None,
+    )
+}
+
+fn api_time(t: DateTime<Utc>, offset: FixedOffset) -> String {
+    t.with_timezone(&offset).format(API_TIME_FORMAT).to_string()
+}
+
+fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Value {
+    json!({
+        "Id": p.id,
+        "Type": "日常流量包",
+        "Bytes": p.size_bytes,
+        "BytesUsed": p.used_bytes.floor() as u64,
+        "Status": p.v3_status(now),
+        "CreateTime": api_time(p.created_at, offset),
+        "EnableTime": api_time(p.enabled_at, offset),
+        "ExpireTime": api_time(p.expires_at, offset),
+        "ContractExtension": false,
+        "AutoExtension": p.auto_extension,
+        "Channel": "user",
+        "Area": "mainland",
+        "LifeTimeMonth": 12,
+        "ExtensionAvailable": false,
+        "RefundAvailable": false,
+        "TrueEnableTime": api_time(p.enabled_at, offset),
+        "TrueExpireTime": api_time(p.expires_at, offset),
+    })
+}
+
+/// `Credential=ID/DATE/SERVICE/tc3_request, SignedHeaders=a;b, Signature=hex`
+struct Authorization<'a> {
+    secret_id: &'a str,
+    date: &'a str,
+    service: &'a str,
+    signed_headers: &'a str,
+    signature: &'a str,
+}
+
+fn parse_authorization(value: &str) -> Option<Authorization<'_>> {
+    let rest = value.strip_prefix(ALGORITHM)?.trim_start();
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        match part.trim().split_once('=')? {
+            ("Credential", v) => credential = Some(v),
+            ("SignedHeaders", v) => signed_headers = Some(v),
+            ("Signature", v) => signature = Some(v),
+            _ => return None,
+        }
+    }
+    let mut scope = credential?.split('/');
+    let (secret_id, date, service, terminator) = (scope.next()?, scope.next()?, scope.next()?, scope.next()?);
+    (terminator == "tc3_request" && scope.next().is_none()).then_some(Authorization {
+        secret_id,
+        date,
+        service,
+        signed_headers: signed_headers?,
+        signature: signature?,
+    })
+}
+
+/// Authenticates the request and answers it.
+pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<Utc>) -> (String, HttpResponse) {
+    if request.path != "/" {
+        return ("404".into(), HttpResponse::text(404, "not found\n"));
+    }
+    if request.method != "POST" {
+        return error("UnsupportedProtocol", "only POST with a JSON body is simulated");
+    }
+    let Some(auth) = request.header("authorization").and_then(parse_authorization) else {
+        return error(
+            "AuthFailure.InvalidAuthorization",
+            "Authorization is missing or malformed",
+        );
+    };
+    let Some(secret_key) = state.credentials.get(auth.secret_id).cloned() else {
+        return error("AuthFailure.SecretIdNotFound", "the SecretId does not exist");
+    };
+    let Some(timestamp) = request.header("x-tc-timestamp").and_then(|t| t.parse::<i64>().ok()) else {
+        return error("MissingParameter", "X-TC-Timestamp is missing");
+    };
+    let names: Vec<&str> = auth.signed_headers.split(';').collect();
+    if !names.contains(&"content-type") || !names.contains(&"host") {
+        return error(
+            "AuthFailure.SignatureFailure",
+            "SignedHeaders must include content-type and host",
+        );
+    }
+    let headers: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                if *n == "host" {
+                    request.host.as_str()
+                } else {
+                    request.header(n).unwrap_or_default()
+                },
+            )
+        })
+        .collect();
+    let signed = Tc3Request {
+        method: &request.method,
+        path: &request.path,
+        query: &request.query,
+        headers: &headers,
+        body: &request.body,
+        service: auth.service,
+        timestamp,
+    };
+    if auth.service != "cdn" || auth.date != signed.date() {
+        return error(
+            "AuthFailure.SignatureFailure",
+            "the credential scope's date or service does not match",
+        );
+    }
+    if !signatures_match(&signed.signature(&secret_key), auth.signature) {
+        return error(
+            "AuthFailure.SignatureFailure",
+            format!(
+                "The provided credentials could not be validated. The server's canonical request: {:?}",
+                signed.canonical_request()
+            ),
+        );
+    }
+    let window = state.timestamp_window.as_secs() as i64;
+    if (now.timestamp() - timestamp).abs() > window {
+        return error(
+            "AuthFailure.SignatureExpire",
+            format!("X-TC-Timestamp {timestamp} is more than {window}s from the server time"),
+        );
+    }
+    if request.header("x-tc-version") != Some(VERSION) {
+        return error("InvalidParameterValue", format!("X-TC-Version must be {VERSION}"));
+    }
+    if request.header("x-tc-action") != Some(ACTION) {
+        return error("InvalidAction", "only DescribeTrafficPackages is simulated");
+    }
+    let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(&request.body) else {
+        return error("InvalidParameter", "the body must be a JSON object");
+    };
+    let number = |name: &str, default: u64| match params.get(name) {
+        None => Some(default),
+        Some(v) => v.as_u64(),
+    };
+    let (Some(offset), Some(limit)) = (number("Offset", 0), number("Limit", 100)) else {
+        return error("InvalidParameter", "Offset and Limit must be non-negative integers");
+    };
+    if limit == 0 || limit > PAGE_LIMIT {
+        return error("InvalidParameterValue", format!("Limit must be from 1 to {PAGE_LIMIT}"));
+    }
+    state.advance(now);
+    let zone = state.api_offset;
+    let mut listed: Vec<&SimPackage> = state.packages.iter().collect();
+    // The API's default order: latest expiry first.
+    listed.sort_by(|a, b| b.expires_at.cmp(&a.expires_at).then(a.id.cmp(&b.id)));
+    let page: Vec<Value> = listed
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|p| package_json(p, now, zone))
+        .collect();
+    let enabled = listed.iter().filter(|p| p.v3_status(now) == "enabled").count();
+    respond(
+        "0".into(),
+        json!({
+            "TotalCount": listed.len(),
+            "TrafficPackages": page,
+            "ExpiringCount": 0,
+            "EnabledCount": enabled,
+            "PaidCount": listed.len(),
+            "RequestId": request_id(),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_an_authorization_header() {
+        let a = parse_authorization(
+            "TC3-HMAC-SHA256 Credential=AKIDx/2026-11-22/cdn/tc3_request, SignedHeaders=content-type;host, Signature=ab12",
+        )
+        .unwrap();
+        assert_eq!((a.secret_id, a.date, a.service), ("AKIDx", "2026-11-22", "cdn"));
+        assert_eq!((a.signed_headers, a.signature), ("content-type;host", "ab12"));
+        assert!(
+            parse_authorization("TC3-HMAC-SHA256 Credential=AKIDx/2026-11-22/cdn, SignedHeaders=host, Signature=x")
+                .is_none()
+        );
+        assert!(parse_authorization("HMAC Credential=a/b/c/tc3_request, SignedHeaders=host, Signature=x").is_none());
+    }
+}
