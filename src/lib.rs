@@ -16,5 +16,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod random;
 pub mod sim;
+pub mod state;

@@ -38,6 +38,12 @@ enum Command {
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Send one test mail through the configured transport.
+    EmailTest {
+        /// The config file.
+        #[arg(short, long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Run the daemon against a built-in simulated account; no config needed.
     Demo {
         /// Where to serve metrics and the status page.
@@ -67,6 +73,7 @@ fn main() -> ExitCode {
         Command::Run { config } => command::run::run(&config),
         Command::Check { config, json } => command::check::check(&config, json),
         Command::Config { config } => command::show_config::show_config(&config),
+        Command::EmailTest { config } => command::email_test::email_test(&config),
         Command::Demo { listen } => command::demo::demo(listen),
         Command::Simulator {
             listen,

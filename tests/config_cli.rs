@@ -48,10 +48,12 @@ fn prints_the_effective_config_without_secrets() {
 #[test]
 fn refuses_a_bad_value_with_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
+    let path = dir.path().join("cdnquota.toml");
+    std::fs::write(
+        &path,
         "schedule = \"*/5 * * * *\"\n[thresholds]\nexpires_within = \"a week\"\n",
-    );
+    )
+    .unwrap();
     let out = run_to_end(&["config", "-c", path.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
@@ -116,6 +118,7 @@ fn secrets_from_env_and_credentials_directory() {
 fn the_shipped_example_config_is_valid() {
     let creds = tempfile::tempdir().unwrap();
     std::fs::write(creds.path().join("secret_key"), "example-key\n").unwrap();
+    std::fs::write(creds.path().join("smtp_password"), "example-password\n").unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/cdnquota.toml");
     let out = cdnquota(&["config", "-c", example])
         .env("CREDENTIALS_DIRECTORY", creds.path())

@@ -2,6 +2,7 @@
 //! and no credentials, on a fast schedule so the pool visibly drains.
 
 use crate::api::signature::SignatureMethod;
+use crate::config::notify::{AlertsConfig, EmailConfig, SmtpTls, TransportKind};
 use crate::config::secret::{KeyId, Secret};
 use crate::config::values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, UtcOffset};
 use crate::config::{Account, Config, Thresholds};
@@ -21,8 +22,29 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
     Ok(Config {
         schedule: CronSchedule::parse(DEMO_SCHEDULE)?,
         listen,
-        state_dir: std::env::temp_dir().join("cdnquota-demo"),
+        // The simulated account is new every run, so its alert state is too.
+        state_dir: std::env::temp_dir().join(format!("cdnquota-demo-{}", std::process::id())),
         api_utc_offset: UtcOffset::default(),
+        alerts: AlertsConfig {
+            repeat_interval: Duration::from_secs(60),
+            send_resolved: true,
+            poll_failure_after: Duration::from_secs(60),
+        },
+        email: Some(EmailConfig {
+            transport: TransportKind::Stdout,
+            host: String::new(),
+            port: 0,
+            tls: SmtpTls::None,
+            ca_file: None,
+            username: None,
+            password: None,
+            timeout: Duration::from_secs(5),
+            from: "cdnquota demo <cdnquota@localhost>".into(),
+            to: vec!["operator@localhost".into()],
+            folder: std::env::temp_dir().join("cdnquota-demo-mail"),
+            sendmail_command: "/usr/sbin/sendmail".into(),
+            retry_backoff: Duration::from_secs(5),
+        }),
         accounts: vec![Account {
             name: AccountName::parse("demo")?,
             api: ApiVersion::V2,
@@ -78,10 +100,15 @@ pub fn demo(listen: SocketAddr) -> ExitCode {
         println!("  simulator (API v2):  {}", sim.endpoint());
         println!("  metrics:             http://{addr}/metrics");
         println!("  status page:         http://{addr}/");
-        println!("Watch the log below: PackageExpiringSoon at once, DepletionForecast from the second poll,");
-        println!("PoolLow after about 100 s, PoolExhausted after about 200 s, then a 1 TB top-up 30 s later.");
+        println!("Alert mail is printed below; an alert fires at the second poll that finds it. Expect");
+        println!("PackageExpiringSoon and DepletionForecast at once, PoolLow after about 100 s, PoolExhausted");
+        println!("after about 200 s, then a 1 TB top-up 30 s later and the resolved mail.");
         println!("Ctrl-C stops it.");
-        match daemon.run(stop_signal()).await {
+        let state_dir = std::env::temp_dir().join(format!("cdnquota-demo-{}", std::process::id()));
+        let result = daemon.run(stop_signal()).await;
+        // Best effort: the demo's state is worthless once it stops.
+        let _ = std::fs::remove_dir_all(state_dir);
+        match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("cdnquota: {e}");

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod email_test;
 pub mod run;
 pub mod show_config;
 pub mod simulator;

@@ -3,11 +3,13 @@
 //!
 //! A bad file is refused with its path, line, key and what would be valid.
 
+pub mod notify;
 pub mod secret;
 pub mod units;
 pub mod values;
 
 use crate::api::signature::SignatureMethod;
+use notify::{AlertsConfig, EmailConfig, RawAlerts, RawEmail, SmtpTls, TransportKind, is_mailbox};
 use secret::{KeyId, Secret};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -26,6 +28,8 @@ pub const ENV_SECRET_ID: &str = "TENCENTCLOUD_SECRET_ID";
 pub const ENV_SECRET_KEY: &str = "TENCENTCLOUD_SECRET_KEY";
 /// Tencent's SDK convention for a temporary credential's token.
 pub const ENV_SESSION_TOKEN: &str = "TENCENTCLOUD_SESSION_TOKEN";
+/// Where the SMTP password may come from instead of the config.
+pub const ENV_SMTP_PASSWORD: &str = "CDNQUOTA_SMTP_PASSWORD";
 /// The default v2 endpoint.
 pub const V2_ENDPOINT: &str = "https://cdn.api.qcloud.com/v2/index.php";
 /// The default v3 endpoint.
@@ -42,6 +46,11 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The zone of the API's zone-less times.
     pub api_utc_offset: UtcOffset,
+    /// How alerts repeat and resolve.
+    pub alerts: AlertsConfig,
+    /// How mail is sent; without it alerts are only logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailConfig>,
     /// The accounts to watch, each with its effective thresholds.
     pub accounts: Vec<Account>,
 }
@@ -172,6 +181,9 @@ struct RawConfig {
     api_utc_offset: Option<UtcOffset>,
     #[serde(default)]
     thresholds: ThresholdOverrides,
+    #[serde(default)]
+    alerts: RawAlerts,
+    email: Option<Spanned<RawEmail>>,
     accounts: Spanned<Vec<RawAccount>>,
 }
 
@@ -372,19 +384,115 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
             thresholds: ra.thresholds.apply(defaults),
         });
     }
+    let state_dir = raw.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/cdnquota"));
+    let email = match raw.email {
+        None => None,
+        Some(spanned) => {
+            let span = spanned.span();
+            let resolver = SecretResolver {
+                base_dir: &base_dir,
+                credentials_dir: credentials_dir.as_deref(),
+                env,
+            };
+            Some(
+                resolve_email(spanned.into_inner(), &state_dir, &resolver)
+                    .map_err(|(s, m)| located(Some(s.unwrap_or(span)), m))?,
+            )
+        }
+    };
     let config = Config {
+        alerts: raw.alerts.resolve(),
+        email,
         schedule: match raw.schedule {
             Some(s) => s,
             None => CronSchedule::parse("0 */10 * * * *").expect("the default schedule is valid"),
         },
         listen: raw.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10787))),
-        state_dir: raw.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/cdnquota")),
+        state_dir,
         api_utc_offset: raw.api_utc_offset.unwrap_or_default(),
         accounts,
     };
     Ok(Loaded {
         config,
         warnings: Vec::new(),
+    })
+}
+
+type Located = (Option<std::ops::Range<usize>>, String);
+
+/// Checks the `[email]` section; errors carry the span of the bad value
+/// when it has one, else the section's.
+fn resolve_email(raw: RawEmail, state_dir: &Path, resolver: &SecretResolver) -> Result<EmailConfig, Located> {
+    let section = |m: String| (None, m);
+    let password = resolver
+        .resolve(
+            "password",
+            raw.password,
+            raw.password_file.as_deref(),
+            ENV_SMTP_PASSWORD,
+        )
+        .map_err(section)?
+        .map(|(p, _)| p);
+    let from = raw
+        .from
+        .ok_or_else(|| section("[email] needs from, e.g. from = \"cdnquota <alerts@example.com>\"".into()))?;
+    if !is_mailbox(from.get_ref()) {
+        return Err((
+            Some(from.span()),
+            format!(
+                "`{}` is not a mail address, e.g. \"cdnquota <alerts@example.com>\"",
+                from.get_ref()
+            ),
+        ));
+    }
+    if raw.to.is_empty() {
+        return Err(section(
+            "[email] needs to = [\"ops@example.com\"]: at least one recipient".into(),
+        ));
+    }
+    if let Some(bad) = raw.to.iter().find(|t| !is_mailbox(t)) {
+        return Err(section(format!("to: `{bad}` is not a mail address")));
+    }
+    let host = raw.host.unwrap_or_default();
+    if raw.transport == TransportKind::Smtp {
+        if host.is_empty() {
+            return Err(section(
+                "transport = \"smtp\" needs host, the relay to send through".into(),
+            ));
+        }
+        if raw.username.is_some() != password.is_some() {
+            return Err(section(
+                "SMTP authentication needs both username and a password (password_file or CDNQUOTA_SMTP_PASSWORD)"
+                    .into(),
+            ));
+        }
+        let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if raw.tls == SmtpTls::None && password.is_some() && !local {
+            return Err(section(format!(
+                "tls = \"none\" would send the SMTP password to {host} in the clear: use \"starttls\" or \"tls\""
+            )));
+        }
+    }
+    Ok(EmailConfig {
+        transport: raw.transport,
+        port: raw.port.unwrap_or(match raw.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        }),
+        host,
+        tls: raw.tls,
+        ca_file: raw.ca_file,
+        username: raw.username,
+        password,
+        timeout: raw.timeout.map_or(Duration::from_secs(30), |d| d.0),
+        from: from.into_inner(),
+        to: raw.to,
+        folder: raw.folder.unwrap_or_else(|| state_dir.join("mail")),
+        sendmail_command: raw
+            .sendmail_command
+            .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail")),
+        retry_backoff: raw.retry_backoff.map_or(Duration::from_secs(30), |d| d.0),
     })
 }
 

@@ -192,3 +192,34 @@ fn v3_accounts_default_their_endpoint_and_refuse_v2_settings() {
     assert_eq!(c.accounts[0].session_token.as_ref().map(Secret::expose), Some("tok"));
     assert!(!format!("{c:?}").contains("tok\""));
 }
+
+#[test]
+fn email_and_alerts_sections() {
+    let c = parse_ok(&format!(
+        "[alerts]\nrepeat_interval = \"12h\"\n[email]\nhost = \"smtp.example.com\"\nusername = \"u\"\npassword = \"smtp-secret\"\nfrom = \"cdnquota <alerts@example.com>\"\nto = [\"ops@example.com\"]\n{MINIMAL}"
+    ));
+    assert_eq!(c.alerts.repeat_interval, Duration::from_secs(12 * 3600));
+    assert!(c.alerts.send_resolved);
+    let e = c.email.as_ref().unwrap();
+    assert_eq!((e.port, e.tls), (587, SmtpTls::Starttls));
+    assert_eq!(e.folder, PathBuf::from("/var/lib/cdnquota/mail"));
+    let shown = toml::to_string(&c).unwrap();
+    assert!(
+        !shown.contains("smtp-secret") && !format!("{c:?}").contains("smtp-secret"),
+        "{shown}"
+    );
+
+    let e = parse_err(&format!(
+        "[email]\nhost = \"h\"\nfrom = \"not an address\"\nto = [\"a@b.c\"]\n{MINIMAL}"
+    ));
+    assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("email.from")), "{e}");
+    let e = parse_err(&format!("[email]\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n{MINIMAL}"));
+    assert!(e.message.contains("needs host"), "{e}");
+    assert_eq!(e.line, Some(1), "{e}");
+    let e = parse_err(&format!(
+        "[email]\nhost = \"smtp.example.com\"\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n{MINIMAL}"
+    ));
+    assert!(e.message.contains("in the clear"), "{e}");
+    let e = parse_err(&format!("[email]\nhost = \"h\"\nfrom = \"a@b.c\"\nto = []\n{MINIMAL}"));
+    assert!(e.message.contains("at least one recipient"), "{e}");
+}

@@ -133,14 +133,15 @@ mod tests {
 
     #[test]
     fn no_packages_or_all_expired_is_exhausted() {
+        // An exhausted pool is also low: the rules are independent.
         assert_eq!(
             rules_of(&one_poll(vec![], "2026-06-01 00:00:00")),
-            vec![Rule::PoolExhausted]
+            vec![Rule::PoolExhausted, Rule::PoolLow]
         );
         let mut expired = package("1", 1000 * GB, 0, FROM, TO);
         expired.expired = true;
         let a = one_poll(vec![expired], "2026-06-01 00:00:00");
-        assert_eq!(rules_of(&a), vec![Rule::PoolExhausted]);
+        assert_eq!(rules_of(&a), vec![Rule::PoolExhausted, Rule::PoolLow]);
         assert_eq!(a.worst(), Some(Severity::Critical));
         assert!(!a.packages[0].usable);
     }
@@ -149,7 +150,7 @@ mod tests {
     fn overused_package_is_exhausted_not_negative() {
         let a = one_poll(vec![package("1", 100 * GB, 150 * GB, FROM, TO)], "2026-06-01 00:00:00");
         assert_eq!(a.totals.remaining_bytes, 0);
-        assert_eq!(rules_of(&a), vec![Rule::PoolExhausted]);
+        assert_eq!(rules_of(&a), vec![Rule::PoolExhausted, Rule::PoolLow]);
     }
 
     #[test]
@@ -181,7 +182,7 @@ mod tests {
         );
         // The used-up package is usable but empty; the new one has not started.
         assert_eq!((a.totals.usable_packages, a.totals.remaining_bytes), (1, 0));
-        assert_eq!(rules_of(&a), vec![Rule::PoolExhausted]);
+        assert_eq!(rules_of(&a), vec![Rule::PoolExhausted, Rule::PoolLow]);
         // Once it starts, it does.
         let a = one_poll(
             a.packages.iter().map(|v| v.package.clone()).collect(),

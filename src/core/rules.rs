@@ -1,8 +1,9 @@
 //! The threshold rules: where a finding fires.
 //!
 //! Each rule looks at one account's assessed pool and says whether it is in
-//! trouble. Exhaustion supersedes "low" and "forecast": once nothing is left
-//! the only news is that traffic is billed pay-as-you-go.
+//! trouble. The rules are independent: an exhausted pool is also low. Were
+//! exhaustion to hide "low", the alert lifecycle would report PoolLow as
+//! resolved at the very moment the pool ran dry.
 
 use crate::config::Thresholds;
 use crate::config::units::{format_size_human, format_span};
@@ -43,7 +44,7 @@ impl fmt::Display for Rule {
 }
 
 /// How urgent a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Act within days.
@@ -127,42 +128,41 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
             package_id: None,
             summary,
         });
-    } else {
-        let ratio = totals.remaining_ratio().unwrap_or(0.0);
-        let low_bytes = totals.remaining_bytes < t.remaining_bytes_below;
-        let low_ratio = ratio < t.remaining_ratio_below;
-        if low_bytes || low_ratio {
-            let why = if low_bytes {
-                format!("below {}", format_size_human(t.remaining_bytes_below))
-            } else {
-                format!("below {:.0}%", t.remaining_ratio_below * 100.0)
-            };
-            findings.push(Finding {
-                rule: Rule::PoolLow,
-                severity: Severity::Warning,
-                package_id: None,
-                summary: format!(
-                    "{left} left ({:.1}% of {}), {why}",
-                    ratio * 100.0,
-                    format_size_human(totals.size_bytes)
-                ),
-            });
-        }
-        if let (Some(rate), Some(dry)) = (input.rate, input.depletion_at)
-            && within(now, dry, t.depletion_within)
-        {
-            findings.push(Finding {
-                rule: Rule::DepletionForecast,
-                severity: Severity::Warning,
-                package_id: None,
-                summary: format!(
-                    "at {}/s the pool runs dry in {} ({} UTC)",
-                    format_size_human(rate.round() as u64),
-                    format_span(until(now, dry)),
-                    dry.format("%Y-%m-%d %H:%M")
-                ),
-            });
-        }
+    }
+    let ratio = totals.remaining_ratio().unwrap_or(0.0);
+    let low_bytes = totals.remaining_bytes < t.remaining_bytes_below;
+    let low_ratio = ratio < t.remaining_ratio_below;
+    if low_bytes || low_ratio {
+        let why = if low_bytes {
+            format!("below {}", format_size_human(t.remaining_bytes_below))
+        } else {
+            format!("below {:.0}%", t.remaining_ratio_below * 100.0)
+        };
+        findings.push(Finding {
+            rule: Rule::PoolLow,
+            severity: Severity::Warning,
+            package_id: None,
+            summary: format!(
+                "{left} left ({:.1}% of {}), {why}",
+                ratio * 100.0,
+                format_size_human(totals.size_bytes)
+            ),
+        });
+    }
+    if let (Some(rate), Some(dry)) = (input.rate, input.depletion_at)
+        && within(now, dry, t.depletion_within)
+    {
+        findings.push(Finding {
+            rule: Rule::DepletionForecast,
+            severity: Severity::Warning,
+            package_id: None,
+            summary: format!(
+                "at {}/s the pool runs dry in {} ({} UTC)",
+                format_size_human(rate.round() as u64),
+                format_span(until(now, dry)),
+                dry.format("%Y-%m-%d %H:%M")
+            ),
+        });
     }
     for p in &input.packages {
         if p.remaining_bytes > 0 && within(now, p.expires_at, t.expires_within) {

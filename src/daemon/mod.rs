@@ -8,6 +8,7 @@ use crate::api::source::PackageSource;
 use crate::config::Config;
 use crate::http::server::serve;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use endpoints::Endpoints;
 use std::fmt;
 use std::future::Future;
@@ -34,6 +35,8 @@ pub enum DaemonError {
     },
     /// An API client could not be set up.
     Client(String),
+    /// The state directory or the mail transport could not be set up.
+    Notifier(String),
     /// The scheduler refused the schedule or failed to start.
     Scheduler(String),
 }
@@ -44,7 +47,7 @@ impl fmt::Display for DaemonError {
             DaemonError::Listen { addr, error } => {
                 write!(f, "cannot listen on {addr}: {error}; set `listen` to a free address")
             }
-            DaemonError::Client(e) => write!(f, "{e}"),
+            DaemonError::Client(e) | DaemonError::Notifier(e) => write!(f, "{e}"),
             DaemonError::Scheduler(e) => write!(f, "the scheduler failed: {e}"),
         }
     }
@@ -57,6 +60,7 @@ pub struct Daemon {
     config: Config,
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    notifier: Arc<Notifier>,
     accounts: Vec<Arc<AccountWatch>>,
 }
 
@@ -65,12 +69,19 @@ impl Daemon {
     /// errors surface before anything runs.
     pub async fn bind(config: Config) -> Result<Daemon, DaemonError> {
         let metrics = Arc::new(Metrics::new());
+        let notifier =
+            Arc::new(Notifier::new(&config, metrics.clone(), chrono::Utc::now()).map_err(DaemonError::Notifier)?);
         let mut accounts = Vec::new();
         for account in &config.accounts {
             let source = PackageSource::new(account, config.api_utc_offset.0)
                 .map_err(DaemonError::Client)?
                 .with_observer(metrics.clone());
-            accounts.push(Arc::new(AccountWatch::new(account.clone(), source, metrics.clone())));
+            accounts.push(Arc::new(AccountWatch::new(
+                account.clone(),
+                source,
+                metrics.clone(),
+                notifier.clone(),
+            )));
         }
         let listener = TcpListener::bind(config.listen)
             .await
@@ -82,6 +93,7 @@ impl Daemon {
             config,
             listener,
             metrics,
+            notifier,
             accounts,
         })
     }
@@ -105,6 +117,9 @@ impl Daemon {
             self.accounts.len(),
             self.config.schedule.as_str()
         );
+
+        let (stop_sender, sender_stopped) = signal_channel::channel(false);
+        let sender = tokio::spawn(self.notifier.clone().run_sender(sender_stopped));
 
         for watch in &self.accounts {
             let watch = watch.clone();
@@ -145,6 +160,12 @@ impl Daemon {
                 "a poll was still running after {}s; stopping anyway",
                 STOP_GRACE.as_secs()
             );
+        }
+        // Mail still queued is saved in the outbox and the next start sends
+        // it, so a delivery stuck on a slow relay is not waited out.
+        let _ = stop_sender.send(true);
+        if tokio::time::timeout(Duration::from_secs(3), sender).await.is_err() {
+            tracing::warn!("a mail delivery was still running; it stays in the outbox for the next start");
         }
         let _ = stop_http.send(true);
         let _ = http.await;

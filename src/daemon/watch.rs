@@ -6,10 +6,9 @@ use crate::config::Account;
 use crate::config::units::format_size_human;
 use crate::core::assess::{Assessment, assess};
 use crate::core::forecast::{Sample, record};
-use crate::core::rules::{Finding, Severity};
 use crate::metrics::Metrics;
+use crate::notify::{Notifier, PollReport};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -46,23 +45,22 @@ pub struct AccountWatch {
     pub account: Account,
     source: PackageSource,
     metrics: Arc<Metrics>,
+    notifier: Arc<Notifier>,
     history: Mutex<Vec<Sample>>,
     status: RwLock<AccountStatus>,
     // Held for the whole poll, so one account is never polled twice at once.
     polling: tokio::sync::Mutex<()>,
 }
 
-fn finding_key(f: &Finding) -> (String, Option<String>) {
-    (f.rule.name().to_string(), f.package_id.clone())
-}
-
 impl AccountWatch {
-    /// Watches `account` through `source`, publishing to `metrics`.
-    pub fn new(account: Account, source: PackageSource, metrics: Arc<Metrics>) -> Self {
+    /// Watches `account` through `source`, publishing to `metrics` and
+    /// reporting every poll to `notifier`.
+    pub fn new(account: Account, source: PackageSource, metrics: Arc<Metrics>, notifier: Arc<Notifier>) -> Self {
         AccountWatch {
             account,
             source,
             metrics,
+            notifier,
             history: Mutex::new(Vec::new()),
             status: RwLock::new(AccountStatus::default()),
             polling: tokio::sync::Mutex::new(()),
@@ -105,7 +103,9 @@ impl AccountWatch {
                 self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
                 let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
-                log_poll(self.name(), &assessment, status.assessment.as_ref());
+                log_poll(self.name(), &assessment);
+                self.notifier
+                    .after_poll(self.name(), PollReport::Succeeded(&assessment), now);
                 status.last_poll = Some(now);
                 status.last_success = Some(now);
                 status.last_error = None;
@@ -118,16 +118,22 @@ impl AccountWatch {
                 tracing::error!(account = %self.name(), "{} failed: {e}; {}", self.source.action(), e.hint());
                 self.metrics.polls.finished(self.name(), false, now, took);
                 let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
+                let error = format!("{} failed: {e}; {}", self.source.action(), e.hint());
+                let report = PollReport::Failed {
+                    error: &error,
+                    last_good: status.assessment.as_ref(),
+                };
+                self.notifier.after_poll(self.name(), report, now);
                 status.last_poll = Some(now);
-                status.last_error = Some(format!("{} failed: {e}; {}", self.source.action(), e.hint()));
+                status.last_error = Some(error);
                 PollOutcome::Failed
             }
         }
     }
 }
 
-/// Logs the poll's totals, and findings that appeared or cleared.
-fn log_poll(account: &str, now: &Assessment, before: Option<&Assessment>) {
+/// Logs the poll's totals; the alert lifecycle logs what fires and clears.
+fn log_poll(account: &str, now: &Assessment) {
     let rate = now.consumption_bytes_per_second.map_or_else(
         || "rate unknown yet".to_string(),
         |r| format!("{}/s", format_size_human(r.round() as u64)),
@@ -139,25 +145,4 @@ fn log_poll(account: &str, now: &Assessment, before: Option<&Assessment>) {
         format_size_human(now.totals.size_bytes),
         now.totals.usable_packages
     );
-    let before: BTreeMap<_, _> = before
-        .map(|b| b.findings.iter().map(|f| (finding_key(f), f)).collect())
-        .unwrap_or_default();
-    let current: BTreeMap<_, _> = now.findings.iter().map(|f| (finding_key(f), f)).collect();
-    for (key, f) in &current {
-        if !before.contains_key(key) {
-            match f.severity {
-                Severity::Critical => {
-                    tracing::error!(account = %account, rule = %f.rule, "CRITICAL {}: {}", f.rule, f.summary)
-                }
-                Severity::Warning => {
-                    tracing::warn!(account = %account, rule = %f.rule, "WARNING {}: {}", f.rule, f.summary)
-                }
-            }
-        }
-    }
-    for (key, f) in &before {
-        if !current.contains_key(key) {
-            tracing::info!(account = %account, rule = %f.rule, "resolved {}", f.rule);
-        }
-    }
 }

@@ -5,11 +5,13 @@
 //! reads what the poller last set.
 
 mod account;
+mod alerts;
 mod build;
 mod package;
 mod poll;
 
 pub use account::AccountMetrics;
+pub use alerts::AlertMetrics;
 pub use package::PackageMetrics;
 pub use poll::PollMetrics;
 
@@ -27,6 +29,8 @@ pub struct Metrics {
     pub accounts: AccountMetrics,
     /// The daemon's own polling health.
     pub polls: PollMetrics,
+    /// Alerts and mail delivery.
+    pub alerts: AlertMetrics,
 }
 
 impl Metrics {
@@ -37,6 +41,7 @@ impl Metrics {
             packages: PackageMetrics::register(&registry),
             accounts: AccountMetrics::register(&registry),
             polls: PollMetrics::register(&registry),
+            alerts: AlertMetrics::register(&registry),
             registry,
         };
         build::register(&metrics.registry);

@@ -86,10 +86,16 @@ pub fn account_toml(name: &str, endpoint: &str, extra: &str) -> String {
     format!("[[accounts]]\n{}\n", lines.join("\n"))
 }
 
-/// Writes `body` as a private config file in `dir`.
+/// Writes `body` as a private config file in `dir`, with a `state_dir`
+/// inside `dir` unless the body names one: tests never share state.
 pub fn write_config(dir: &Path, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("cdnquota.toml");
+    let body = if body.contains("state_dir") {
+        body.to_string()
+    } else {
+        format!("state_dir = \"{}\"\n{body}", dir.join("state").display())
+    };
     std::fs::write(&path, body).expect("write config");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod config");
     path
@@ -239,4 +245,129 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Debian's python, which has `python3-aiosmtpd` (the machine's default
+/// python3 may be another one).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// Whether a real SMTP server can be started. Missing under CI is a
+/// failure; elsewhere the caller skips, saying so.
+pub fn smtp_server_available() -> bool {
+    let ok = Command::new(SYSTEM_PYTHON)
+        .args(["-c", "import aiosmtpd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but {SYSTEM_PYTHON} cannot import aiosmtpd: install python3-aiosmtpd (.ci/run does)"
+        );
+        eprintln!("SKIPPED: {SYSTEM_PYTHON} -m aiosmtpd is not available; apt-get install python3-aiosmtpd");
+    }
+    ok
+}
+
+/// A real SMTP server (aiosmtpd) on loopback, storing mail in a Maildir.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    pub maildir: PathBuf,
+}
+
+impl SmtpServer {
+    /// Starts the server on `port`; with `tls` = (cert, key) it offers and
+    /// requires STARTTLS.
+    pub fn start(dir: &Path, port: u16, tls: Option<(&Path, &Path)>) -> SmtpServer {
+        let maildir = dir.join("maildir");
+        let mut cmd = Command::new(SYSTEM_PYTHON);
+        cmd.args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ]);
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+        }
+        let child = cmd
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("smtp.log")).expect("smtp log"))
+            .spawn()
+            .expect("aiosmtpd starts");
+        let server = SmtpServer { child, port, maildir };
+        assert!(
+            wait_until(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port))
+                .is_ok()),
+            "aiosmtpd did not listen on {port}"
+        );
+        server
+    }
+
+    /// Every mail received, oldest first, as raw text.
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .map(|e| {
+                (
+                    e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH),
+                    e.path(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, p)| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+
+    /// The decoded `Subject:` of each mail.
+    pub fn subjects(&self) -> Vec<String> {
+        self.mails().iter().map(|m| header(m, "Subject")).collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A header's value, unfolded, with RFC 2047 encoded words left as sent.
+pub fn header(mail: &str, name: &str) -> String {
+    let mut value = String::new();
+    let mut inside = false;
+    for line in mail.lines() {
+        if inside && (line.starts_with(' ') || line.starts_with('\t')) {
+            // Unfolding removes the line break only (RFC 5322 2.2.3).
+            value.push_str(line);
+            continue;
+        }
+        if inside || line.is_empty() {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix(&format!("{name}: ")) {
+            value.push_str(rest);
+            inside = true;
+        }
+    }
+    value
+}
+
+/// An `[email]` section for a plain SMTP server on loopback.
+pub fn email_toml(port: u16, extra: &str) -> String {
+    format!(
+        "[email]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"3s\"\nfrom = \"cdnquota <alerts@example.com>\"\nto = [\"ops@example.com\"]\nretry_backoff = \"1s\"\n{extra}\n"
+    )
 }

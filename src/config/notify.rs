@@ -1,0 +1,142 @@
+//! The `[alerts]` and `[email]` sections: how alerts repeat and resolve, and
+//! how mail leaves the host.
+
+use super::secret::Secret;
+use super::units::HumanDuration;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How alerts fire, repeat and resolve.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertsConfig {
+    /// A firing alert is mailed again this often.
+    #[serde(serialize_with = "super::serialize_duration")]
+    pub repeat_interval: Duration,
+    /// Whether a resolved alert is mailed.
+    pub send_resolved: bool,
+    /// No successful poll for this long fires PollFailing.
+    #[serde(serialize_with = "super::serialize_duration")]
+    pub poll_failure_after: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            repeat_interval: Duration::from_secs(24 * 3600),
+            send_resolved: true,
+            poll_failure_after: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlerts {
+    repeat_interval: Option<HumanDuration>,
+    send_resolved: Option<bool>,
+    poll_failure_after: Option<HumanDuration>,
+}
+
+impl RawAlerts {
+    pub(super) fn resolve(self) -> AlertsConfig {
+        let d = AlertsConfig::default();
+        AlertsConfig {
+            repeat_interval: self.repeat_interval.map_or(d.repeat_interval, |x| x.0),
+            send_resolved: self.send_resolved.unwrap_or(d.send_resolved),
+            poll_failure_after: self.poll_failure_after.map_or(d.poll_failure_after, |x| x.0),
+        }
+    }
+}
+
+/// How mail is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// An SMTP relay.
+    #[default]
+    Smtp,
+    /// The local `sendmail` program.
+    Sendmail,
+    /// `.eml` files in a folder.
+    File,
+    /// Printed to standard output (the demo).
+    Stdout,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required, not opportunistic).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on this host.
+    None,
+}
+
+/// The `[email]` section, checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmailConfig {
+    /// How mail leaves.
+    pub transport: TransportKind,
+    /// SMTP relay host.
+    pub host: String,
+    /// SMTP port.
+    pub port: u16,
+    /// SMTP security.
+    pub tls: SmtpTls,
+    /// A PEM file with the CA that signs the relay's certificate; when set,
+    /// only it is trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// SMTP user, if the relay wants authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// SMTP password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// Connection and command timeout.
+    #[serde(serialize_with = "super::serialize_duration")]
+    pub timeout: Duration,
+    /// The sender, e.g. `cdnquota <alerts@example.com>`.
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// Where the `file` transport writes.
+    pub folder: PathBuf,
+    /// The `sendmail` program.
+    pub sendmail_command: PathBuf,
+    /// First wait before retrying an undelivered mail; doubles up to an hour.
+    #[serde(serialize_with = "super::serialize_duration")]
+    pub retry_backoff: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEmail {
+    #[serde(default)]
+    pub(super) transport: TransportKind,
+    pub(super) host: Option<String>,
+    pub(super) port: Option<u16>,
+    #[serde(default)]
+    pub(super) tls: SmtpTls,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) username: Option<String>,
+    pub(super) password: Option<Secret>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) timeout: Option<HumanDuration>,
+    pub(super) from: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    pub(super) to: Vec<String>,
+    pub(super) folder: Option<PathBuf>,
+    pub(super) sendmail_command: Option<PathBuf>,
+    pub(super) retry_backoff: Option<HumanDuration>,
+}
+
+/// Whether `text` looks like a mailbox: `name <user@host>` or `user@host`.
+pub fn is_mailbox(text: &str) -> bool {
+    text.parse::<lettre::message::Mailbox>().is_ok()
+}

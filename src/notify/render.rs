@@ -1,0 +1,334 @@
+//! The alert mail: a subject that says severity, account and what happened;
+//! a plain-text part and an HTML part with the same content: the notices,
+//! the pool, a table of packages, and what to do next. Pure: the caller
+//! passes the clock, the zone and the host name.
+
+use crate::config::units::{format_size_human, format_span};
+use crate::core::alerts::{Notice, NoticeKind, POLL_FAILING};
+use crate::core::assess::Assessment;
+use crate::core::rules::Severity;
+use chrono::{DateTime, FixedOffset, Utc};
+use std::fmt::Write;
+
+/// A mail ready to queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedMail {
+    /// The subject.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+/// What the mail is about.
+pub struct MailContext<'a> {
+    /// The account.
+    pub account: &'a str,
+    /// What changed at this poll.
+    pub notices: &'a [Notice],
+    /// The account's latest known packages, if any poll has succeeded.
+    pub assessment: Option<&'a Assessment>,
+    /// When the mail is written.
+    pub now: DateTime<Utc>,
+    /// The API's zone, for a second clock.
+    pub offset: FixedOffset,
+    /// The daemon's host.
+    pub hostname: &'a str,
+}
+
+fn headline(notice: &Notice) -> String {
+    let a = &notice.alert;
+    match a.rule.as_str() {
+        "PoolExhausted" => "CDN traffic pool exhausted".into(),
+        "PoolLow" => format!("CDN traffic pool low: {}", a.summary),
+        "DepletionForecast" => format!("CDN traffic pool forecast to run dry: {}", a.summary),
+        "PackageExpiringSoon" => format!(
+            "traffic package {} expiring with bytes unused",
+            a.package_id.as_deref().unwrap_or("?")
+        ),
+        POLL_FAILING => "cannot read the CDN traffic packages".into(),
+        other => other.to_string(),
+    }
+}
+
+fn advice(rule: &str) -> &'static str {
+    match rule {
+        "PoolExhausted" => {
+            "Buy a CDN traffic package in the Tencent Cloud console now: until one is active, CDN traffic is billed pay-as-you-go."
+        }
+        "PoolLow" => {
+            "Buy a CDN traffic package before the pool runs out; an order must be paid before the package appears."
+        }
+        "DepletionForecast" => "Buy a CDN traffic package before the forecast date, or find out why traffic rose.",
+        "PackageExpiringSoon" => {
+            "The bytes left in this package are lost when it expires. Nothing to buy; plan around the smaller pool after expiry."
+        }
+        POLL_FAILING => {
+            "The daemon cannot see the pool: check its log (journalctl -u cdnquota) for the API error, and the credentials and network."
+        }
+        _ => "See the daemon's status page.",
+    }
+}
+
+fn label(n: &Notice) -> &'static str {
+    match (n.kind, n.alert.severity) {
+        (NoticeKind::Resolved, _) => "RESOLVED",
+        (_, Severity::Critical) => "CRITICAL",
+        (_, Severity::Warning) => "WARNING",
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Writes the mail for one poll's notices of one account.
+pub fn render(ctx: &MailContext) -> RenderedMail {
+    // The subject leads with the most urgent news: critical, then warning,
+    // then resolved.
+    let rank = |n: &Notice| match label(n) {
+        "CRITICAL" => 0,
+        "WARNING" => 1,
+        _ => 2,
+    };
+    let mut ordered: Vec<&Notice> = ctx.notices.iter().collect();
+    ordered.sort_by_key(|n| rank(n));
+    let lead = ordered.first();
+    let subject = match lead {
+        Some(n) => {
+            let repeat = if n.kind == NoticeKind::Repeat { "still: " } else { "" };
+            let more = if ordered.len() > 1 {
+                format!(" (+{} more)", ordered.len() - 1)
+            } else {
+                String::new()
+            };
+            format!("[{}] {}: {repeat}{}{more}", label(n), ctx.account, headline(n))
+        }
+        None => format!("[INFO] {}: no change", ctx.account),
+    };
+    let local = ctx.now.with_timezone(&ctx.offset);
+    let when = format!(
+        "{} UTC ({} {})",
+        ctx.now.format("%Y-%m-%d %H:%M"),
+        local.format("%Y-%m-%d %H:%M"),
+        ctx.offset
+    );
+
+    let mut text = format!("cdnquota on {}, {when}\nAccount: {}\n\n", ctx.hostname, ctx.account);
+    let mut html = format!(
+        "<html><body style=\"font-family:sans-serif\"><p>cdnquota on <b>{}</b>, {when}<br>Account: <b>{}</b></p><ul>",
+        escape(ctx.hostname),
+        escape(ctx.account)
+    );
+    for n in &ordered {
+        let kind = match n.kind {
+            NoticeKind::Firing => "firing",
+            NoticeKind::Repeat => "still firing",
+            NoticeKind::Resolved => "resolved",
+        };
+        let since = format_span((ctx.now - n.alert.since).to_std().unwrap_or_default());
+        let _ = writeln!(
+            text,
+            "{:<8} {} ({kind}, for {since}): {}",
+            label(n),
+            n.alert.rule,
+            n.alert.summary
+        );
+        let _ = write!(
+            html,
+            "<li><b>{}</b> {} ({kind}, for {since}): {}</li>",
+            label(n),
+            escape(&n.alert.rule),
+            escape(&n.alert.summary)
+        );
+    }
+    html.push_str("</ul>");
+
+    if let Some(a) = ctx.assessment {
+        let mut pool = format!(
+            "{} left of {} in {} usable package(s)",
+            format_size_human(a.totals.remaining_bytes),
+            format_size_human(a.totals.size_bytes),
+            a.totals.usable_packages
+        );
+        if let Some(rate) = a.consumption_bytes_per_second {
+            let _ = write!(pool, "; burn rate {}/s", format_size_human(rate.round() as u64));
+        }
+        if let Some(dry) = a.depletion_at {
+            let _ = write!(pool, "; forecast to run dry {} UTC", dry.format("%Y-%m-%d %H:%M"));
+        }
+        let polled = format_span((ctx.now - a.at).to_std().unwrap_or_default());
+        let _ = write!(text, "\nPool (polled {polled} ago): {pool}\n\nPackages:\n");
+        let _ = write!(html, "<p>Pool (polled {polled} ago): {}</p>", escape(&pool));
+        html.push_str(concat!(
+            "<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\">",
+            "<tr><th>package</th><th>title</th><th>remaining</th><th>used</th>",
+            "<th>expires (UTC)</th><th>expires (API zone)</th><th>state</th></tr>"
+        ));
+        let _ = writeln!(
+            text,
+            "{:<12} {:<12} {:>10} {:>6}  {:<16}  {:<16}  STATE",
+            "ID",
+            "TITLE",
+            "REMAINING",
+            "USED",
+            "EXPIRES (UTC)",
+            format!("EXPIRES ({})", ctx.offset)
+        );
+        for p in &a.packages {
+            let expires = p.package.expires_at.format("%Y-%m-%d %H:%M").to_string();
+            let expires_local = p
+                .package
+                .expires_at
+                .with_timezone(&ctx.offset)
+                .format("%Y-%m-%d %H:%M")
+                .to_string();
+            let mut state = if p.usable { "usable" } else { "not usable" }.to_string();
+            if let Some(s) = &p.package.status {
+                let _ = write!(state, " ({s})");
+            }
+            if p.package.auto_extension == Some(true) {
+                state.push_str(", auto-renews");
+            }
+            let used = format!("{:.1}%", p.used_ratio * 100.0);
+            let remaining = format_size_human(p.remaining_bytes);
+            let _ = writeln!(
+                text,
+                "{:<12} {:<12} {remaining:>10} {used:>6}  {expires:<16}  {expires_local:<16}  {state}",
+                p.package.id, p.package.title
+            );
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td align=\"right\">{remaining}</td><td align=\"right\">{used}</td><td>{expires}</td><td>{expires_local}</td><td>{}</td></tr>",
+                escape(&p.package.id),
+                escape(&p.package.title),
+                escape(&state)
+            );
+        }
+        html.push_str("</table>");
+    }
+
+    let mut rules: Vec<&str> = ordered
+        .iter()
+        .filter(|n| n.kind != NoticeKind::Resolved)
+        .map(|n| n.alert.rule.as_str())
+        .collect();
+    rules.dedup();
+    if !rules.is_empty() {
+        text.push_str("\nWhat to do:\n");
+        html.push_str("<p><b>What to do</b></p><ul>");
+        for rule in rules {
+            let _ = writeln!(text, "- {rule}: {}", advice(rule));
+            let _ = write!(html, "<li>{}: {}</li>", escape(rule), escape(advice(rule)));
+        }
+        html.push_str("</ul>");
+    }
+    text.push_str("\nThis mail repeats while an alert fires; a resolved alert is announced once.\n");
+    html.push_str("</body></html>\n");
+    RenderedMail { subject, text, html }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Thresholds;
+    use crate::core::alerts::{Alert, Phase};
+    use crate::core::assess::assess;
+    use crate::core::forecast::Sample;
+    use crate::core::testing::{at, package};
+    use crate::model::Snapshot;
+
+    fn notice(kind: NoticeKind, rule: &str, severity: Severity) -> Notice {
+        Notice {
+            kind,
+            alert: Alert {
+                account: "main".into(),
+                rule: rule.into(),
+                package_id: None,
+                severity,
+                summary: "150 GB left (15.0% of 1.00 TB), below 200 GB".into(),
+                phase: Phase::Firing,
+                since: at("2026-06-01 00:00:00"),
+                notified_at: None,
+            },
+        }
+    }
+
+    fn mail(notices: &[Notice]) -> RenderedMail {
+        let snap = Snapshot {
+            taken_at: at("2026-06-01 01:00:00"),
+            packages: vec![package(
+                "432932",
+                1_000_000_000_000,
+                850_000_000_000,
+                "2026-01-01 00:00:00",
+                "2027-01-01 00:00:00",
+            )],
+        };
+        let a = assess(&snap, &[Sample::of(&snap)], &Thresholds::default(), snap.taken_at);
+        render(&MailContext {
+            account: "main",
+            notices,
+            assessment: Some(&a),
+            now: at("2026-06-01 01:00:00"),
+            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+            hostname: "cdn-watch-1",
+        })
+    }
+
+    #[test]
+    fn subject_leads_with_the_worst_news() {
+        let m = mail(&[notice(NoticeKind::Firing, "PoolLow", Severity::Warning)]);
+        assert_eq!(
+            m.subject,
+            "[WARNING] main: CDN traffic pool low: 150 GB left (15.0% of 1.00 TB), below 200 GB"
+        );
+        let m = mail(&[
+            notice(NoticeKind::Resolved, "DepletionForecast", Severity::Warning),
+            notice(NoticeKind::Firing, "PoolExhausted", Severity::Critical),
+        ]);
+        assert_eq!(m.subject, "[CRITICAL] main: CDN traffic pool exhausted (+1 more)");
+        let m = mail(&[notice(NoticeKind::Resolved, "PoolLow", Severity::Warning)]);
+        assert!(
+            m.subject.starts_with("[RESOLVED] main: CDN traffic pool low"),
+            "{}",
+            m.subject
+        );
+        let m = mail(&[notice(NoticeKind::Repeat, "PoolExhausted", Severity::Critical)]);
+        assert_eq!(m.subject, "[CRITICAL] main: still: CDN traffic pool exhausted");
+    }
+
+    #[test]
+    fn both_parts_carry_the_table_times_host_and_advice() {
+        let m = mail(&[notice(NoticeKind::Firing, "PoolLow", Severity::Warning)]);
+        for part in [&m.text, &m.html] {
+            assert!(part.contains("cdn-watch-1"), "{part}");
+            assert!(
+                part.contains("2026-06-01 01:00 UTC (2026-06-01 09:00 +08:00)"),
+                "{part}"
+            );
+            assert!(
+                part.contains("432932") && part.contains("150 GB") && part.contains("85.0%"),
+                "{part}"
+            );
+            assert!(
+                part.contains("2027-01-01 00:00") && part.contains("2027-01-01 08:00"),
+                "{part}"
+            );
+            assert!(part.contains("Buy a CDN traffic package"), "{part}");
+        }
+        assert!(m.html.starts_with("<html>") && m.html.contains("<table"));
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let mut n = notice(NoticeKind::Firing, "PoolLow", Severity::Warning);
+        n.alert.summary = "<script>x</script>".into();
+        let m = mail(&[n]);
+        assert!(!m.html.contains("<script>") && m.html.contains("&lt;script&gt;"));
+    }
+}

@@ -1,0 +1,168 @@
+//! Sending one mail: SMTP (STARTTLS, TLS or plain, optional auth), the local
+//! `sendmail`, `.eml` files in a folder, or standard output. Errors say
+//! whether trying again can help: an SMTP 5xx answer is final, the rest
+//! (connection refused, time-outs, 4xx) are worth another attempt.
+
+use super::outbox::OutboxMail;
+use crate::config::notify::{EmailConfig, SmtpTls, TransportKind};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::fmt;
+
+/// Why a mail was not delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendError {
+    /// True when retrying cannot help (the server refused the mail).
+    pub permanent: bool,
+    /// What went wrong, with the server's answer when there was one.
+    pub message: String,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A configured way to send mail.
+pub enum MailTransport {
+    /// An SMTP relay.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// The local sendmail program.
+    Sendmail(AsyncSendmailTransport<Tokio1Executor>),
+    /// `.eml` files.
+    File(AsyncFileTransport<Tokio1Executor>),
+    /// Standard output.
+    Stdout,
+}
+
+/// The error and its sources on one line, without the repeats lettre's
+/// nested errors produce ("Connection error: Connection error: ...").
+fn describe_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    let mut line = parts.join(": ");
+    if line.contains("certificate") {
+        line.push_str("; check ca_file, and that the server's certificate is issued for the configured host");
+    }
+    line
+}
+
+impl MailTransport {
+    /// Sets up the transport `config` names.
+    pub fn new(config: &EmailConfig) -> Result<MailTransport, String> {
+        crate::api::install_crypto_provider();
+        Ok(match config.transport {
+            TransportKind::Smtp => {
+                let tls = match config.tls {
+                    SmtpTls::None => Tls::None,
+                    SmtpTls::Starttls => Tls::Required(tls_parameters(config)?),
+                    SmtpTls::Tls => Tls::Wrapper(tls_parameters(config)?),
+                };
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
+                    .port(config.port)
+                    .tls(tls)
+                    .timeout(Some(config.timeout));
+                if let (Some(user), Some(password)) = (&config.username, &config.password) {
+                    builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_string()));
+                }
+                MailTransport::Smtp(builder.build())
+            }
+            TransportKind::Sendmail => {
+                MailTransport::Sendmail(AsyncSendmailTransport::new_with_command(&config.sendmail_command))
+            }
+            TransportKind::File => {
+                std::fs::create_dir_all(&config.folder)
+                    .map_err(|e| format!("cannot create the mail folder {}: {e}", config.folder.display()))?;
+                MailTransport::File(AsyncFileTransport::new(&config.folder))
+            }
+            TransportKind::Stdout => MailTransport::Stdout,
+        })
+    }
+
+    /// Where mail goes, for messages.
+    pub fn describe(config: &EmailConfig) -> String {
+        match config.transport {
+            TransportKind::Smtp => format!("smtp {}:{} ({:?})", config.host, config.port, config.tls).to_lowercase(),
+            TransportKind::Sendmail => format!("sendmail {}", config.sendmail_command.display()),
+            TransportKind::File => format!("files in {}", config.folder.display()),
+            TransportKind::Stdout => "standard output".into(),
+        }
+    }
+
+    /// Sends `mail` to the configured recipients.
+    pub async fn send(&self, config: &EmailConfig, mail: &OutboxMail) -> Result<(), SendError> {
+        let message = build_message(config, mail)?;
+        match self {
+            MailTransport::Smtp(t) => t.send(message).await.map(drop).map_err(|e| SendError {
+                permanent: e.is_permanent(),
+                message: describe_chain(&e),
+            }),
+            MailTransport::Sendmail(t) => t.send(message).await.map(drop).map_err(|e| SendError {
+                permanent: false,
+                message: describe_chain(&e),
+            }),
+            MailTransport::File(t) => t.send(message).await.map(drop).map_err(|e| SendError {
+                permanent: false,
+                message: describe_chain(&e),
+            }),
+            MailTransport::Stdout => {
+                println!(
+                    "---- mail {} to {} ----\nSubject: {}\n\n{}---- end of mail ----",
+                    mail.message_id,
+                    config.to.join(", "),
+                    mail.subject,
+                    mail.text
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(config.host.clone());
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| format!("ca_file {} is not a PEM certificate: {e}", path.display()))?;
+        // With a CA file, trust that CA alone: it is what the operator named.
+        builder = builder
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(cert);
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| format!("cannot set up TLS for {}: {e}", config.host))
+}
+
+fn build_message(config: &EmailConfig, mail: &OutboxMail) -> Result<Message, SendError> {
+    let bad = |what: &str, e: &dyn fmt::Display| SendError {
+        permanent: true,
+        message: format!("{what}: {e}"),
+    };
+    let from: Mailbox = config.from.parse().map_err(|e| bad("from", &e))?;
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(mail.subject.clone())
+        .message_id(Some(mail.message_id.clone()))
+        .date(mail.created_at.into());
+    for to in &config.to {
+        builder = builder.to(to.parse::<Mailbox>().map_err(|e| bad("to", &e))?);
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
+        .map_err(|e| bad("building the mail", &e))
+}
