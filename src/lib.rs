@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod order;
 pub mod random;
 pub mod sim;
 pub mod state;

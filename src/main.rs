@@ -2,6 +2,7 @@
 //! `cdnquota::command`.
 
 use cdnquota::command;
+use cdnquota::command::order::OrderRequest;
 use cdnquota::config::DEFAULT_PATH;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -37,6 +38,37 @@ enum Command {
         /// The config file.
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
+    },
+    /// Place an order by hand (same ledger and cap as the daemon), list the
+    /// ledger, or settle an order whose outcome is unknown or failed.
+    Order {
+        /// The config file.
+        #[arg(short, long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+        /// The account to order for.
+        #[arg(long, required_unless_present_any = ["list", "resolve"])]
+        account: Option<String>,
+        /// Package size in GB.
+        #[arg(long, requires = "account")]
+        unit: Option<u32>,
+        /// Packages, 1 to 5.
+        #[arg(long, requires = "account")]
+        number: Option<u32>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// List the ledger.
+        #[arg(long, conflicts_with_all = ["account", "resolve"])]
+        list: bool,
+        /// Settle the order with this ledger id.
+        #[arg(long, conflicts_with = "account")]
+        resolve: Option<String>,
+        /// With --resolve: it was placed, with these order ids.
+        #[arg(long, value_delimiter = ',', requires = "resolve", conflicts_with = "not_placed")]
+        placed: Vec<String>,
+        /// With --resolve: it was not placed.
+        #[arg(long, requires = "resolve")]
+        not_placed: bool,
     },
     /// Send one test mail through the configured transport.
     EmailTest {
@@ -74,6 +106,40 @@ fn main() -> ExitCode {
         Command::Check { config, json } => command::check::check(&config, json),
         Command::Config { config } => command::show_config::show_config(&config),
         Command::EmailTest { config } => command::email_test::email_test(&config),
+        Command::Order {
+            config,
+            account,
+            unit,
+            number,
+            yes,
+            list,
+            resolve,
+            placed,
+            not_placed,
+        } => {
+            let request = match (list, resolve, account) {
+                (true, _, _) => OrderRequest::List,
+                (_, Some(_), _) if placed.is_empty() && !not_placed => {
+                    eprintln!("cdnquota: --resolve needs --placed ORDER_IDS or --not-placed");
+                    return ExitCode::from(2);
+                }
+                (_, Some(id), _) => OrderRequest::Resolve { id, placed },
+                (_, None, Some(account)) => match (unit, number) {
+                    (Some(unit_gb), Some(number)) => OrderRequest::Place {
+                        account,
+                        unit_gb,
+                        number,
+                        yes,
+                    },
+                    _ => {
+                        eprintln!("cdnquota: an order needs --unit GB and --number N");
+                        return ExitCode::from(2);
+                    }
+                },
+                (_, None, None) => OrderRequest::List,
+            };
+            command::order::order(&config, request)
+        }
         Command::Demo { listen } => command::demo::demo(listen),
         Command::Simulator {
             listen,

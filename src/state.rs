@@ -101,22 +101,29 @@ impl StateFile {
 
     /// Writes `state` atomically.
     pub fn save(&self, state: &State) -> std::io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
         let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &self.path)?;
-        File::open(dir)?.sync_all()
+        write_atomically(&self.path, &bytes)
     }
 
     /// The file's path, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old content or
+/// the new, never a mix: temp file, fsync, rename, fsync of the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -44,6 +44,17 @@ impl PackageSource {
         }
     }
 
+    /// Orders `number` packages of `unit_gb` GB (API v2 only), sent once.
+    pub async fn order_package(&self, unit_gb: u32, number: u32) -> Result<Vec<String>, ApiError> {
+        match self {
+            PackageSource::V2(c) => c.order_package(unit_gb, number).await,
+            PackageSource::V3(_) => Err(ApiError::Malformed {
+                truncated: false,
+                detail: "API 3.0 has no purchase action: place orders in the Tencent Cloud console".into(),
+            }),
+        }
+    }
+
     /// Lists the account's packages.
     pub async fn fetch(&self) -> Result<Snapshot, ApiError> {
         match self {

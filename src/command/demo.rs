@@ -3,6 +3,7 @@
 
 use crate::api::signature::SignatureMethod;
 use crate::config::notify::{AlertsConfig, EmailConfig, SmtpTls, TransportKind};
+use crate::config::order::OrderConfig;
 use crate::config::secret::{KeyId, Secret};
 use crate::config::values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, UtcOffset};
 use crate::config::{Account, Config, Thresholds};
@@ -59,6 +60,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
             max_attempts: 3,
             retry_backoff: Duration::from_millis(500),
             thresholds: Thresholds::default(),
+            order: OrderConfig::default(),
         }],
     })
 }

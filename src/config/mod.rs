@@ -4,12 +4,14 @@
 //! A bad file is refused with its path, line, key and what would be valid.
 
 pub mod notify;
+pub mod order;
 pub mod secret;
 pub mod units;
 pub mod values;
 
 use crate::api::signature::SignatureMethod;
 use notify::{AlertsConfig, EmailConfig, RawAlerts, RawEmail, SmtpTls, TransportKind, is_mailbox};
+use order::{OrderConfig, OrderMode, RawOrder};
 use secret::{KeyId, Secret};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -87,6 +89,8 @@ pub struct Account {
     pub retry_backoff: Duration,
     /// The thresholds for this account (defaults merged with its overrides).
     pub thresholds: Thresholds,
+    /// Ordering rules for this account (defaults merged with its overrides).
+    pub order: OrderConfig,
 }
 
 /// When the findings fire. A zero value turns its rule off.
@@ -183,6 +187,7 @@ struct RawConfig {
     thresholds: ThresholdOverrides,
     #[serde(default)]
     alerts: RawAlerts,
+    order: Option<Spanned<RawOrder>>,
     email: Option<Spanned<RawEmail>>,
     accounts: Spanned<Vec<RawAccount>>,
 }
@@ -207,6 +212,8 @@ struct RawAccount {
     retry_backoff: Option<HumanDuration>,
     #[serde(default)]
     thresholds: ThresholdOverrides,
+    #[serde(default)]
+    order: Option<Spanned<RawOrder>>,
 }
 
 /// What the loader reads from the process: environment variables.
@@ -273,6 +280,14 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| located(e.span(), e.message().to_string()))?;
 
     let defaults = raw.thresholds.apply(Thresholds::default());
+    let order_span = raw.order.as_ref().map(Spanned::span).unwrap_or_default();
+    let order_defaults = match &raw.order {
+        Some(o) => o
+            .get_ref()
+            .apply(&OrderConfig::default())
+            .map_err(|(span, m)| located(Some(span), m))?,
+        None => OrderConfig::default(),
+    };
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let credentials_dir = env("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let mut accounts: Vec<Account> = Vec::new();
@@ -354,6 +369,26 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
                 }
             }
         }
+        let order = match &ra.order {
+            Some(o) => o
+                .get_ref()
+                .apply(&order_defaults)
+                .map_err(|(span, m)| located(Some(span), m))?,
+            None => order_defaults.clone(),
+        };
+        if ra.api == ApiVersion::V3 && order.mode != OrderMode::Off {
+            // Point at whichever table turned ordering on for this account.
+            let span = match &ra.order {
+                Some(o) if o.get_ref().turns_on() => o.span(),
+                _ => order_span.clone(),
+            };
+            return Err(located(
+                Some(if span.is_empty() { name_span.clone() } else { span }),
+                format!(
+                    "account `{name}` uses api = \"v3\", which has no purchase action: set mode = \"off\" for it and place orders in the Tencent Cloud console"
+                ),
+            ));
+        }
         let max_attempts = match ra.max_attempts {
             Some(n) if !(1..=10).contains(n.get_ref()) => {
                 return Err(located(
@@ -382,6 +417,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
             max_attempts,
             retry_backoff: ra.retry_backoff.map_or(Duration::from_secs(1), |d| d.0),
             thresholds: ra.thresholds.apply(defaults),
+            order,
         });
     }
     let state_dir = raw.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/cdnquota"));

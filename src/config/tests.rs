@@ -1,4 +1,5 @@
 use super::*;
+use order::OrderMode;
 use std::collections::HashMap;
 
 fn env_with(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
@@ -222,4 +223,35 @@ fn email_and_alerts_sections() {
     assert!(e.message.contains("in the clear"), "{e}");
     let e = parse_err(&format!("[email]\nhost = \"h\"\nfrom = \"a@b.c\"\nto = []\n{MINIMAL}"));
     assert!(e.message.contains("at least one recipient"), "{e}");
+}
+
+#[test]
+fn order_section_with_account_overrides_and_refusals() {
+    let c = parse_ok(&format!(
+        "[order]\nmode = \"dry-run\"\nunit_gb = 500\n{MINIMAL}[accounts.order]\nmode = \"live\"\nnumber = 2\n"
+    ));
+    let o = &c.accounts[0].order;
+    assert_eq!(
+        (o.mode, o.unit_gb, o.number, o.max_orders_per_30d),
+        (OrderMode::Live, 500, 2, 2)
+    );
+    assert_eq!(parse_ok(MINIMAL).accounts[0].order.mode, OrderMode::Off);
+
+    let e = parse_err(&format!("[order]\nnumber = 6\n{MINIMAL}"));
+    assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("order.number")), "{e}");
+    assert!(e.message.contains("1 to 5"), "{e}");
+    let e = parse_err(&format!("{MINIMAL}[accounts.order]\nnumber = 0\n"));
+    assert_eq!(e.key.as_deref(), Some("accounts[0].order.number"), "{e}");
+
+    let e = parse_err(&format!("[order]\nmode = \"live\"\n{MINIMAL}api = \"v3\"\n"));
+    assert!(
+        e.message.contains("no purchase action") && e.message.contains("console"),
+        "{e}"
+    );
+    let e = parse_err(&format!(
+        "{MINIMAL}api = \"v3\"\n[accounts.order]\nmode = \"dry-run\"\n"
+    ));
+    assert!(e.message.contains("no purchase action"), "{e}");
+    // A v3 account is fine while ordering stays off.
+    parse_ok(&format!("[order]\nunit_gb = 50\n{MINIMAL}api = \"v3\"\n"));
 }

@@ -1,9 +1,12 @@
-//! The pure core: package math, forecast and threshold rules. Functions of
-//! (snapshot, history, thresholds, now) with no I/O and no clock reads.
+//! The pure core: package math, forecast, threshold rules, the alert
+//! lifecycle, the order ledger's rules and the order policy. Functions of
+//! (snapshot, history, config, state, now) with no I/O and no clock reads.
 
 pub mod alerts;
 pub mod assess;
 pub mod forecast;
+pub mod ledger;
+pub mod order_policy;
 pub mod pool;
 pub mod rules;
 

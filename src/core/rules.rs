@@ -23,6 +23,16 @@ pub enum Rule {
     DepletionForecast,
     /// A package with bytes left expires soon: those bytes will be lost.
     PackageExpiringSoon,
+    /// A placed order has brought no package after the grace period.
+    OrderNotFulfilled,
+    /// An order was interrupted; whether it was placed is not known.
+    OrderOutcomeUnknown,
+    /// OrderPackage refused an order.
+    OrderFailed,
+    /// A shortfall, but the 30-day order cap is reached.
+    OrderCapReached,
+    /// Dry run: an order would be placed.
+    OrderDryRun,
 }
 
 impl Rule {
@@ -33,6 +43,11 @@ impl Rule {
             Rule::PoolLow => "PoolLow",
             Rule::DepletionForecast => "DepletionForecast",
             Rule::PackageExpiringSoon => "PackageExpiringSoon",
+            Rule::OrderNotFulfilled => "OrderNotFulfilled",
+            Rule::OrderOutcomeUnknown => "OrderOutcomeUnknown",
+            Rule::OrderFailed => "OrderFailed",
+            Rule::OrderCapReached => "OrderCapReached",
+            Rule::OrderDryRun => "OrderDryRun",
         }
     }
 }

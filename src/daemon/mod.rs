@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::http::server::serve;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::order::Orderer;
 use endpoints::Endpoints;
 use std::fmt;
 use std::future::Future;
@@ -71,6 +72,7 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let notifier =
             Arc::new(Notifier::new(&config, metrics.clone(), chrono::Utc::now()).map_err(DaemonError::Notifier)?);
+        let orderer = Arc::new(Orderer::new(&config.state_dir, notifier.clone(), metrics.clone()));
         let mut accounts = Vec::new();
         for account in &config.accounts {
             let source = PackageSource::new(account, config.api_utc_offset.0)
@@ -81,6 +83,7 @@ impl Daemon {
                 source,
                 metrics.clone(),
                 notifier.clone(),
+                orderer.clone(),
             )));
         }
         let listener = TcpListener::bind(config.listen)

@@ -8,6 +8,7 @@ use crate::core::assess::{Assessment, assess};
 use crate::core::forecast::{Sample, record};
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, PollReport};
+use crate::order::Orderer;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -46,6 +47,7 @@ pub struct AccountWatch {
     source: PackageSource,
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
+    orderer: Arc<Orderer>,
     history: Mutex<Vec<Sample>>,
     status: RwLock<AccountStatus>,
     // Held for the whole poll, so one account is never polled twice at once.
@@ -55,12 +57,19 @@ pub struct AccountWatch {
 impl AccountWatch {
     /// Watches `account` through `source`, publishing to `metrics` and
     /// reporting every poll to `notifier`.
-    pub fn new(account: Account, source: PackageSource, metrics: Arc<Metrics>, notifier: Arc<Notifier>) -> Self {
+    pub fn new(
+        account: Account,
+        source: PackageSource,
+        metrics: Arc<Metrics>,
+        notifier: Arc<Notifier>,
+        orderer: Arc<Orderer>,
+    ) -> Self {
         AccountWatch {
             account,
             source,
             metrics,
             notifier,
+            orderer,
             history: Mutex::new(Vec::new()),
             status: RwLock::new(AccountStatus::default()),
             polling: tokio::sync::Mutex::new(()),
@@ -102,10 +111,17 @@ impl AccountWatch {
                 self.metrics.packages.set(self.name(), &assessment.packages);
                 self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
+                let order_findings = self
+                    .orderer
+                    .after_poll(&self.account, &self.source, &assessment, now)
+                    .await;
                 let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
                 log_poll(self.name(), &assessment);
-                self.notifier
-                    .after_poll(self.name(), PollReport::Succeeded(&assessment), now);
+                let report = PollReport::Succeeded {
+                    assessment: &assessment,
+                    extra: &order_findings,
+                };
+                self.notifier.after_poll(self.name(), report, now);
                 status.last_poll = Some(now);
                 status.last_success = Some(now);
                 status.last_error = None;

@@ -7,11 +7,13 @@
 mod account;
 mod alerts;
 mod build;
+mod orders;
 mod package;
 mod poll;
 
 pub use account::AccountMetrics;
 pub use alerts::AlertMetrics;
+pub use orders::OrderMetrics;
 pub use package::PackageMetrics;
 pub use poll::PollMetrics;
 
@@ -31,6 +33,8 @@ pub struct Metrics {
     pub polls: PollMetrics,
     /// Alerts and mail delivery.
     pub alerts: AlertMetrics,
+    /// Ordering.
+    pub orders: OrderMetrics,
 }
 
 impl Metrics {
@@ -42,6 +46,7 @@ impl Metrics {
             accounts: AccountMetrics::register(&registry),
             polls: PollMetrics::register(&registry),
             alerts: AlertMetrics::register(&registry),
+            orders: OrderMetrics::register(&registry),
             registry,
         };
         build::register(&metrics.registry);

@@ -29,8 +29,13 @@ use transport::MailTransport;
 
 /// What a poll of one account came to, for the lifecycle.
 pub enum PollReport<'a> {
-    /// Fetched and assessed.
-    Succeeded(&'a Assessment),
+    /// Fetched and assessed; `extra` are findings beyond the pool's (orders).
+    Succeeded {
+        /// The assessment.
+        assessment: &'a Assessment,
+        /// More findings to feed the lifecycle.
+        extra: &'a [crate::core::rules::Finding],
+    },
     /// Failed; `last_good` is the latest successful assessment, if any.
     Failed {
         /// Why.
@@ -124,10 +129,12 @@ impl Notifier {
     pub fn after_poll(&self, account: &str, report: PollReport, now: DateTime<Utc>) {
         let mut state = self.lock();
         let healthy_since = state.last_success.get(account).copied().unwrap_or(self.started);
+        let all: Vec<crate::core::rules::Finding>;
         let (result, assessment) = match report {
-            PollReport::Succeeded(a) => {
+            PollReport::Succeeded { assessment, extra } => {
                 state.last_success.insert(account.to_string(), now);
-                (PollResult::Succeeded(&a.findings), Some(a))
+                all = assessment.findings.iter().chain(extra).cloned().collect();
+                (PollResult::Succeeded(&all), Some(assessment))
             }
             PollReport::Failed { error, last_good } => (PollResult::Failed(error), last_good),
         };
@@ -164,6 +171,42 @@ impl Notifier {
                 last_error: None,
             });
         }
+        self.save(&state);
+        self.publish(&state);
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Queues a one-off mail about an event (an order placed or failed),
+    /// outside the alert lifecycle; without `[email]` it is only logged.
+    pub fn send_event(&self, account: &str, subject: &str, body: &str, now: DateTime<Utc>) {
+        tracing::warn!(account = %account, "{subject}");
+        if self.email.is_none() {
+            return;
+        }
+        let local = now.with_timezone(&self.offset);
+        let text = format!(
+            "cdnquota on {}, {} UTC ({} {})\nAccount: {account}\n\n{body}",
+            self.hostname,
+            now.format("%Y-%m-%d %H:%M"),
+            local.format("%Y-%m-%d %H:%M"),
+            self.offset
+        );
+        let html = format!(
+            "<html><body style=\"font-family:sans-serif\"><pre>{}</pre></body></html>\n",
+            text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+        );
+        let mut state = self.lock();
+        state.outbox.push(OutboxMail {
+            message_id: format!("<{}.{:016x}@{}>", now.timestamp_millis(), random_u64(), self.hostname),
+            created_at: now,
+            subject: subject.to_string(),
+            text,
+            html,
+            attempts: 0,
+            next_attempt: now,
+            last_error: None,
+        });
         self.save(&state);
         self.publish(&state);
         drop(state);

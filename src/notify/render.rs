@@ -48,6 +48,11 @@ fn headline(notice: &Notice) -> String {
             a.package_id.as_deref().unwrap_or("?")
         ),
         POLL_FAILING => "cannot read the CDN traffic packages".into(),
+        "OrderOutcomeUnknown" => "an order was interrupted and may have been placed".into(),
+        "OrderFailed" => "ordering a traffic package failed".into(),
+        "OrderNotFulfilled" => "an ordered traffic package is not paid yet".into(),
+        "OrderCapReached" => "order cap reached: no traffic package ordered".into(),
+        "OrderDryRun" => "dry run: a traffic package would be ordered".into(),
         other => other.to_string(),
     }
 }
@@ -66,6 +71,17 @@ fn advice(rule: &str) -> &'static str {
         }
         POLL_FAILING => {
             "The daemon cannot see the pool: check its log (journalctl -u cdnquota) for the API error, and the credentials and network."
+        }
+        "OrderOutcomeUnknown" => {
+            "Look in the Tencent Cloud console for the order. Then tell cdnquota: cdnquota order --resolve ID --placed ORDER_ID, or --not-placed. Until then it orders nothing for this account."
+        }
+        "OrderFailed" => "Fix what the API refused, then settle it: cdnquota order --resolve ID --not-placed.",
+        "OrderNotFulfilled" => "Pay the order in the Tencent Cloud console; the package appears once it is paid.",
+        "OrderCapReached" => {
+            "Buy a package by hand in the console, or raise max_orders_per_30d if this much traffic is expected."
+        }
+        "OrderDryRun" => {
+            "Nothing was ordered (mode = \"dry-run\"). Set mode = \"live\" to let cdnquota order, or buy by hand."
         }
         _ => "See the daemon's status page.",
     }

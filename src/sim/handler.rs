@@ -19,18 +19,27 @@ impl SimHandler {
 
 impl Handler for SimHandler {
     async fn handle(&self, request: HttpRequest) -> HttpResponse {
-        let fault = self.lock().faults.pop_front();
-        if let Some(Fault::Delay(d)) = fault {
-            tokio::time::sleep(d).await;
-        }
-        let now = Utc::now();
-        let mut state = self.lock();
         let v3 = request.path != super::PATH;
         let mut log = if v3 {
             super::v3::describe(&request)
         } else {
             super::v2::describe(&request)
         };
+        let fault = {
+            let mut state = self.lock();
+            state.arrivals.push(log.action.clone());
+            // A hold waits for its action and leaves other requests alone.
+            match state.faults.front() {
+                Some(Fault::HoldAction(action, _)) if *action != log.action => None,
+                _ => state.faults.pop_front(),
+            }
+        };
+        match &fault {
+            Some(Fault::Delay(d)) | Some(Fault::HoldAction(_, d)) => tokio::time::sleep(*d).await,
+            _ => {}
+        }
+        let now = Utc::now();
+        let mut state = self.lock();
         let (answered, response) = match fault {
             Some(Fault::HttpStatus(status)) => (
                 status.to_string(),
@@ -47,7 +56,7 @@ impl Handler for SimHandler {
                 r.body = r.body.slice(..r.body.len() / 2);
                 (code, r)
             }
-            Some(Fault::Delay(_)) | None => answer(&mut state, &request, v3, now),
+            Some(Fault::Delay(_)) | Some(Fault::HoldAction(..)) | None => answer(&mut state, &request, v3, now),
         };
         log.answered = answered;
         state.requests.push(log);

@@ -82,6 +82,8 @@ pub enum Fault {
     TruncatedJson,
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Hold requests of this action (and only those) this long, then answer.
+    HoldAction(String, Duration),
 }
 
 /// An order placed through OrderPackage.
@@ -143,8 +145,11 @@ pub struct SimState {
     pub timestamp_window: Duration,
     /// (SecretId, Nonce) pairs seen, with their Timestamp.
     pub seen_nonces: HashMap<(String, u64), i64>,
-    /// Every request received.
+    /// Every request answered.
     pub requests: Vec<SimRequest>,
+    /// The action of every request as it arrived, before any delay: a test
+    /// can see a request that is still being held.
+    pub arrivals: Vec<String>,
     next_id: u64,
 }
 
@@ -166,6 +171,7 @@ impl SimState {
             timestamp_window: Duration::from_secs(300),
             seen_nonces: HashMap::new(),
             requests: Vec::new(),
+            arrivals: Vec::new(),
             next_id: 1_000_000,
         }
     }
@@ -176,9 +182,14 @@ impl SimState {
         self.next_id
     }
 
-    /// How many requests of `action` arrived.
+    /// How many requests of `action` were answered.
     pub fn count(&self, action: &str) -> usize {
         self.requests.iter().filter(|r| r.action == action).count()
+    }
+
+    /// How many requests of `action` arrived, answered or not yet.
+    pub fn arrived(&self, action: &str) -> usize {
+        self.arrivals.iter().filter(|a| *a == action).count()
     }
 
     /// Applies traffic and scheduled events up to `now`.

@@ -189,9 +189,20 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `cdnquota run -c config`, logging to a file beside it.
     pub fn start(config: &Path, addr: &str) -> Daemon {
+        Daemon::start_with_env(config, addr, &[])
+    }
+
+    /// Starts the daemon with extra environment variables; each start
+    /// appends to the same log file.
+    pub fn start_with_env(config: &Path, addr: &str, env: &[(&str, &str)]) -> Daemon {
         let log = config.with_extension("log");
-        let log_file = std::fs::File::create(&log).expect("log file");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let child = cdnquota(&["run", "-c", config.to_str().expect("utf-8 path")])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -217,6 +228,12 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -370,4 +387,27 @@ pub fn email_toml(port: u16, extra: &str) -> String {
     format!(
         "[email]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"3s\"\nfrom = \"cdnquota <alerts@example.com>\"\nto = [\"ops@example.com\"]\nretry_backoff = \"1s\"\n{extra}\n"
     )
+}
+
+/// Decodes quoted-printable text (soft line breaks and `=XX` escapes), as
+/// mail parts are often sent; other text passes through unchanged.
+pub fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = joined.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

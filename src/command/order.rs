@@ -1,0 +1,218 @@
+//! `cdnquota order`: place an order by hand through the same ledger, rules
+//! and cap as the daemon, list the ledger, or settle an order whose outcome
+//! is unknown or failed.
+
+use crate::api::source::PackageSource;
+use crate::config::Config;
+use crate::config::values::ApiVersion;
+use crate::core::ledger::OrderState;
+use crate::order::ledger_file::LedgerFile;
+use crate::order::{intent, place};
+use chrono::Utc;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// What `cdnquota order` was asked to do.
+pub enum OrderRequest {
+    /// Order `number` x `unit_gb` GB for `account`.
+    Place {
+        /// The account.
+        account: String,
+        /// Package size in GB.
+        unit_gb: u32,
+        /// Packages, 1 to 5.
+        number: u32,
+        /// Skip the confirmation.
+        yes: bool,
+    },
+    /// Print the ledger.
+    List,
+    /// Settle an unknown or failed order.
+    Resolve {
+        /// Its ledger id.
+        id: String,
+        /// Tencent's order ids, when it was placed after all.
+        placed: Vec<String>,
+    },
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cdnquota: {message}");
+    ExitCode::from(1)
+}
+
+/// Runs `cdnquota order`.
+pub fn order(path: &Path, request: OrderRequest) -> ExitCode {
+    crate::logging::init();
+    let Some(config) = super::load_config(path) else {
+        return ExitCode::from(1);
+    };
+    let file = LedgerFile::new(&config.state_dir);
+    match request {
+        OrderRequest::List => list(&file),
+        OrderRequest::Resolve { id, placed } => resolve(&file, &id, placed),
+        OrderRequest::Place {
+            account,
+            unit_gb,
+            number,
+            yes,
+        } => place_by_hand(&config, &file, &account, unit_gb, number, yes),
+    }
+}
+
+fn list(file: &LedgerFile) -> ExitCode {
+    let guard = match file.lock() {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    if guard.ledger.entries.is_empty() {
+        println!("no orders in {}", file.path().display());
+    }
+    for e in &guard.ledger.entries {
+        let state = match &e.state {
+            OrderState::Placed { order_ids, .. } => format!("placed, waiting for payment ({})", order_ids.join(", ")),
+            OrderState::Fulfilled { package_ids, .. } => format!("fulfilled by package(s) {}", package_ids.join(", ")),
+            OrderState::Failed { error, .. } => format!("FAILED: {error}"),
+            OrderState::Unknown | OrderState::Intent => "UNKNOWN: settle with --resolve".into(),
+            OrderState::NotPlaced { .. } => "settled as not placed".into(),
+        };
+        let how = if e.by_hand { "by hand" } else { "auto" };
+        println!(
+            "{}  {}  {} x {} GB  {} UTC  {how}  {state}",
+            e.id,
+            e.account,
+            e.number,
+            e.unit_gb,
+            e.intent_at.format("%Y-%m-%d %H:%M")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn resolve(file: &LedgerFile, id: &str, placed: Vec<String>) -> ExitCode {
+    let mut guard = match file.lock() {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let now = Utc::now();
+    let Some(entry) = guard.ledger.get_mut(id) else {
+        return fail(format!("no order {id} in the ledger; see cdnquota order --list"));
+    };
+    match (&entry.state, placed.is_empty()) {
+        (OrderState::Unknown | OrderState::Intent, false) => {
+            entry.state = OrderState::Placed {
+                order_ids: placed.clone(),
+                placed_at: now,
+            };
+            // The mail about it goes out with the daemon's next poll.
+            entry.notified = false;
+        }
+        (OrderState::Unknown | OrderState::Intent | OrderState::Failed { .. }, true) => {
+            entry.state = OrderState::NotPlaced { settled_at: now };
+        }
+        (OrderState::Failed { .. }, false) => {
+            return fail(format!(
+                "order {id} failed at the API: it has no order ids; use --not-placed"
+            ));
+        }
+        (other, _) => return fail(format!("order {id} is already settled ({other:?}); nothing to do")),
+    }
+    if let Err(e) = guard.save() {
+        return fail(e);
+    }
+    if placed.is_empty() {
+        println!("order {id} is settled as not placed; automatic ordering may resume");
+    } else {
+        println!(
+            "order {id} is recorded as placed ({}); it is fulfilled once its package appears",
+            placed.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn place_by_hand(config: &Config, file: &LedgerFile, name: &str, unit_gb: u32, number: u32, yes: bool) -> ExitCode {
+    let Some(account) = config.accounts.iter().find(|a| a.name.as_str() == name) else {
+        let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+        return fail(format!(
+            "no account `{name}` in the config; it has: {}",
+            names.join(", ")
+        ));
+    };
+    if account.api == ApiVersion::V3 {
+        return fail(format!(
+            "account `{name}` uses API 3.0, which has no purchase action: order in the Tencent Cloud console"
+        ));
+    }
+    if !(1..=5).contains(&number) || unit_gb == 0 {
+        return fail("--number must be 1 to 5 and --unit a package size in GB that GetPackagePrice lists");
+    }
+    let mut account = account.clone();
+    account.order.unit_gb = unit_gb;
+    account.order.number = number;
+    let runtime = match super::runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        let mut guard = match file.lock() {
+            Ok(g) => g,
+            Err(e) => return fail(e),
+        };
+        let now = Utc::now();
+        if let Some(e) = guard.ledger.blocking(name) {
+            return fail(format!("order {} of `{name}` is not settled; settle it first with cdnquota order --resolve {}", e.id, e.id));
+        }
+        if let Some(e) = guard.ledger.outstanding(name) {
+            return fail(format!(
+                "order {} of `{name}` is placed and waiting for payment: one outstanding order per account",
+                e.id
+            ));
+        }
+        let count = guard.ledger.counted_in_30_days(name, now);
+        if count >= account.order.max_orders_per_30d {
+            return fail(format!(
+                "`{name}` has {count} order(s) in the last 30 days, the cap (max_orders_per_30d = {})",
+                account.order.max_orders_per_30d
+            ));
+        }
+        if !yes && !confirm(name, number, unit_gb) {
+            return fail("not confirmed; nothing ordered");
+        }
+        let source = match PackageSource::new(&account, config.api_utc_offset.0) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        // The known packages make fulfilment mean "new since this order".
+        let known = match source.fetch().await {
+            Ok(snapshot) => snapshot.packages.into_iter().map(|p| p.id).collect::<Vec<_>>(),
+            Err(e) => return fail(format!("cannot list the packages before ordering: {e}; {}", e.hint())),
+        };
+        let entry = intent(&account, &known, "ordered by hand".into(), true, now);
+        let id = entry.id.clone();
+        guard.ledger.entries.push(entry);
+        if let Err(e) = guard.save() {
+            return fail(format!("{e}; nothing ordered"));
+        }
+        match place(&mut guard, &id, &source).await {
+            Ok(OrderState::Placed { order_ids, .. }) => {
+                println!(
+                    "ordered {number} x {unit_gb} GB for `{name}`: order id(s) {} (ledger {id}).\nAn order is not a purchase: pay it in the Tencent Cloud console.",
+                    order_ids.join(", ")
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(OrderState::Failed { error, .. }) => fail(format!("the order was refused: {error} (ledger {id}; settle with --resolve {id} --not-placed)")),
+            Ok(_) => fail("unexpected order state"),
+            Err(e) => fail(e),
+        }
+    })
+}
+
+fn confirm(account: &str, number: u32, unit_gb: u32) -> bool {
+    eprint!("Order {number} x {unit_gb} GB for `{account}`? This creates an order to be paid. Type yes: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok() && answer.trim() == "yes"
+}

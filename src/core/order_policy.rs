@@ -1,0 +1,373 @@
+//! Where an order is decided: from the assessment, the ledger, the account's
+//! `[order]` rules and `now`, whether to order, and which order alerts fire.
+//!
+//! The rules, in order: nothing happens with ordering off or no trigger; an
+//! order with an unknown or failed outcome blocks (a person settles it); a
+//! placed order waiting for payment blocks (one outstanding per account);
+//! the 30-day cap blocks, loudly; then dry-run says what it would do, and
+//! live orders.
+
+use crate::config::order::{OrderConfig, OrderMode};
+use crate::config::units::{format_size_human, format_span};
+use crate::core::assess::Assessment;
+use crate::core::ledger::{Ledger, OrderState};
+use crate::core::rules::{Finding, Rule, Severity};
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// What to do about ordering after one poll.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Nothing: off, no shortfall, or an order is already on its way.
+    Nothing,
+    /// Order now.
+    Order {
+        /// Why, with the numbers.
+        reason: String,
+    },
+    /// Dry run: say what would be ordered.
+    WouldOrder {
+        /// Why, with the numbers.
+        reason: String,
+    },
+    /// A shortfall, but the cap forbids ordering.
+    CapReached {
+        /// Why an order was wanted.
+        reason: String,
+        /// Orders in the last 30 days.
+        count: u32,
+    },
+    /// A shortfall, but an earlier order must be settled by a person first.
+    Blocked {
+        /// The ledger id of that order.
+        order: String,
+    },
+}
+
+/// Why the account needs a package now, if it does.
+pub fn shortfall(a: &Assessment, cfg: &OrderConfig, now: DateTime<Utc>) -> Option<String> {
+    let left = a.totals.remaining_bytes;
+    if cfg.when_remaining_below > 0 && left < cfg.when_remaining_below {
+        return Some(format!(
+            "{} left, below {}",
+            format_size_human(left),
+            format_size_human(cfg.when_remaining_below)
+        ));
+    }
+    let limit = TimeDelta::from_std(cfg.when_depletion_within).unwrap_or(TimeDelta::MAX);
+    match a.depletion_at {
+        Some(dry) if !cfg.when_depletion_within.is_zero() && dry - now < limit => Some(format!(
+            "{} left, forecast to run dry in {} ({} UTC)",
+            format_size_human(left),
+            format_span((dry - now).to_std().unwrap_or_default()),
+            dry.format("%Y-%m-%d %H:%M")
+        )),
+        _ => None,
+    }
+}
+
+/// Decides for `account` after a successful poll.
+pub fn decide(account: &str, a: &Assessment, ledger: &Ledger, cfg: &OrderConfig, now: DateTime<Utc>) -> Decision {
+    if cfg.mode == OrderMode::Off {
+        return Decision::Nothing;
+    }
+    let Some(reason) = shortfall(a, cfg, now) else {
+        return Decision::Nothing;
+    };
+    if let Some(e) = ledger.blocking(account) {
+        return Decision::Blocked { order: e.id.clone() };
+    }
+    if ledger.outstanding(account).is_some() {
+        return Decision::Nothing;
+    }
+    let count = ledger.counted_in_30_days(account, now);
+    if count >= cfg.max_orders_per_30d {
+        return Decision::CapReached { reason, count };
+    }
+    match cfg.mode {
+        OrderMode::DryRun => Decision::WouldOrder { reason },
+        _ => Decision::Order { reason },
+    }
+}
+
+/// The order alerts that hold for `account`, fed to the alert lifecycle
+/// (per-order alerts carry the ledger id where a package id would go).
+pub fn findings(
+    account: &str,
+    ledger: &Ledger,
+    decision: &Decision,
+    cfg: &OrderConfig,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let grace = TimeDelta::from_std(cfg.fulfilment_grace).unwrap_or(TimeDelta::MAX);
+    for e in ledger.entries.iter().filter(|e| e.account == account) {
+        let finding = |rule, severity, summary: String| Finding {
+            rule,
+            severity,
+            package_id: Some(e.id.clone()),
+            summary,
+        };
+        match &e.state {
+            OrderState::Unknown => out.push(finding(
+                Rule::OrderOutcomeUnknown,
+                Severity::Critical,
+                format!(
+                    "order {} ({} x {} GB) was interrupted: it may or may not have been placed. Check the console, then run: cdnquota order --resolve {} --placed ORDER_ID (or --not-placed)",
+                    e.id, e.number, e.unit_gb, e.id
+                ),
+            )),
+            OrderState::Failed { error, .. } => out.push(finding(
+                Rule::OrderFailed,
+                Severity::Critical,
+                format!(
+                    "order {} ({} x {} GB) failed: {error}. No order is placed automatically until it is settled: cdnquota order --resolve {} --not-placed",
+                    e.id, e.number, e.unit_gb, e.id
+                ),
+            )),
+            OrderState::Placed { order_ids, placed_at } if now - *placed_at >= grace => out.push(finding(
+                Rule::OrderNotFulfilled,
+                Severity::Warning,
+                format!(
+                    "order {} ({} x {} GB) placed {} ago has brought no package: pay it in the Tencent Cloud console",
+                    order_ids.join(", "),
+                    e.number,
+                    e.unit_gb,
+                    format_span((now - *placed_at).to_std().unwrap_or_default())
+                ),
+            )),
+            _ => {}
+        }
+    }
+    match decision {
+        Decision::CapReached { reason, count } => out.push(Finding {
+            rule: Rule::OrderCapReached,
+            severity: Severity::Critical,
+            package_id: None,
+            summary: format!(
+                "{reason}, but {count} order(s) in 30 days reach max_orders_per_30d = {}: no order placed",
+                cfg.max_orders_per_30d
+            ),
+        }),
+        Decision::WouldOrder { reason } => out.push(Finding {
+            rule: Rule::OrderDryRun,
+            severity: Severity::Warning,
+            package_id: None,
+            summary: format!(
+                "dry run: would order {} x {} GB because {reason}",
+                cfg.number, cfg.unit_gb
+            ),
+        }),
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Thresholds;
+    use crate::core::assess::assess;
+    use crate::core::forecast::Sample;
+    use crate::core::ledger::LedgerEntry;
+    use crate::core::testing::{at, package};
+    use crate::model::Snapshot;
+    use std::time::Duration;
+
+    const GB: u64 = 1_000_000_000;
+
+    fn pool(left_gb: u64) -> Assessment {
+        let snap = Snapshot {
+            taken_at: at("2026-06-01 00:00:00"),
+            packages: vec![package(
+                "p",
+                1000 * GB,
+                (1000 - left_gb) * GB,
+                "2026-01-01 00:00:00",
+                "2027-01-01 00:00:00",
+            )],
+        };
+        assess(&snap, &[Sample::of(&snap)], &Thresholds::default(), snap.taken_at)
+    }
+
+    fn live() -> OrderConfig {
+        OrderConfig {
+            mode: OrderMode::Live,
+            ..OrderConfig::default()
+        }
+    }
+
+    fn entry(state: OrderState, intent: &str) -> LedgerEntry {
+        LedgerEntry {
+            id: "ord-1".into(),
+            account: "main".into(),
+            unit_gb: 100,
+            number: 1,
+            by_hand: false,
+            reason: String::new(),
+            intent_at: at(intent),
+            known_packages: vec![],
+            notified: true,
+            state,
+        }
+    }
+
+    const NOW: &str = "2026-06-01 00:00:00";
+
+    #[test]
+    fn orders_on_a_shortfall_only_when_live() {
+        let none = Ledger::default();
+        assert_eq!(decide("main", &pool(500), &none, &live(), at(NOW)), Decision::Nothing);
+        let d = decide("main", &pool(50), &none, &live(), at(NOW));
+        assert_eq!(
+            d,
+            Decision::Order {
+                reason: "50.0 GB left, below 100 GB".into()
+            }
+        );
+        let off = OrderConfig::default();
+        assert_eq!(decide("main", &pool(50), &none, &off, at(NOW)), Decision::Nothing);
+        let dry = OrderConfig {
+            mode: OrderMode::DryRun,
+            ..live()
+        };
+        assert!(matches!(
+            decide("main", &pool(50), &none, &dry, at(NOW)),
+            Decision::WouldOrder { .. }
+        ));
+    }
+
+    #[test]
+    fn forecast_trigger() {
+        let mut a = pool(500);
+        a.depletion_at = Some(at("2026-06-02 00:00:00"));
+        let d = decide("main", &a, &Ledger::default(), &live(), at(NOW));
+        assert!(
+            matches!(&d, Decision::Order { reason } if reason.contains("run dry in 1d")),
+            "{d:?}"
+        );
+        let no_forecast = OrderConfig {
+            when_depletion_within: Duration::ZERO,
+            ..live()
+        };
+        assert_eq!(
+            decide("main", &a, &Ledger::default(), &no_forecast, at(NOW)),
+            Decision::Nothing
+        );
+    }
+
+    #[test]
+    fn one_outstanding_order_at_a_time() {
+        let placed = OrderState::Placed {
+            order_ids: vec!["x".into()],
+            placed_at: at(NOW),
+        };
+        let l = Ledger {
+            entries: vec![entry(placed, NOW)],
+        };
+        assert_eq!(decide("main", &pool(50), &l, &live(), at(NOW)), Decision::Nothing);
+        // Another account is not held up.
+        assert!(matches!(
+            decide("other", &pool(50), &l, &live(), at(NOW)),
+            Decision::Order { .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_or_failed_outcomes_block_until_settled() {
+        for state in [
+            OrderState::Unknown,
+            OrderState::Intent,
+            OrderState::Failed {
+                error: "5300".into(),
+                failed_at: at(NOW),
+            },
+        ] {
+            let l = Ledger {
+                entries: vec![entry(state, NOW)],
+            };
+            assert_eq!(
+                decide("main", &pool(50), &l, &live(), at(NOW)),
+                Decision::Blocked { order: "ord-1".into() }
+            );
+        }
+        let settled = Ledger {
+            entries: vec![entry(OrderState::NotPlaced { settled_at: at(NOW) }, NOW)],
+        };
+        assert!(matches!(
+            decide("main", &pool(50), &settled, &live(), at(NOW)),
+            Decision::Order { .. }
+        ));
+    }
+
+    #[test]
+    fn the_cap_counts_hand_orders_and_is_an_alert() {
+        let fulfilled = |t: &str| {
+            let mut e = entry(
+                OrderState::Fulfilled {
+                    order_ids: vec![],
+                    package_ids: vec![],
+                    fulfilled_at: at(t),
+                },
+                t,
+            );
+            e.by_hand = true;
+            e
+        };
+        let l = Ledger {
+            entries: vec![fulfilled("2026-05-20 00:00:00"), fulfilled("2026-05-25 00:00:00")],
+        };
+        let d = decide("main", &pool(50), &l, &live(), at(NOW));
+        assert!(matches!(d, Decision::CapReached { count: 2, .. }), "{d:?}");
+        let f = findings("main", &l, &d, &live(), at(NOW));
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].rule, f[0].severity), (Rule::OrderCapReached, Severity::Critical));
+        // Thirty days on, the old orders no longer count.
+        assert!(matches!(
+            decide("main", &pool(50), &l, &live(), at("2026-06-25 00:00:00")),
+            Decision::Order { .. }
+        ));
+    }
+
+    #[test]
+    fn order_alerts() {
+        let placed = OrderState::Placed {
+            order_ids: vec!["2026112200001".into()],
+            placed_at: at(NOW),
+        };
+        let l = Ledger {
+            entries: vec![entry(placed, NOW)],
+        };
+        let cfg = live();
+        assert!(findings("main", &l, &Decision::Nothing, &cfg, at("2026-06-01 23:59:00")).is_empty());
+        let late = findings("main", &l, &Decision::Nothing, &cfg, at("2026-06-02 00:00:00"));
+        assert_eq!(late[0].rule, Rule::OrderNotFulfilled);
+        assert!(
+            late[0].summary.contains("2026112200001") && late[0].summary.contains("pay it"),
+            "{}",
+            late[0].summary
+        );
+
+        let unknown = Ledger {
+            entries: vec![entry(OrderState::Unknown, NOW)],
+        };
+        let f = findings("main", &unknown, &Decision::Nothing, &cfg, at(NOW));
+        assert_eq!(
+            (f[0].rule, f[0].package_id.as_deref()),
+            (Rule::OrderOutcomeUnknown, Some("ord-1"))
+        );
+        assert!(f[0].summary.contains("cdnquota order --resolve ord-1"));
+        assert!(findings("other", &unknown, &Decision::Nothing, &cfg, at(NOW)).is_empty());
+
+        let dry = OrderConfig {
+            mode: OrderMode::DryRun,
+            ..live()
+        };
+        let d = decide("main", &pool(50), &Ledger::default(), &dry, at(NOW));
+        let f = findings("main", &Ledger::default(), &d, &dry, at(NOW));
+        assert_eq!(f[0].rule, Rule::OrderDryRun);
+        assert_eq!(
+            f[0].summary,
+            "dry run: would order 1 x 100 GB because 50.0 GB left, below 100 GB"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The order ledger on disk, `state_dir/orders.json`, guarded by an
+//! exclusive lock on `orders.lock` so the daemon and `cdnquota order` never
+//! write it at once.
+//!
+//! Unlike the alert state, an unreadable ledger is never moved aside and
+//! replaced: forgetting an interrupted order could buy a second one. It
+//! stays an error, and no order is placed until a person repairs it.
+
+use crate::core::ledger::Ledger;
+use crate::state::write_atomically;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+/// The ledger file of one state directory.
+#[derive(Clone)]
+pub struct LedgerFile {
+    path: PathBuf,
+    lock_path: PathBuf,
+}
+
+/// The ledger, read under the lock; the lock is released when dropped.
+pub struct LedgerGuard {
+    _lock: File,
+    path: PathBuf,
+    /// The orders.
+    pub ledger: Ledger,
+}
+
+impl LedgerFile {
+    /// The ledger in `state_dir`.
+    pub fn new(state_dir: &Path) -> LedgerFile {
+        LedgerFile {
+            path: state_dir.join("orders.json"),
+            lock_path: state_dir.join("orders.lock"),
+        }
+    }
+
+    /// The ledger's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn open_lock(&self) -> Result<File, String> {
+        if let Some(dir) = self.lock_path.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+            .map_err(|e| format!("cannot open {}: {e}", self.lock_path.display()))
+    }
+
+    /// Waits for the lock, then reads the ledger.
+    pub fn lock(&self) -> Result<LedgerGuard, String> {
+        let lock = self.open_lock()?;
+        lock.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", self.lock_path.display()))?;
+        self.read(lock)
+    }
+
+    /// Takes the lock if it is free (`Ok(None)` when another process holds it).
+    pub fn try_lock(&self) -> Result<Option<LedgerGuard>, String> {
+        let lock = self.open_lock()?;
+        match lock.try_lock() {
+            Ok(()) => self.read(lock).map(Some),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", self.lock_path.display())),
+        }
+    }
+
+    fn read(&self, lock: File) -> Result<LedgerGuard, String> {
+        let ledger = match fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "the order ledger {} is unreadable ({e}): no order is placed until it is repaired; it records what was bought",
+                    self.path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ledger::default(),
+            Err(e) => return Err(format!("cannot read the order ledger {}: {e}", self.path.display())),
+        };
+        Ok(LedgerGuard {
+            _lock: lock,
+            path: self.path.clone(),
+            ledger,
+        })
+    }
+}
+
+impl LedgerGuard {
+    /// Writes the ledger atomically and durably.
+    pub fn save(&self) -> Result<(), String> {
+        let bytes = serde_json::to_vec_pretty(&self.ledger).map_err(|e| e.to_string())?;
+        write_atomically(&self.path, &bytes)
+            .map_err(|e| format!("cannot write the order ledger {}: {e}", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ledger::{LedgerEntry, OrderState};
+    use crate::core::testing::at;
+
+    #[test]
+    fn saves_loads_and_excludes_a_second_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = LedgerFile::new(dir.path());
+        let mut guard = file.lock().unwrap();
+        assert!(guard.ledger.entries.is_empty());
+        guard.ledger.entries.push(LedgerEntry {
+            id: "ord-1".into(),
+            account: "main".into(),
+            unit_gb: 100,
+            number: 1,
+            by_hand: true,
+            reason: "r".into(),
+            intent_at: at("2026-06-01 00:00:00"),
+            known_packages: vec![],
+            notified: false,
+            state: OrderState::Intent,
+        });
+        guard.save().unwrap();
+        assert!(file.try_lock().unwrap().is_none(), "a second holder got the lock");
+        drop(guard);
+        let again = file.try_lock().unwrap().expect("free after drop");
+        assert_eq!(again.ledger.entries[0].state, OrderState::Intent);
+    }
+
+    #[test]
+    fn an_unreadable_ledger_is_an_error_not_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("orders.json"), b"{not json").unwrap();
+        let err = LedgerFile::new(dir.path()).lock().err().unwrap();
+        assert!(err.contains("no order is placed until it is repaired"), "{err}");
+        assert_eq!(fs::read(dir.path().join("orders.json")).unwrap(), b"{not json");
+    }
+}

@@ -1,0 +1,272 @@
+//! Ordering, the shell around `core::order_policy`: after every successful
+//! poll it brings the ledger up to date (fulfilments, mail owed), asks the
+//! policy, and when it says so places the order with this protocol:
+//!
+//! 1. write the intent to the ledger and fsync it;
+//! 2. send OrderPackage, exactly once;
+//! 3. write the order ids (or the API's error) and fsync.
+//!
+//! A crash between 1 and 3 leaves an intent, which the next start turns into
+//! an unknown outcome: never re-ordered automatically, alerted until a
+//! person settles it with `cdnquota order --resolve`.
+
+pub mod ledger_file;
+
+use crate::api::source::PackageSource;
+use crate::config::Account;
+use crate::config::order::OrderMode;
+use crate::core::assess::Assessment;
+use crate::core::ledger::{Ledger, LedgerEntry, OrderState};
+use crate::core::order_policy::{Decision, decide, findings};
+use crate::core::rules::{Finding, Rule, Severity};
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use chrono::{DateTime, Utc};
+use ledger_file::{LedgerFile, LedgerGuard};
+use std::sync::Arc;
+
+/// Crash tests set this to a pause point's name; the daemon then stops
+/// there (and logs it) so the test can kill it at exactly that step.
+pub const PAUSE_ENV: &str = "CDNQUOTA_TEST_PAUSE_AT";
+
+async fn pause_point(name: &str) {
+    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == name) {
+        tracing::warn!("pausing at {name} ({PAUSE_ENV})");
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
+/// A new ledger id.
+pub fn new_order_id(account: &str, now: DateTime<Utc>) -> String {
+    format!(
+        "ord-{}-{account}-{:04x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        crate::random::random_u64() & 0xffff
+    )
+}
+
+/// The intent record for an order of `account` made at `now`.
+pub fn intent(
+    account: &Account,
+    packages: &[String],
+    reason: String,
+    by_hand: bool,
+    now: DateTime<Utc>,
+) -> LedgerEntry {
+    LedgerEntry {
+        id: new_order_id(account.name.as_str(), now),
+        account: account.name.to_string(),
+        unit_gb: account.order.unit_gb,
+        number: account.order.number,
+        by_hand,
+        reason,
+        intent_at: now,
+        known_packages: packages.to_vec(),
+        notified: false,
+        state: OrderState::Intent,
+    }
+}
+
+/// Sends the order of `entry_id` (already saved as an intent) and records
+/// the answer. Used by the daemon and by `cdnquota order`.
+pub async fn place(guard: &mut LedgerGuard, entry_id: &str, source: &PackageSource) -> Result<OrderState, String> {
+    let (unit, number) = guard
+        .ledger
+        .entries
+        .iter()
+        .find(|e| e.id == entry_id)
+        .map(|e| (e.unit_gb, e.number))
+        .ok_or_else(|| format!("order {entry_id} is not in the ledger"))?;
+    pause_point("after-intent").await;
+    let answer = source.order_package(unit, number).await;
+    pause_point("after-answer").await;
+    let state = match answer {
+        Ok(order_ids) => OrderState::Placed {
+            order_ids,
+            placed_at: Utc::now(),
+        },
+        Err(e) => OrderState::Failed {
+            error: format!("{e}; {}", e.hint()),
+            failed_at: Utc::now(),
+        },
+    };
+    if let Some(entry) = guard.ledger.get_mut(entry_id) {
+        entry.state = state.clone();
+    }
+    guard.save()?;
+    pause_point("after-ids").await;
+    Ok(state)
+}
+
+/// The ordering shell of the daemon.
+pub struct Orderer {
+    file: LedgerFile,
+    notifier: Arc<Notifier>,
+    metrics: Arc<Metrics>,
+}
+
+impl Orderer {
+    /// The orderer for `state_dir`. Intents left by a previous process
+    /// become unknown outcomes here.
+    pub fn new(state_dir: &std::path::Path, notifier: Arc<Notifier>, metrics: Arc<Metrics>) -> Orderer {
+        let file = LedgerFile::new(state_dir);
+        match file.lock() {
+            Ok(mut guard) => {
+                let unknown = guard.ledger.intents_to_unknown();
+                if !unknown.is_empty() {
+                    tracing::error!(
+                        "order(s) {} were interrupted before their outcome was recorded: they may or may not have been placed; no order is placed for their accounts until a person settles them",
+                        unknown.join(", ")
+                    );
+                    if let Err(e) = guard.save() {
+                        tracing::error!("{e}");
+                    }
+                }
+            }
+            Err(e) => tracing::error!("{e}"),
+        }
+        Orderer {
+            file,
+            notifier,
+            metrics,
+        }
+    }
+
+    /// Updates the ledger after a successful poll of `account`, orders if
+    /// the policy says so, and returns the order alerts that hold.
+    pub async fn after_poll(
+        &self,
+        account: &Account,
+        source: &PackageSource,
+        a: &Assessment,
+        now: DateTime<Utc>,
+    ) -> Vec<Finding> {
+        let name = account.name.as_str();
+        let mut guard = match self.file.try_lock() {
+            Ok(Some(guard)) => guard,
+            Ok(None) => {
+                tracing::info!(account = %name, "the order ledger is locked by `cdnquota order`; ordering waits for the next poll");
+                return Vec::new();
+            }
+            Err(e) => {
+                tracing::error!(account = %name, "{e}");
+                return vec![Finding {
+                    rule: Rule::OrderOutcomeUnknown,
+                    severity: Severity::Critical,
+                    package_id: Some("ledger".into()),
+                    summary: e,
+                }];
+            }
+        };
+        let packages: Vec<_> = a.packages.iter().map(|v| v.package.clone()).collect();
+        // Mail owed first: an order placed by hand and paid before this poll
+        // still gets its "ordered, must be paid" mail.
+        self.mail_owed(name, &mut guard.ledger, now);
+        let fulfilled = guard.ledger.fulfil(name, &packages, now);
+        for id in &fulfilled {
+            tracing::info!(account = %name, "order {id} is fulfilled: its package(s) are listed");
+            self.metrics.orders.outcome(name, "fulfilled");
+        }
+        if let Err(e) = guard.save() {
+            tracing::error!(account = %name, "{e}");
+        }
+
+        let decision = decide(name, a, &guard.ledger, &account.order, now);
+        match &decision {
+            Decision::Order { reason } => {
+                let known: Vec<String> = packages.iter().map(|p| p.id.clone()).collect();
+                let entry = intent(account, &known, reason.clone(), false, now);
+                let id = entry.id.clone();
+                guard.ledger.entries.push(entry);
+                // The intent must be on disk before the request leaves.
+                match guard.save() {
+                    Err(e) => {
+                        tracing::error!(account = %name, "{e}; the order is not placed");
+                        guard.ledger.entries.retain(|e| e.id != id);
+                    }
+                    Ok(()) => {
+                        tracing::warn!(account = %name, "ordering {} x {} GB because {reason} ({id})", account.order.number, account.order.unit_gb);
+                        match place(&mut guard, &id, source).await {
+                            Ok(state) => {
+                                let outcome = if matches!(state, OrderState::Placed { .. }) {
+                                    "placed"
+                                } else {
+                                    "failed"
+                                };
+                                self.metrics.orders.outcome(name, outcome);
+                                self.mail_owed(name, &mut guard.ledger, Utc::now());
+                                if let Err(e) = guard.save() {
+                                    tracing::error!(account = %name, "{e}");
+                                }
+                            }
+                            Err(e) => tracing::error!(account = %name, "{e}"),
+                        }
+                    }
+                }
+            }
+            Decision::WouldOrder { reason } if account.order.mode == OrderMode::DryRun => {
+                tracing::info!(account = %name, "dry run: would order {} x {} GB because {reason}", account.order.number, account.order.unit_gb);
+            }
+            Decision::CapReached { count, .. } => {
+                tracing::error!(account = %name, "an order is due but {count} order(s) in 30 days reach the cap");
+            }
+            Decision::Blocked { order } => {
+                tracing::warn!(account = %name, "an order is due but order {order} must be settled first");
+            }
+            _ => {}
+        }
+        self.metrics
+            .orders
+            .set_outstanding(name, guard.ledger.outstanding(name).is_some());
+        let decision_outcome = match decision {
+            Decision::WouldOrder { .. } => Some("dry_run"),
+            Decision::CapReached { .. } => Some("cap_reached"),
+            Decision::Blocked { .. } => Some("blocked"),
+            _ => None,
+        };
+        if let Some(outcome) = decision_outcome {
+            self.metrics.orders.outcome(name, outcome);
+        }
+        findings(name, &guard.ledger, &decision, &account.order, now)
+    }
+
+    /// Queues the mail owed for placed or failed orders of `account` (also
+    /// those placed by hand, or before a crash) and marks them notified.
+    fn mail_owed(&self, account: &str, ledger: &mut Ledger, now: DateTime<Utc>) {
+        for e in ledger
+            .entries
+            .iter_mut()
+            .filter(|e| e.account == account && !e.notified)
+        {
+            let who = if e.by_hand { "by hand" } else { "automatically" };
+            let (subject, body) = match &e.state {
+                OrderState::Placed { order_ids, .. } => (
+                    format!(
+                        "[ORDER] {account}: ordered {} x {} GB; it must be paid",
+                        e.number, e.unit_gb
+                    ),
+                    format!(
+                        "cdnquota placed an order {who}: {} x {} GB.\nOrder ids: {}\nWhy: {}\n\nAn order is not a purchase: pay it in the Tencent Cloud console (order ids above). \
+                         The package appears, and this order counts as fulfilled, only once it is paid.\nLedger id: {}\n",
+                        e.number,
+                        e.unit_gb,
+                        order_ids.join(", "),
+                        e.reason,
+                        e.id
+                    ),
+                ),
+                OrderState::Failed { error, .. } => (
+                    format!("[CRITICAL] {account}: ordering {} x {} GB failed", e.number, e.unit_gb),
+                    format!(
+                        "cdnquota tried to order {who}: {} x {} GB.\nWhy: {}\nThe API refused: {error}\n\nNothing was ordered and no order is tried again automatically. \
+                         Fix the cause, then run: cdnquota order --resolve {} --not-placed\n",
+                        e.number, e.unit_gb, e.reason, e.id
+                    ),
+                ),
+                _ => continue,
+            };
+            self.notifier.send_event(account, &subject, &body, now);
+            e.notified = true;
+        }
+    }
+}
