@@ -1,13 +1,31 @@
 //! Log output to stderr. Under systemd (`JOURNAL_STREAM` set) lines carry no
-//! timestamp, since journald adds its own. `RUST_LOG` picks levels, e.g.
+//! timestamp, since journald adds its own; `log_format = "json"` writes one
+//! JSON object per line for log shippers. `RUST_LOG` picks levels, e.g.
 //! `debug` or `cdnquota=debug,reqwest=info`.
 
+use serde::{Deserialize, Serialize};
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-/// Installs the global subscriber; later calls do nothing.
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the global subscriber with text lines; later calls do nothing.
 pub fn init() {
+    init_with(LogFormat::Text);
+}
+
+/// Installs the global subscriber; later calls do nothing.
+pub fn init_with(format: LogFormat) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|spec| spec.parse::<Targets>().ok())
@@ -21,14 +39,11 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(false);
-    let result = if under_journald {
-        tracing_subscriber::registry()
-            .with(layer.without_time())
-            .with(filter)
-            .try_init()
-    } else {
-        tracing_subscriber::registry().with(layer).with(filter).try_init()
+    let registry = tracing_subscriber::registry().with(filter);
+    // Already installed (tests, or a command run after another): keep it.
+    let _ = match (format, under_journald) {
+        (LogFormat::Json, _) => registry.with(layer.json()).try_init(),
+        (LogFormat::Text, true) => registry.with(layer.without_time()).try_init(),
+        (LogFormat::Text, false) => registry.with(layer).try_init(),
     };
-    // Already installed (tests, or demo after another command): keep it.
-    drop(result);
 }

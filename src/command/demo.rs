@@ -26,6 +26,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
         // The simulated account is new every run, so its alert state is too.
         state_dir: std::env::temp_dir().join(format!("cdnquota-demo-{}", std::process::id())),
         api_utc_offset: UtcOffset::default(),
+        log_format: crate::logging::LogFormat::Text,
         alerts: AlertsConfig {
             repeat_interval: Duration::from_secs(60),
             send_resolved: true,

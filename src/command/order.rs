@@ -160,6 +160,7 @@ fn place_by_hand(config: &Config, file: &LedgerFile, name: &str, unit_gb: u32, n
             Ok(g) => g,
             Err(e) => return fail(e),
         };
+        crate::order::settle_stale_intents(&mut guard);
         let now = Utc::now();
         if let Some(e) = guard.ledger.blocking(name) {
             return fail(format!("order {} of `{name}` is not settled; settle it first with cdnquota order --resolve {}", e.id, e.id));

@@ -1,29 +1,104 @@
-//! `cdnquota run`: the daemon.
+//! `cdnquota run`: the daemon, with SIGHUP reloading the config and SIGTERM
+//! or Ctrl-C stopping it.
 
-use crate::daemon::{Daemon, stop_signal};
+use crate::config::{self, Config};
+use crate::daemon::{Daemon, systemd};
 use std::path::Path;
 use std::process::ExitCode;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// Why a running daemon was asked to stop.
+enum Next {
+    Exit,
+    Reload(Box<Config>),
+}
+
+struct Signals {
+    term: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for SIGTERM/SIGINT, or for a SIGHUP bringing a valid config;
+    /// a SIGHUP with a bad one is refused and the daemon keeps its config.
+    async fn next(&mut self, path: &Path) -> Next {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return Next::Exit,
+                _ = tokio::signal::ctrl_c() => return Next::Exit,
+                _ = self.hup.recv() => match config::load(path, &config::process_env) {
+                    Ok(loaded) => {
+                        for warning in &loaded.warnings {
+                            tracing::warn!("{warning}");
+                        }
+                        tracing::info!("SIGHUP: {} is valid; reloading", path.display());
+                        return Next::Reload(Box::new(loaded.config));
+                    }
+                    Err(e) => tracing::error!("SIGHUP: the new config is refused, the running one stays: {e}"),
+                },
+            }
+        }
+    }
+}
 
 /// Runs the daemon with the config at `path` until SIGTERM or Ctrl-C.
 pub fn run(path: &Path) -> ExitCode {
-    crate::logging::init();
     let Some(config) = super::load_config(path) else {
         return ExitCode::from(1);
     };
+    crate::logging::init_with(config.log_format);
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
-    runtime.block_on(async {
-        let result = match Daemon::bind(config).await {
-            Ok(daemon) => daemon.run(stop_signal()).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
+    runtime.block_on(async move {
+        let mut signals = match Signals::new() {
+            Ok(s) => s,
             Err(e) => {
+                eprintln!("cdnquota: cannot listen for signals: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let mut running = config;
+        let mut previous: Option<Config> = None;
+        loop {
+            let daemon = match Daemon::bind(running.clone()).await {
+                Ok(d) => d,
+                Err(e) => match previous.take() {
+                    // A reloaded config that cannot start: back to the last one.
+                    Some(old) => {
+                        tracing::error!("the reloaded config cannot start ({e}); keeping the previous one");
+                        running = old;
+                        continue;
+                    }
+                    None => {
+                        eprintln!("cdnquota: {e}");
+                        return ExitCode::from(1);
+                    }
+                },
+            };
+            let mut next = Next::Exit;
+            let result = daemon.run(async { next = signals.next(path).await }).await;
+            if let Err(e) = result {
                 eprintln!("cdnquota: {e}");
-                ExitCode::from(1)
+                return ExitCode::from(1);
+            }
+            match next {
+                Next::Exit => {
+                    systemd::notify("STOPPING=1");
+                    return ExitCode::SUCCESS;
+                }
+                Next::Reload(new) => {
+                    systemd::notify("RELOADING=1");
+                    previous = Some(std::mem::replace(&mut running, *new));
+                }
             }
         }
     })

@@ -48,6 +48,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The zone of the API's zone-less times.
     pub api_utc_offset: UtcOffset,
+    /// Text or JSON log lines.
+    pub log_format: crate::logging::LogFormat,
     /// How alerts repeat and resolve.
     pub alerts: AlertsConfig,
     /// How mail is sent; without it alerts are only logged.
@@ -183,6 +185,8 @@ struct RawConfig {
     listen: Option<SocketAddr>,
     state_dir: Option<PathBuf>,
     api_utc_offset: Option<UtcOffset>,
+    #[serde(default)]
+    log_format: crate::logging::LogFormat,
     #[serde(default)]
     thresholds: ThresholdOverrides,
     #[serde(default)]
@@ -437,6 +441,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         }
     };
     let config = Config {
+        log_format: raw.log_format,
         alerts: raw.alerts.resolve(),
         email,
         schedule: match raw.schedule {

@@ -2,6 +2,7 @@
 //! cron schedule, serves the HTTP endpoints, and stops cleanly on a signal.
 
 mod endpoints;
+pub mod systemd;
 pub mod watch;
 
 use crate::api::source::PackageSource;
@@ -124,10 +125,31 @@ impl Daemon {
         let (stop_sender, sender_stopped) = signal_channel::channel(false);
         let sender = tokio::spawn(self.notifier.clone().run_sender(sender_stopped));
 
-        for watch in &self.accounts {
-            let watch = watch.clone();
-            tokio::spawn(async move { watch.poll().await });
+        // The first round runs before the schedule starts and before systemd
+        // is told the daemon is ready; a dead API fails it, it does not hang.
+        let first_round: Vec<_> = self
+            .accounts
+            .iter()
+            .map(|watch| {
+                let watch = watch.clone();
+                tokio::spawn(async move { watch.poll().await })
+            })
+            .collect();
+        for poll in first_round {
+            let _ = poll.await;
         }
+        systemd::notify("READY=1\nSTATUS=watching; first poll round done");
+        let watchdog = systemd::watchdog_interval().map(|every| {
+            tokio::spawn(async move {
+                // Pinged from the daemon's own runtime: if it stops turning,
+                // the pings stop and systemd restarts the service.
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    systemd::notify("WATCHDOG=1");
+                }
+            })
+        });
 
         let mut scheduler = JobScheduler::new()
             .await
@@ -154,6 +176,9 @@ impl Daemon {
 
         stop.await;
         tracing::info!("stopping: no new polls; waiting for polls in flight");
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         if let Err(e) = scheduler.shutdown().await {
             tracing::warn!("stopping the scheduler: {e}");
         }

@@ -98,6 +98,22 @@ pub async fn place(guard: &mut LedgerGuard, entry_id: &str, source: &PackageSour
     Ok(state)
 }
 
+/// Turns intents into unknown outcomes. Called by whoever holds the ledger
+/// lock: every order holds it from intent to outcome, so an intent found by
+/// a new holder was left by a process that died mid-order.
+pub fn settle_stale_intents(guard: &mut LedgerGuard) {
+    let unknown = guard.ledger.intents_to_unknown();
+    if !unknown.is_empty() {
+        tracing::error!(
+            "order(s) {} were interrupted before their outcome was recorded: they may or may not have been placed; no order is placed for their accounts until a person settles them",
+            unknown.join(", ")
+        );
+        if let Err(e) = guard.save() {
+            tracing::error!("{e}");
+        }
+    }
+}
+
 /// The ordering shell of the daemon.
 pub struct Orderer {
     file: LedgerFile,
@@ -106,23 +122,15 @@ pub struct Orderer {
 }
 
 impl Orderer {
-    /// The orderer for `state_dir`. Intents left by a previous process
-    /// become unknown outcomes here.
+    /// The orderer for `state_dir`. Intents left by a dead process become
+    /// unknown outcomes here, or at the first poll if the ledger is busy.
     pub fn new(state_dir: &std::path::Path, notifier: Arc<Notifier>, metrics: Arc<Metrics>) -> Orderer {
         let file = LedgerFile::new(state_dir);
-        match file.lock() {
-            Ok(mut guard) => {
-                let unknown = guard.ledger.intents_to_unknown();
-                if !unknown.is_empty() {
-                    tracing::error!(
-                        "order(s) {} were interrupted before their outcome was recorded: they may or may not have been placed; no order is placed for their accounts until a person settles them",
-                        unknown.join(", ")
-                    );
-                    if let Err(e) = guard.save() {
-                        tracing::error!("{e}");
-                    }
-                }
-            }
+        // Never wait for the lock here: an order in flight (a reload, or a
+        // hand order) holds it, and this thread may be the one it runs on.
+        match file.try_lock() {
+            Ok(Some(mut guard)) => settle_stale_intents(&mut guard),
+            Ok(None) => {}
             Err(e) => tracing::error!("{e}"),
         }
         Orderer {
@@ -158,6 +166,7 @@ impl Orderer {
                 }];
             }
         };
+        settle_stale_intents(&mut guard);
         let packages: Vec<_> = a.packages.iter().map(|v| v.package.clone()).collect();
         // Mail owed first: an order placed by hand and paid before this poll
         // still gets its "ordered, must be paid" mail.

@@ -1,0 +1,22 @@
+# A small image of cdnquota: built in one stage, run from a slim base as a
+# non-root user. Mount the config at /etc/cdnquota/cdnquota.toml and a
+# volume at /var/lib/cdnquota for state.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+RUN cargo build --release --locked
+
+FROM debian:bookworm-slim
+# ca-certificates: the API and SMTP relays are verified against them.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/cdnquota --create-home cdnquota
+COPY --from=build /src/target/release/cdnquota /usr/bin/cdnquota
+USER 10001
+VOLUME /var/lib/cdnquota
+EXPOSE 10787
+# In a container, listen on all interfaces: set listen = "0.0.0.0:10787".
+ENTRYPOINT ["/usr/bin/cdnquota"]
+CMD ["run", "-c", "/etc/cdnquota/cdnquota.toml"]
