@@ -1,11 +1,15 @@
 //! `cdnquota` watches Tencent Cloud CDN traffic packages: it polls the
 //! package list, works out bytes left, expiry and a depletion forecast,
-//! and exposes them to Prometheus.
+//! exposes them to Prometheus, mails the operator, and can order a
+//! replacement package.
 //!
-//! Data flows one way: `api` fetches a [`model::Snapshot`], `core` assesses
-//! it (pure functions of snapshot, history, thresholds and now), `metrics`
-//! publishes the result, and `daemon` schedules it all. `sim` stands in for
-//! the real API in tests and the demo.
+//! Data flows one way. `api` fetches a [`model::Snapshot`] (API v2 or 3.0);
+//! `core` assesses it and decides, as pure functions of (snapshot, history,
+//! config, state, now): findings, the alert lifecycle, whether to order.
+//! The shell acts on those decisions: `metrics` publishes, `notify` mails
+//! through a durable outbox, `order` keeps the ledger and places orders,
+//! `state` keeps what must survive a restart, and `daemon` schedules it all.
+//! `sim` stands in for the real API in tests and the demo.
 
 pub mod api;
 pub mod command;

@@ -2,7 +2,7 @@
 //! `cdnquota::command`.
 
 use cdnquota::command;
-use cdnquota::command::order::OrderRequest;
+use cdnquota::command::order::OrderArgs;
 use cdnquota::config::DEFAULT_PATH;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -117,28 +117,17 @@ fn main() -> ExitCode {
             placed,
             not_placed,
         } => {
-            let request = match (list, resolve, account) {
-                (true, _, _) => OrderRequest::List,
-                (_, Some(_), _) if placed.is_empty() && !not_placed => {
-                    eprintln!("cdnquota: --resolve needs --placed ORDER_IDS or --not-placed");
-                    return ExitCode::from(2);
-                }
-                (_, Some(id), _) => OrderRequest::Resolve { id, placed },
-                (_, None, Some(account)) => match (unit, number) {
-                    (Some(unit_gb), Some(number)) => OrderRequest::Place {
-                        account,
-                        unit_gb,
-                        number,
-                        yes,
-                    },
-                    _ => {
-                        eprintln!("cdnquota: an order needs --unit GB and --number N");
-                        return ExitCode::from(2);
-                    }
-                },
-                (_, None, None) => OrderRequest::List,
+            let args = OrderArgs {
+                account,
+                unit,
+                number,
+                yes,
+                list,
+                resolve,
+                placed,
+                not_placed,
             };
-            command::order::order(&config, request)
+            command::order::order(&config, args)
         }
         Command::Demo { listen } => command::demo::demo(listen),
         Command::Simulator {

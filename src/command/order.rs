@@ -13,6 +13,51 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+/// The flags of `cdnquota order`, as parsed.
+pub struct OrderArgs {
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--unit`.
+    pub unit: Option<u32>,
+    /// `--number`.
+    pub number: Option<u32>,
+    /// `--yes`.
+    pub yes: bool,
+    /// `--list`.
+    pub list: bool,
+    /// `--resolve`.
+    pub resolve: Option<String>,
+    /// `--placed`.
+    pub placed: Vec<String>,
+    /// `--not-placed`.
+    pub not_placed: bool,
+}
+
+impl OrderArgs {
+    /// What the flags ask for, or why they do not fit together.
+    fn request(self) -> Result<OrderRequest, &'static str> {
+        match (self.list, self.resolve, self.account) {
+            (true, _, _) | (_, None, None) => Ok(OrderRequest::List),
+            (_, Some(_), _) if self.placed.is_empty() && !self.not_placed => {
+                Err("--resolve needs --placed ORDER_IDS or --not-placed")
+            }
+            (_, Some(id), _) => Ok(OrderRequest::Resolve {
+                id,
+                placed: self.placed,
+            }),
+            (_, None, Some(account)) => match (self.unit, self.number) {
+                (Some(unit_gb), Some(number)) => Ok(OrderRequest::Place {
+                    account,
+                    unit_gb,
+                    number,
+                    yes: self.yes,
+                }),
+                _ => Err("an order needs --unit GB and --number N"),
+            },
+        }
+    }
+}
+
 /// What `cdnquota order` was asked to do.
 pub enum OrderRequest {
     /// Order `number` x `unit_gb` GB for `account`.
@@ -43,8 +88,15 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Runs `cdnquota order`.
-pub fn order(path: &Path, request: OrderRequest) -> ExitCode {
+pub fn order(path: &Path, args: OrderArgs) -> ExitCode {
     crate::logging::init();
+    let request = match args.request() {
+        Ok(r) => r,
+        Err(usage) => {
+            eprintln!("cdnquota: {usage}");
+            return ExitCode::from(2);
+        }
+    };
     let Some(config) = super::load_config(path) else {
         return ExitCode::from(1);
     };

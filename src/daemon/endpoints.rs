@@ -5,6 +5,7 @@ use super::watch::AccountWatch;
 use crate::config::units::{format_size_human, format_span};
 use crate::http::server::{Handler, HttpRequest, HttpResponse};
 use crate::metrics::Metrics;
+use crate::notify::render::escape_html;
 use bytes::Bytes;
 use chrono::Utc;
 use std::fmt::Write;
@@ -41,13 +42,6 @@ impl Handler for Endpoints {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 impl Endpoints {
     /// Ready once every account has been polled successfully at least once.
     fn readiness(&self) -> HttpResponse {
@@ -78,7 +72,7 @@ impl Endpoints {
         ));
         for watch in &self.accounts {
             let status = watch.status();
-            let _ = write!(page, "<h2>{}</h2>", escape(watch.name()));
+            let _ = write!(page, "<h2>{}</h2>", escape_html(watch.name()));
             match status.last_success {
                 Some(t) => {
                     let _ = write!(
@@ -93,7 +87,7 @@ impl Endpoints {
                 let _ = write!(
                     page,
                     "; <span class=\"critical\">last poll failed: {}</span>",
-                    escape(e)
+                    escape_html(e)
                 );
             }
             page.push_str("</p>");
@@ -114,20 +108,25 @@ impl Endpoints {
             page.push_str("</p><ul>");
             for f in &a.findings {
                 let class = f.severity.label().to_lowercase();
-                let _ = write!(page, "<li class=\"{class}\">{}: {}</li>", f.rule, escape(&f.summary));
+                let _ = write!(
+                    page,
+                    "<li class=\"{class}\">{}: {}</li>",
+                    f.rule,
+                    escape_html(&f.summary)
+                );
             }
             page.push_str("</ul><table><tr><th>package</th><th>title</th><th>remaining</th><th>used</th><th>expires (UTC)</th><th>usable</th><th>status</th></tr>");
             for p in &a.packages {
                 let _ = write!(
                     page,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-                    escape(&p.package.id),
-                    escape(&p.package.title),
+                    escape_html(&p.package.id),
+                    escape_html(&p.package.title),
                     format_size_human(p.remaining_bytes),
                     p.used_ratio * 100.0,
                     p.package.expires_at.format("%Y-%m-%d %H:%M"),
                     if p.usable { "yes" } else { "no" },
-                    escape(p.package.status.as_deref().unwrap_or("")),
+                    escape_html(p.package.status.as_deref().unwrap_or("")),
                     if p.package.auto_extension == Some(true) {
                         " (auto-renews)"
                     } else {

@@ -22,8 +22,9 @@ use tokio::sync::watch as signal_channel;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use watch::AccountWatch;
 
-/// How long a stop waits for polls in flight.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a stop waits for polls in flight. Abandoning one is harmless:
+/// a poll only reads, and an order cut short is an intent in the ledger.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the daemon could not start.
 #[derive(Debug)]
@@ -127,6 +128,7 @@ impl Daemon {
 
         // The first round runs before the schedule starts and before systemd
         // is told the daemon is ready; a dead API fails it, it does not hang.
+        // A stop signal during it is heard at once, not after the retries.
         let first_round: Vec<_> = self
             .accounts
             .iter()
@@ -135,51 +137,41 @@ impl Daemon {
                 tokio::spawn(async move { watch.poll().await })
             })
             .collect();
-        for poll in first_round {
-            let _ = poll.await;
-        }
-        systemd::notify("READY=1\nSTATUS=watching; first poll round done");
-        let watchdog = systemd::watchdog_interval().map(|every| {
-            tokio::spawn(async move {
-                // Pinged from the daemon's own runtime: if it stops turning,
-                // the pings stop and systemd restarts the service.
-                let mut tick = tokio::time::interval(every);
-                loop {
-                    tick.tick().await;
-                    systemd::notify("WATCHDOG=1");
-                }
-            })
-        });
-
-        let mut scheduler = JobScheduler::new()
-            .await
-            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-        for watch in &self.accounts {
-            let watch = watch.clone();
-            let job = Job::new_async(self.config.schedule.as_str(), move |_, _| {
-                let watch = watch.clone();
-                Box::pin(async move {
-                    // Spawned so a slow poll never holds up the scheduler.
-                    tokio::spawn(async move { watch.poll().await });
+        let first_round_done = async {
+            for poll in first_round {
+                let _ = poll.await;
+            }
+        };
+        tokio::pin!(stop);
+        let stopped_early = tokio::select! {
+            _ = first_round_done => false,
+            _ = &mut stop => true,
+        };
+        let mut watchdog = None;
+        let mut scheduler = None;
+        if !stopped_early {
+            systemd::notify("READY=1\nSTATUS=watching; first poll round done");
+            watchdog = systemd::watchdog_interval().map(|every| {
+                tokio::spawn(async move {
+                    // Pinged from the daemon's own runtime: if it stops turning,
+                    // the pings stop and systemd restarts the service.
+                    let mut tick = tokio::time::interval(every);
+                    loop {
+                        tick.tick().await;
+                        systemd::notify("WATCHDOG=1");
+                    }
                 })
-            })
-            .map_err(|e| DaemonError::Scheduler(format!("schedule \"{}\": {e}", self.config.schedule.as_str())))?;
-            scheduler
-                .add(job)
-                .await
-                .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+            });
+            scheduler = Some(start_schedule(self.config.schedule.as_str(), &self.accounts).await?);
+            (&mut stop).await;
         }
-        scheduler
-            .start()
-            .await
-            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-
-        stop.await;
         tracing::info!("stopping: no new polls; waiting for polls in flight");
         if let Some(w) = watchdog {
             w.abort();
         }
-        if let Err(e) = scheduler.shutdown().await {
+        if let Some(mut scheduler) = scheduler
+            && let Err(e) = scheduler.shutdown().await
+        {
             tracing::warn!("stopping the scheduler: {e}");
         }
         let idle = all_idle(&self.accounts);
@@ -200,6 +192,33 @@ impl Daemon {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Polls every account on the cron schedule (UTC).
+async fn start_schedule(schedule: &str, accounts: &[Arc<AccountWatch>]) -> Result<JobScheduler, DaemonError> {
+    let scheduler = JobScheduler::new()
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    for watch in accounts {
+        let watch = watch.clone();
+        let job = Job::new_async(schedule, move |_, _| {
+            let watch = watch.clone();
+            Box::pin(async move {
+                // Spawned so a slow poll never holds up the scheduler.
+                tokio::spawn(async move { watch.poll().await });
+            })
+        })
+        .map_err(|e| DaemonError::Scheduler(format!("schedule \"{}\": {e}", schedule)))?;
+        scheduler
+            .add(job)
+            .await
+            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    }
+    scheduler
+        .start()
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    Ok(scheduler)
 }
 
 async fn all_idle(accounts: &[Arc<AccountWatch>]) {

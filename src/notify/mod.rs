@@ -160,21 +160,27 @@ impl Notifier {
                 offset: self.offset,
                 hostname: &self.hostname,
             });
-            state.outbox.push(OutboxMail {
-                message_id: format!("<{}.{:016x}@{}>", now.timestamp_millis(), random_u64(), self.hostname),
-                created_at: now,
-                subject: mail.subject,
-                text: mail.text,
-                html: mail.html,
-                attempts: 0,
-                next_attempt: now,
-                last_error: None,
-            });
+            self.enqueue(&mut state, mail, now);
         }
         self.save(&state);
         self.publish(&state);
         drop(state);
         self.wake.notify_one();
+    }
+
+    /// Puts `mail` in the outbox with a Message-ID of its own; the caller
+    /// saves the state.
+    fn enqueue(&self, state: &mut State, mail: render::RenderedMail, now: DateTime<Utc>) {
+        state.outbox.push(OutboxMail {
+            message_id: format!("<{}.{:016x}@{}>", now.timestamp_millis(), random_u64(), self.hostname),
+            created_at: now,
+            subject: mail.subject,
+            text: mail.text,
+            html: mail.html,
+            attempts: 0,
+            next_attempt: now,
+            last_error: None,
+        });
     }
 
     /// Queues a one-off mail about an event (an order placed or failed),
@@ -194,19 +200,15 @@ impl Notifier {
         );
         let html = format!(
             "<html><body style=\"font-family:sans-serif\"><pre>{}</pre></body></html>\n",
-            text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+            render::escape_html(&text)
         );
         let mut state = self.lock();
-        state.outbox.push(OutboxMail {
-            message_id: format!("<{}.{:016x}@{}>", now.timestamp_millis(), random_u64(), self.hostname),
-            created_at: now,
+        let mail = render::RenderedMail {
             subject: subject.to_string(),
             text,
             html,
-            attempts: 0,
-            next_attempt: now,
-            last_error: None,
-        });
+        };
+        self.enqueue(&mut state, mail, now);
         self.save(&state);
         self.publish(&state);
         drop(state);

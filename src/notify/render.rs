@@ -95,7 +95,8 @@ fn label(n: &Notice) -> &'static str {
     }
 }
 
-fn escape(text: &str) -> String {
+/// Escapes text for HTML content and attribute values.
+pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -137,8 +138,8 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
     let mut text = format!("cdnquota on {}, {when}\nAccount: {}\n\n", ctx.hostname, ctx.account);
     let mut html = format!(
         "<html><body style=\"font-family:sans-serif\"><p>cdnquota on <b>{}</b>, {when}<br>Account: <b>{}</b></p><ul>",
-        escape(ctx.hostname),
-        escape(ctx.account)
+        escape_html(ctx.hostname),
+        escape_html(ctx.account)
     );
     for n in &ordered {
         let kind = match n.kind {
@@ -158,8 +159,8 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
             html,
             "<li><b>{}</b> {} ({kind}, for {since}): {}</li>",
             label(n),
-            escape(&n.alert.rule),
-            escape(&n.alert.summary)
+            escape_html(&n.alert.rule),
+            escape_html(&n.alert.summary)
         );
     }
     html.push_str("</ul>");
@@ -179,7 +180,7 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
         }
         let polled = format_span((ctx.now - a.at).to_std().unwrap_or_default());
         let _ = write!(text, "\nPool (polled {polled} ago): {pool}\n\nPackages:\n");
-        let _ = write!(html, "<p>Pool (polled {polled} ago): {}</p>", escape(&pool));
+        let _ = write!(html, "<p>Pool (polled {polled} ago): {}</p>", escape_html(&pool));
         html.push_str(concat!(
             "<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\">",
             "<tr><th>package</th><th>title</th><th>remaining</th><th>used</th>",
@@ -220,9 +221,9 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
             let _ = write!(
                 html,
                 "<tr><td>{}</td><td>{}</td><td align=\"right\">{remaining}</td><td align=\"right\">{used}</td><td>{expires}</td><td>{expires_local}</td><td>{}</td></tr>",
-                escape(&p.package.id),
-                escape(&p.package.title),
-                escape(&state)
+                escape_html(&p.package.id),
+                escape_html(&p.package.title),
+                escape_html(&state)
             );
         }
         html.push_str("</table>");
@@ -239,7 +240,7 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
         html.push_str("<p><b>What to do</b></p><ul>");
         for rule in rules {
             let _ = writeln!(text, "- {rule}: {}", advice(rule));
-            let _ = write!(html, "<li>{}: {}</li>", escape(rule), escape(advice(rule)));
+            let _ = write!(html, "<li>{}: {}</li>", escape_html(rule), escape_html(advice(rule)));
         }
         html.push_str("</ul>");
     }
