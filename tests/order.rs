@@ -383,3 +383,38 @@ fn a_crash_at_any_step_never_orders_twice() {
     println!("crash trials: {trials}, duplicate orders: {duplicates}");
     assert_eq!((trials, duplicates), (4 * TRIALS, 0));
 }
+
+/// While `cdnquota order` holds the ledger, the daemon cannot read it; an
+/// order alert must keep firing, not be mailed as resolved.
+#[test]
+fn a_busy_ledger_does_not_resolve_order_alerts() {
+    let sim = low_pool();
+    let s = setup(&sim, LIVE);
+    let mut first = Daemon::start_with_env(&s.config, &s.addr, &[(cdnquota::order::PAUSE_ENV, "after-intent")]);
+    wait("the pause", &first, || first.log().contains("pausing at after-intent"));
+    first.kill_hard();
+    let d = Daemon::start(&s.config, &s.addr);
+    let firing = || {
+        metric(
+            &d.metrics(),
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"OrderOutcomeUnknown\"",
+        ) == Some(1.0)
+    };
+    wait("OrderOutcomeUnknown", &d, firing);
+    {
+        let lock = std::fs::File::open(s.dir.path().join("state/orders.lock")).unwrap();
+        lock.lock().unwrap();
+        // Several polls find the ledger busy.
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    assert!(d.log().contains("the order ledger is locked"), "{}", d.log());
+    assert!(firing(), "{}", d.log());
+    assert!(
+        !d.log()
+            .contains("alert resolved account=main alert=OrderOutcomeUnknown"),
+        "{}",
+        d.log()
+    );
+    assert_eq!(sim.state().arrived(ORDER), 0);
+}

@@ -396,14 +396,22 @@ fn the_dashboard_and_the_rules_use_only_metrics_that_exist() {
 #[test]
 fn sigterm_during_a_slow_first_poll_is_heard_at_once() {
     let sim = Sim::with_packages(&[(1000 * GB, 0)]);
-    sim.sim.inject(cdnquota::sim::state::Fault::Delay(Duration::from_secs(20)));
+    sim.sim
+        .inject(cdnquota::sim::state::Fault::Delay(Duration::from_secs(20)));
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let body = format!("listen = \"{addr}\"\n{}", account_toml("main", &sim.endpoint(), "timeout = \"30s\""));
+    let body = format!(
+        "listen = \"{addr}\"\n{}",
+        account_toml("main", &sim.endpoint(), "timeout = \"30s\"")
+    );
     let mut d = Daemon::start(&write_config(dir.path(), &body), &addr);
     assert!(wait_until(Duration::from_secs(5), || sim.state().arrived("GetPackage") == 1));
     let started = std::time::Instant::now();
     assert_eq!(d.terminate().code(), Some(0));
     // Polls in flight get at most the 5 s grace, not the request's 30 s.
-    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -119,6 +119,9 @@ pub struct Orderer {
     file: LedgerFile,
     notifier: Arc<Notifier>,
     metrics: Arc<Metrics>,
+    // The order alerts of each account at its last poll, repeated while the
+    // ledger is busy: an absent alert would read as resolved.
+    last_findings: std::sync::Mutex<std::collections::HashMap<String, Vec<Finding>>>,
 }
 
 impl Orderer {
@@ -137,6 +140,7 @@ impl Orderer {
             file,
             notifier,
             metrics,
+            last_findings: Default::default(),
         }
     }
 
@@ -154,7 +158,8 @@ impl Orderer {
             Ok(Some(guard)) => guard,
             Ok(None) => {
                 tracing::info!(account = %name, "the order ledger is locked by `cdnquota order`; ordering waits for the next poll");
-                return Vec::new();
+                let last = self.last_findings.lock().unwrap_or_else(|p| p.into_inner());
+                return last.get(name).cloned().unwrap_or_default();
             }
             Err(e) => {
                 tracing::error!(account = %name, "{e}");
@@ -236,7 +241,10 @@ impl Orderer {
         if let Some(outcome) = decision_outcome {
             self.metrics.orders.outcome(name, outcome);
         }
-        findings(name, &guard.ledger, &decision, &account.order, now)
+        let found = findings(name, &guard.ledger, &decision, &account.order, now);
+        let mut last = self.last_findings.lock().unwrap_or_else(|p| p.into_inner());
+        last.insert(name.to_string(), found.clone());
+        found
     }
 
     /// Queues the mail owed for placed or failed orders of `account` (also
