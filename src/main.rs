@@ -45,30 +45,8 @@ enum Command {
         /// The config file.
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
-        /// The account to order for.
-        #[arg(long, required_unless_present_any = ["list", "resolve"])]
-        account: Option<String>,
-        /// Package size in GB.
-        #[arg(long, requires = "account")]
-        unit: Option<u32>,
-        /// Packages, 1 to 5.
-        #[arg(long, requires = "account")]
-        number: Option<u32>,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// List the ledger.
-        #[arg(long, conflicts_with_all = ["account", "resolve"])]
-        list: bool,
-        /// Settle the order with this ledger id.
-        #[arg(long, conflicts_with = "account")]
-        resolve: Option<String>,
-        /// With --resolve: it was placed, with these order ids.
-        #[arg(long, value_delimiter = ',', requires = "resolve", conflicts_with = "not_placed")]
-        placed: Vec<String>,
-        /// With --resolve: it was not placed.
-        #[arg(long, requires = "resolve")]
-        not_placed: bool,
+        #[command(flatten)]
+        args: OrderArgs,
     },
     /// Send one test mail through the configured transport.
     EmailTest {
@@ -106,29 +84,7 @@ fn main() -> ExitCode {
         Command::Check { config, json } => command::check::check(&config, json),
         Command::Config { config } => command::show_config::show_config(&config),
         Command::EmailTest { config } => command::email_test::email_test(&config),
-        Command::Order {
-            config,
-            account,
-            unit,
-            number,
-            yes,
-            list,
-            resolve,
-            placed,
-            not_placed,
-        } => {
-            let args = OrderArgs {
-                account,
-                unit,
-                number,
-                yes,
-                list,
-                resolve,
-                placed,
-                not_placed,
-            };
-            command::order::order(&config, args)
-        }
+        Command::Order { config, args } => command::order::order(&config, args),
         Command::Demo { listen } => command::demo::demo(listen),
         Command::Simulator {
             listen,

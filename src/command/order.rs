@@ -13,23 +13,32 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// The flags of `cdnquota order`, as parsed.
+/// The flags of `cdnquota order`.
+#[derive(clap::Args)]
 pub struct OrderArgs {
-    /// `--account`.
+    /// The account to order for.
+    #[arg(long, required_unless_present_any = ["list", "resolve"])]
     pub account: Option<String>,
-    /// `--unit`.
+    /// Package size in GB.
+    #[arg(long, requires = "account")]
     pub unit: Option<u32>,
-    /// `--number`.
+    /// Packages, 1 to 5.
+    #[arg(long, requires = "account")]
     pub number: Option<u32>,
-    /// `--yes`.
+    /// Do not ask for confirmation.
+    #[arg(long)]
     pub yes: bool,
-    /// `--list`.
+    /// List the ledger.
+    #[arg(long, conflicts_with_all = ["account", "resolve"])]
     pub list: bool,
-    /// `--resolve`.
+    /// Settle the order with this ledger id.
+    #[arg(long, conflicts_with = "account")]
     pub resolve: Option<String>,
-    /// `--placed`.
+    /// With --resolve: it was placed, with these order ids.
+    #[arg(long, value_delimiter = ',', requires = "resolve", conflicts_with = "not_placed")]
     pub placed: Vec<String>,
-    /// `--not-placed`.
+    /// With --resolve: it was not placed.
+    #[arg(long, requires = "resolve")]
     pub not_placed: bool,
 }
 
