@@ -62,20 +62,29 @@ pub fn string_to_sign(method: &str, host: &str, path: &str, params: &[(String, S
     format!("{method}{host}{path}?{}", query.join("&"))
 }
 
+// HMAC is defined for keys of any length (longer ones are hashed first), so
+// `new_from_slice` cannot fail for it; the error exists for fixed-key MACs.
+const ANY_KEY: &str = "HMAC takes a key of any length";
+
+/// HMAC-SHA1 of `data` under `key`.
+pub fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect(ANY_KEY);
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// HMAC-SHA256 of `data` under `key` (also used by TC3 signing).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect(ANY_KEY);
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// Signs `text` with `key` and returns the base64 signature.
 pub fn sign(method: SignatureMethod, key: &[u8], text: &str) -> String {
     let digest = match method {
-        SignatureMethod::HmacSha1 => {
-            // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC takes any key length");
-            mac.update(text.as_bytes());
-            mac.finalize().into_bytes().to_vec()
-        }
-        SignatureMethod::HmacSha256 => {
-            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-            mac.update(text.as_bytes());
-            mac.finalize().into_bytes().to_vec()
-        }
+        SignatureMethod::HmacSha1 => hmac_sha1(key, text.as_bytes()),
+        SignatureMethod::HmacSha256 => hmac_sha256(key, text.as_bytes()),
     };
     base64::engine::general_purpose::STANDARD.encode(digest)
 }

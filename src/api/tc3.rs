@@ -6,7 +6,6 @@
 //! the date and the service, so a leaked signature is good for one day and
 //! one service only.
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
 
@@ -39,10 +38,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data.as_bytes());
-    mac.finalize().into_bytes().to_vec()
+    super::signature::hmac_sha256(key, data.as_bytes())
 }
 
 impl Tc3Request<'_> {

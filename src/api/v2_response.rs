@@ -113,7 +113,7 @@ mod tests {
     use super::*;
 
     fn cst() -> FixedOffset {
-        FixedOffset::east_opt(8 * 3600).unwrap()
+        crate::config::values::CHINA_STANDARD_TIME
     }
 
     const SEED_EXAMPLE: &str = r#"{

@@ -406,10 +406,9 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         accounts.push(Account {
             name,
             api: ra.api,
-            endpoint: match (ra.endpoint, ra.api) {
-                (Some(e), _) => e,
-                (None, ApiVersion::V2) => Endpoint::parse(V2_ENDPOINT).expect("the default endpoint is valid"),
-                (None, ApiVersion::V3) => Endpoint::parse(V3_ENDPOINT).expect("the default endpoint is valid"),
+            endpoint: match ra.endpoint {
+                Some(e) => e,
+                None => default_endpoint(ra.api),
             },
             secret_id: KeyId::new(secret_id.0.expose()),
             secret_key,
@@ -446,7 +445,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         email,
         schedule: match raw.schedule {
             Some(s) => s,
-            None => CronSchedule::parse("0 */10 * * * *").expect("the default schedule is valid"),
+            None => CronSchedule::every_ten_minutes(),
         },
         listen: raw.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10787))),
         state_dir,
@@ -457,6 +456,16 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         config,
         warnings: Vec::new(),
     })
+}
+
+/// The public endpoint of `api`.
+fn default_endpoint(api: ApiVersion) -> Endpoint {
+    let url = match api {
+        ApiVersion::V2 => V2_ENDPOINT,
+        ApiVersion::V3 => V3_ENDPOINT,
+    };
+    // Constant URLs, parsed by a unit test: this cannot fail.
+    Endpoint::parse(url).expect("the default endpoints are valid URLs")
 }
 
 type Located = (Option<std::ops::Range<usize>>, String);

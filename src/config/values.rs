@@ -11,6 +11,9 @@ fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     String::deserialize(d)
 }
 
+/// The default poll schedule.
+const DEFAULT_SCHEDULE: &str = "0 */10 * * * *";
+
 /// A cron schedule with a seconds field, evaluated in UTC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CronSchedule(String);
@@ -35,6 +38,11 @@ impl CronSchedule {
         Ok(CronSchedule(normalized))
     }
 
+    /// The default: every ten minutes, at second 0. (A test parses it.)
+    pub fn every_ten_minutes() -> Self {
+        CronSchedule(DEFAULT_SCHEDULE.to_string())
+    }
+
     /// The 6-field expression handed to the scheduler.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -57,9 +65,15 @@ impl Serialize for CronSchedule {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UtcOffset(pub FixedOffset);
 
+/// China Standard Time, the zone of the API's times. Checked when compiling.
+pub const CHINA_STANDARD_TIME: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => panic!("+08:00 is a valid offset"),
+};
+
 impl Default for UtcOffset {
     fn default() -> Self {
-        UtcOffset(FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
+        UtcOffset(CHINA_STANDARD_TIME)
     }
 }
 
@@ -253,6 +267,14 @@ impl HttpMethod {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_schedule_parses() {
+        assert_eq!(
+            CronSchedule::parse(DEFAULT_SCHEDULE).unwrap(),
+            CronSchedule::every_ten_minutes()
+        );
+    }
 
     #[test]
     fn cron_five_or_six_fields() {

@@ -12,26 +12,26 @@ pub struct AccountMetrics {
 }
 
 impl AccountMetrics {
-    pub(super) fn register(r: &Registry) -> Self {
+    pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
         let g = |name: &str, help: &str| super::gauge_vec(r, name, help, &["account"]);
-        AccountMetrics {
+        Ok(AccountMetrics {
             remaining: g(
                 "account_remaining_bytes",
                 "Bytes left over the account's usable packages, as of the last successful poll.",
-            ),
+            )?,
             size: g(
                 "account_size_bytes",
                 "Total bytes of the account's usable packages, as of the last successful poll.",
-            ),
+            )?,
             consumption: g(
                 "account_consumption_bytes_per_second",
                 "Recent burn rate from the history of polls; absent until two polls are known.",
-            ),
+            )?,
             depletion: g(
                 "account_depletion_timestamp_seconds",
                 "Forecast Unix time (UTC) when the pool runs dry at the recent rate; absent when nothing is consumed.",
-            ),
-        }
+            )?,
+        })
     }
 
     /// Sets the account's gauges; unknown values remove their series.

@@ -11,27 +11,26 @@ pub struct AlertMetrics {
 }
 
 impl AlertMetrics {
-    pub(super) fn register(r: &Registry) -> Self {
+    pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
         let outbox_pending = IntGauge::new(
             format!("{}outbox_pending", super::PREFIX),
             "Alert mails waiting in the outbox for delivery.",
-        )
-        .expect("metric definitions are valid");
-        AlertMetrics {
+        )?;
+        Ok(AlertMetrics {
             firing: super::gauge_vec(
                 r,
                 "alert_firing",
                 "1 while the alert fires for the account.",
                 &["account", "alert"],
-            ),
+            )?,
             notifications: super::counter_vec(
                 r,
                 "notifications_total",
                 "Mail delivery attempts by outcome: sent, failed (will retry), rejected (refused for good).",
                 &["outcome"],
-            ),
-            outbox_pending: super::register(r, outbox_pending),
-        }
+            )?,
+            outbox_pending: super::register(r, outbox_pending)?,
+        })
     }
 
     /// Sets the firing (account, alert) pairs; others are removed.

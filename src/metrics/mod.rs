@@ -38,19 +38,20 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
-    pub fn new() -> Metrics {
+    /// Creates and registers every metric. Fails only if two definitions
+    /// clash, which the tests would show.
+    pub fn new() -> prometheus::Result<Metrics> {
         let registry = Registry::new();
         let metrics = Metrics {
-            packages: PackageMetrics::register(&registry),
-            accounts: AccountMetrics::register(&registry),
-            polls: PollMetrics::register(&registry),
-            alerts: AlertMetrics::register(&registry),
-            orders: OrderMetrics::register(&registry),
+            packages: PackageMetrics::register(&registry)?,
+            accounts: AccountMetrics::register(&registry)?,
+            polls: PollMetrics::register(&registry)?,
+            alerts: AlertMetrics::register(&registry)?,
+            orders: OrderMetrics::register(&registry)?,
             registry,
         };
-        build::register(&metrics.registry);
-        metrics
+        build::register(&metrics.registry)?;
+        Ok(metrics)
     }
 
     /// The text exposition format, for `/metrics`.
@@ -65,38 +66,45 @@ impl Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
-    }
+/// Registers a collector.
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> prometheus::Result<C> {
+    registry.register(Box::new(collector.clone()))?;
+    Ok(collector)
 }
 
-/// Registers a collector built from fixed, valid definitions.
-fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
-    registry
-        .register(Box::new(collector.clone()))
-        .expect("metric definitions are fixed and unique");
-    collector
-}
-
-fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::GaugeVec {
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<prometheus::GaugeVec> {
     let opts = prometheus::Opts::new(format!("{PREFIX}{name}"), help);
-    register(
-        registry,
-        prometheus::GaugeVec::new(opts, labels).expect("metric definitions are valid"),
-    )
+    register(registry, prometheus::GaugeVec::new(opts, labels)?)
 }
 
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::IntCounterVec {
+fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<prometheus::IntCounterVec> {
     let opts = prometheus::Opts::new(format!("{PREFIX}{name}"), help);
-    register(
-        registry,
-        prometheus::IntCounterVec::new(opts, labels).expect("metric definitions are valid"),
-    )
+    register(registry, prometheus::IntCounterVec::new(opts, labels)?)
 }
 
 impl crate::api::RequestObserver for Metrics {
     fn observe(&self, account: &str, action: &str, outcome: &str) {
         self.polls.observe(account, action, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_definition_registers_and_renders() {
+        let m = Metrics::new().expect("the metric definitions are valid and unique");
+        let text = m.render();
+        assert!(text.contains("cdnquota_build_info{version="), "{text}");
+        assert!(text.contains("cdnquota_outbox_pending 0"), "{text}");
     }
 }

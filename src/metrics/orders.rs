@@ -10,21 +10,21 @@ pub struct OrderMetrics {
 }
 
 impl OrderMetrics {
-    pub(super) fn register(r: &Registry) -> Self {
-        OrderMetrics {
+    pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
+        Ok(OrderMetrics {
             outcomes: super::counter_vec(
                 r,
                 "orders_total",
                 "Order decisions and results: placed, failed, fulfilled, dry_run, cap_reached, blocked (by an unsettled order).",
                 &["account", "outcome"],
-            ),
+            )?,
             outstanding: super::gauge_vec(
                 r,
                 "order_outstanding",
                 "1 while a placed order waits for payment and its package, else 0.",
                 &["account"],
-            ),
-        }
+            )?,
+        })
     }
 
     /// Counts one outcome.

@@ -48,42 +48,42 @@ fn info_labels(account: &str, v: &PackageView) -> Vec<String> {
 const LABELS: &[&str] = &["account", "package_id", "title"];
 
 impl PackageMetrics {
-    pub(super) fn register(r: &Registry) -> Self {
+    pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
         let g = |name: &str, help: &str| super::gauge_vec(r, name, help, LABELS);
-        PackageMetrics {
+        Ok(PackageMetrics {
             size: g(
                 "package_size_bytes",
                 "Total bytes of the traffic package, as of the last successful poll.",
-            ),
+            )?,
             used: g(
                 "package_used_bytes",
                 "Bytes deducted from the package, as of the last successful poll.",
-            ),
+            )?,
             remaining: g(
                 "package_remaining_bytes",
                 "Bytes left in the package (never negative), as of the last successful poll.",
-            ),
+            )?,
             enable: g(
                 "package_enable_timestamp_seconds",
                 "Start of the package's validity window, Unix time (UTC), as of the last successful poll.",
-            ),
+            )?,
             expiry: g(
                 "package_expiry_timestamp_seconds",
                 "End of the package's validity window, Unix time (UTC), as of the last successful poll.",
-            ),
+            )?,
             usable: g(
                 "package_usable",
                 "1 if the package is enabled, not expired and inside its window at the last successful poll, else 0.",
-            ),
+            )?,
             info: super::gauge_vec(
                 r,
                 "package_info",
                 "Always 1; labels describe the package as the API reports it (type, status, area, auto_extension: API 3.0 only).",
                 INFO_LABELS,
-            ),
+            )?,
             exported: Mutex::new(BTreeMap::new()),
             exported_info: Mutex::new(BTreeMap::new()),
-        }
+        })
     }
 
     fn all(&self) -> [&GaugeVec; 6] {

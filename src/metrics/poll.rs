@@ -16,32 +16,32 @@ pub struct PollMetrics {
 }
 
 impl PollMetrics {
-    pub(super) fn register(r: &Registry) -> Self {
+    pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
         let g = |name: &str, help: &str| super::gauge_vec(r, name, help, &["account"]);
-        PollMetrics {
+        Ok(PollMetrics {
             success: g(
                 "poll_success",
                 "1 if the account's last poll succeeded, 0 if it failed (package values then stay at the last good poll).",
-            ),
+            )?,
             last_poll: g(
                 "last_poll_timestamp_seconds",
                 "Unix time (UTC) the account's last poll finished, successful or not.",
-            ),
+            )?,
             last_success: g(
                 "last_success_timestamp_seconds",
                 "Unix time (UTC) of the account's last successful poll.",
-            ),
+            )?,
             duration: g(
                 "poll_duration_seconds",
                 "How long the account's last poll took, retries included.",
-            ),
+            )?,
             requests: super::counter_vec(
                 r,
                 "api_requests_total",
                 "API requests sent, by action and outcome (success, api_error, http_error, timeout, transport_error, malformed).",
                 &["account", "action", "outcome"],
-            ),
-        }
+            )?,
+        })
     }
 
     /// Records a finished poll.

@@ -292,7 +292,7 @@ mod tests {
             notices,
             assessment: Some(&a),
             now: at("2026-06-01 01:00:00"),
-            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+            offset: crate::config::values::CHINA_STANDARD_TIME,
             hostname: "cdn-watch-1",
         })
     }

@@ -167,7 +167,7 @@ impl SimState {
             auto_pay_after: None,
             top_up_after_empty: None,
             empty_since: None,
-            api_offset: FixedOffset::east_opt(8 * 3600).expect("+08:00 is valid"),
+            api_offset: crate::config::values::CHINA_STANDARD_TIME,
             timestamp_window: Duration::from_secs(300),
             seen_nonces: HashMap::new(),
             requests: Vec::new(),
