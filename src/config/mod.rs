@@ -235,6 +235,9 @@ pub struct Loaded {
     /// Things that work but should be fixed, e.g. an inline key in a
     /// world-readable file.
     pub warnings: Vec<String>,
+    /// The secrets written inline in the file (e.g. `secret_key`), which
+    /// make it a secret itself.
+    pub inline_secrets: Vec<String>,
 }
 
 /// Reads and checks the config file at `path`.
@@ -246,20 +249,14 @@ pub fn load(path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         message: format!("cannot read the config file: {e}; pass the right one with -c FILE"),
     })?;
     let mut loaded = parse(&text, path, env)?;
-    if has_inline_key(&text) && readable_by_others(path) {
+    if !loaded.inline_secrets.is_empty() && readable_by_others(path) {
         loaded.warnings.push(format!(
-            "{} holds secret_key inline and is readable by group or others: chmod 600 it, or use secret_key_file or {ENV_SECRET_KEY}",
-            path.display()
+            "{} holds {} inline and is readable by group or others: chmod 600 it, or move the secret to a *_file or the environment",
+            path.display(),
+            loaded.inline_secrets.join(", ")
         ));
     }
     Ok(loaded)
-}
-
-fn has_inline_key(text: &str) -> bool {
-    text.lines().any(|l| {
-        let l = l.trim_start();
-        l.starts_with("secret_key") && !l.starts_with("secret_key_file") && l.contains('=')
-    })
 }
 
 fn readable_by_others(path: &Path) -> bool {
@@ -283,6 +280,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     };
     let raw: RawConfig = toml::from_str(text).map_err(|e| located(e.span(), e.message().to_string()))?;
 
+    let inline = std::cell::RefCell::new(Vec::new());
     let defaults = raw.thresholds.apply(Thresholds::default());
     let order_span = raw.order.as_ref().map(Spanned::span).unwrap_or_default();
     let order_defaults = match &raw.order {
@@ -314,6 +312,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
             base_dir: &base_dir,
             credentials_dir: credentials_dir.as_deref(),
             env,
+            inline: &inline,
         };
         let secret_id = resolver
             .resolve(
@@ -432,6 +431,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
                 base_dir: &base_dir,
                 credentials_dir: credentials_dir.as_deref(),
                 env,
+                inline: &inline,
             };
             Some(
                 resolve_email(spanned.into_inner(), &state_dir, &resolver)
@@ -452,9 +452,13 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         api_utc_offset: raw.api_utc_offset.unwrap_or_default(),
         accounts,
     };
+    let mut inline_secrets = inline.into_inner();
+    inline_secrets.sort();
+    inline_secrets.dedup();
     Ok(Loaded {
         config,
         warnings: Vec::new(),
+        inline_secrets,
     })
 }
 
@@ -550,6 +554,8 @@ struct SecretResolver<'a> {
     base_dir: &'a Path,
     credentials_dir: Option<&'a Path>,
     env: Env<'a>,
+    /// Records the secrets found inline, for the file-permission warning.
+    inline: &'a std::cell::RefCell<Vec<String>>,
 }
 
 impl SecretResolver<'_> {
@@ -563,7 +569,13 @@ impl SecretResolver<'_> {
     ) -> Result<Option<(Secret, String)>, String> {
         match (inline, file) {
             (Some(_), Some(_)) => Err(format!("set either {key} or {key}_file, not both")),
-            (Some(value), None) => Ok(Some((value, "inline in the config file".into()))),
+            (Some(value), None) => {
+                // A key id is not a secret; everything else written inline is.
+                if key != "secret_id" {
+                    self.inline.borrow_mut().push(key.to_string());
+                }
+                Ok(Some((value, "inline in the config file".into())))
+            }
             (None, Some(file)) => {
                 let path = self.secret_path(file);
                 let value = std::fs::read_to_string(&path)

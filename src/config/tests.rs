@@ -168,6 +168,23 @@ fn warns_about_an_inline_key_in_a_readable_file() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let env = env_with(&[]);
     assert_eq!(load(&path, &env).unwrap().warnings.len(), 1);
+    // An inline SMTP password counts too, and the warning names both.
+    let with_password = format!(
+        "[email]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n{MINIMAL}"
+    );
+    std::fs::write(&path, with_password).unwrap();
+    let warnings = load(&path, &env).unwrap().warnings;
+    assert!(warnings[0].contains("password, secret_key inline"), "{warnings:?}");
+    // A key id alone is not a secret: the key in a file, no warning.
+    std::fs::write(dir.path().join("key"), "k").unwrap();
+    std::fs::write(
+        &path,
+        MINIMAL.replace("secret_key = \"k\"", "secret_key_file = \"key\""),
+    )
+    .unwrap();
+    assert!(load(&path, &env).unwrap().warnings.is_empty());
+    // The inline key again, in a private file: no warning.
+    std::fs::write(&path, MINIMAL).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(load(&path, &env).unwrap().warnings.is_empty());
 }
