@@ -114,6 +114,11 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Writes a UTC instant as the API does: zone-less, in `offset`.
+pub fn format_api_time(t: DateTime<Utc>, offset: FixedOffset) -> String {
+    t.with_timezone(&offset).format(API_TIME_FORMAT).to_string()
+}
+
 /// Reads an API time, which has no zone: it is in `offset` (China Standard
 /// Time, +08:00, unless configured otherwise).
 pub fn parse_api_time(text: &str, offset: FixedOffset) -> Option<DateTime<Utc>> {

@@ -44,14 +44,12 @@ impl PackageSource {
         }
     }
 
-    /// Orders `number` packages of `unit_gb` GB (API v2 only), sent once.
-    pub async fn order_package(&self, unit_gb: u32, number: u32) -> Result<Vec<String>, ApiError> {
+    /// The client that can order packages: API v2 only, as API 3.0 has no
+    /// purchase action.
+    pub fn ordering_client(&self) -> Option<&V2Client> {
         match self {
-            PackageSource::V2(c) => c.order_package(unit_gb, number).await,
-            PackageSource::V3(_) => Err(ApiError::Malformed {
-                truncated: false,
-                detail: "API 3.0 has no purchase action: place orders in the Tencent Cloud console".into(),
-            }),
+            PackageSource::V2(c) => Some(c),
+            PackageSource::V3(_) => None,
         }
     }
 

@@ -163,26 +163,6 @@ fn display_width(text: &str) -> usize {
         .sum()
 }
 
-/// A package's STATE cell: usable or not, with the API's own status word
-/// and auto-renewal where the source reports them.
-fn package_state(p: &crate::core::assess::PackageView) -> String {
-    let mut state = if p.usable {
-        "usable".to_string()
-    } else if p.package.expired {
-        "expired".to_string()
-    } else {
-        "not usable".to_string()
-    };
-    let said_already = |s: &str| (p.usable && s == "enabled") || (p.package.expired && s == "expired");
-    if let Some(status) = p.package.status.as_deref().filter(|s| !said_already(s)) {
-        state.push_str(&format!(" ({status})"));
-    }
-    if p.package.auto_extension == Some(true) {
-        state.push_str(", auto-renews");
-    }
-    state
-}
-
 /// Lays the report out as a table followed by the findings.
 pub fn render_table(report: &Report) -> String {
     let mut rows: Vec<[String; 7]> = vec![[
@@ -203,7 +183,7 @@ pub fn render_table(report: &Report) -> String {
                 format_size_human(p.remaining_bytes),
                 format!("{:.1}%", p.used_ratio * 100.0),
                 p.package.expires_at.format("%Y-%m-%d %H:%M").to_string(),
-                package_state(p),
+                p.state(),
             ]);
         }
     }

@@ -23,6 +23,30 @@ pub struct PackageView {
     pub used_ratio: f64,
 }
 
+impl PackageView {
+    /// One phrase for people: usable or not, the API's own status word when
+    /// it adds something, and auto-renewal, e.g. `not usable (frozen)` or
+    /// `usable, auto-renews`.
+    pub fn state(&self) -> String {
+        let mut state = if self.usable {
+            "usable"
+        } else if self.package.expired {
+            "expired"
+        } else {
+            "not usable"
+        }
+        .to_string();
+        let said_already = |s: &str| (self.usable && s == "enabled") || (self.package.expired && s == "expired");
+        if let Some(status) = self.package.status.as_deref().filter(|s| !said_already(s)) {
+            state.push_str(&format!(" ({status})"));
+        }
+        if self.package.auto_extension == Some(true) {
+            state.push_str(", auto-renews");
+        }
+        state
+    }
+}
+
 /// Everything known about one account after a poll.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Assessment {
@@ -238,6 +262,23 @@ mod tests {
         assert!((rate - 100.0 * GB as f64 / 3600.0).abs() < 1.0);
         assert_eq!(a.depletion_at, Some(at("2026-06-01 10:00:00")));
         assert_eq!(rules_of(&a), vec![Rule::DepletionForecast]);
+    }
+
+    #[test]
+    fn package_state_says_only_what_adds_something() {
+        let a = one_poll(vec![package("1", 1000 * GB, 0, FROM, TO)], "2026-06-01 00:00:00");
+        let mut v = a.packages[0].clone();
+        assert_eq!(v.state(), "usable");
+        v.package.status = Some("enabled".into());
+        v.package.auto_extension = Some(true);
+        assert_eq!(v.state(), "usable, auto-renews");
+        v.usable = false;
+        v.package.status = Some("frozen".into());
+        v.package.auto_extension = None;
+        assert_eq!(v.state(), "not usable (frozen)");
+        v.package.expired = true;
+        v.package.status = Some("expired".into());
+        assert_eq!(v.state(), "expired");
     }
 
     #[test]

@@ -115,23 +115,17 @@ impl Endpoints {
                     escape_html(&f.summary)
                 );
             }
-            page.push_str("</ul><table><tr><th>package</th><th>title</th><th>remaining</th><th>used</th><th>expires (UTC)</th><th>usable</th><th>status</th></tr>");
+            page.push_str("</ul><table><tr><th>package</th><th>title</th><th>remaining</th><th>used</th><th>expires (UTC)</th><th>state</th></tr>");
             for p in &a.packages {
                 let _ = write!(
                     page,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td></tr>",
                     escape_html(&p.package.id),
                     escape_html(&p.package.title),
                     format_size_human(p.remaining_bytes),
                     p.used_ratio * 100.0,
                     p.package.expires_at.format("%Y-%m-%d %H:%M"),
-                    if p.usable { "yes" } else { "no" },
-                    escape_html(p.package.status.as_deref().unwrap_or("")),
-                    if p.package.auto_extension == Some(true) {
-                        " (auto-renews)"
-                    } else {
-                        ""
-                    }
+                    escape_html(&p.state())
                 );
             }
             page.push_str("</table>");

@@ -2,6 +2,7 @@
 //! queued and keeps it through every retry and restart, so a receiver that
 //! sees it twice can tell.
 
+use crate::api::retry::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -35,9 +36,13 @@ impl OutboxMail {
     /// per earlier failure, at most [`MAX_BACKOFF`].
     pub fn failed(&mut self, error: String, base: Duration, now: DateTime<Utc>) {
         self.attempts += 1;
-        let wait = base
-            .saturating_mul(1u32 << self.attempts.saturating_sub(1).min(20))
-            .min(MAX_BACKOFF);
+        let policy = RetryPolicy {
+            max_attempts: u32::MAX,
+            base_delay: base,
+            max_delay: MAX_BACKOFF,
+        };
+        // No jitter: one daemon's outbox does not retry in step with others.
+        let wait = policy.delay(self.attempts, 1.0);
         self.next_attempt = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
         self.last_error = Some(error);
     }

@@ -204,13 +204,7 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
                 .with_timezone(&ctx.offset)
                 .format("%Y-%m-%d %H:%M")
                 .to_string();
-            let mut state = if p.usable { "usable" } else { "not usable" }.to_string();
-            if let Some(s) = &p.package.status {
-                let _ = write!(state, " ({s})");
-            }
-            if p.package.auto_extension == Some(true) {
-                state.push_str(", auto-renews");
-            }
+            let state = p.state();
             let used = format!("{:.1}%", p.used_ratio * 100.0);
             let remaining = format_size_human(p.remaining_bytes);
             let _ = writeln!(

@@ -70,6 +70,19 @@ pub fn intent(
 /// Sends the order of `entry_id` (already saved as an intent) and records
 /// the answer. Used by the daemon and by `cdnquota order`.
 pub async fn place(guard: &mut LedgerGuard, entry_id: &str, source: &PackageSource) -> Result<OrderState, String> {
+    // Config loading refuses ordering on API 3.0 accounts; should one get
+    // here, nothing is sent and the ledger says so.
+    let Some(client) = source.ordering_client() else {
+        let state = OrderState::Failed {
+            error: "API 3.0 has no purchase action: place orders in the Tencent Cloud console".into(),
+            failed_at: Utc::now(),
+        };
+        if let Some(entry) = guard.ledger.get_mut(entry_id) {
+            entry.state = state.clone();
+        }
+        guard.save()?;
+        return Ok(state);
+    };
     let (unit, number) = guard
         .ledger
         .entries
@@ -78,7 +91,7 @@ pub async fn place(guard: &mut LedgerGuard, entry_id: &str, source: &PackageSour
         .map(|e| (e.unit_gb, e.number))
         .ok_or_else(|| format!("order {entry_id} is not in the ledger"))?;
     pause_point("after-intent").await;
-    let answer = source.order_package(unit, number).await;
+    let answer = client.order_package(unit, number).await;
     pause_point("after-answer").await;
     let state = match answer {
         Ok(order_ids) => OrderState::Placed {
@@ -172,6 +185,7 @@ impl Orderer {
             }
         };
         settle_stale_intents(&mut guard);
+        let as_read = guard.ledger.clone();
         let packages: Vec<_> = a.packages.iter().map(|v| v.package.clone()).collect();
         // Mail owed first: an order placed by hand and paid before this poll
         // still gets its "ordered, must be paid" mail.
@@ -181,7 +195,10 @@ impl Orderer {
             tracing::info!(account = %name, "order {id} is fulfilled: its package(s) are listed");
             self.metrics.orders.outcome(name, "fulfilled");
         }
-        if let Err(e) = guard.save() {
+        // Most polls change nothing: no write, no fsync.
+        if guard.ledger != as_read
+            && let Err(e) = guard.save()
+        {
             tracing::error!(account = %name, "{e}");
         }
 

@@ -4,7 +4,7 @@
 use super::handler::log_entry;
 use super::state::{SimPackage, SimRequest, SimState};
 use crate::api::encode::decode_pairs;
-use crate::api::json_fields::API_TIME_FORMAT;
+use crate::api::json_fields::format_api_time as api_time;
 use crate::api::signature::{SignatureMethod, sign, signatures_match, string_to_sign};
 use crate::http::server::{HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -44,10 +44,6 @@ pub(super) fn describe(request: &HttpRequest) -> SimRequest {
     let params = params(request).unwrap_or_default();
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     log_entry(get("Action").unwrap_or_default(), request, get("SignatureMethod"))
-}
-
-fn api_time(t: DateTime<Utc>, offset: FixedOffset) -> String {
-    t.with_timezone(&offset).format(API_TIME_FORMAT).to_string()
 }
 
 fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Value {

@@ -4,7 +4,7 @@
 
 use super::handler::log_entry;
 use super::state::{SimPackage, SimRequest, SimState};
-use crate::api::json_fields::API_TIME_FORMAT;
+use crate::api::json_fields::format_api_time as api_time;
 use crate::api::signature::signatures_match;
 use crate::api::tc3::{ALGORITHM, Tc3Request};
 use crate::api::v3::{ACTION, PAGE_LIMIT, VERSION};
@@ -63,10 +63,6 @@ pub(super) fn describe(request: &HttpRequest) -> SimRequest {
         request,
         None,
     )
-}
-
-fn api_time(t: DateTime<Utc>, offset: FixedOffset) -> String {
-    t.with_timezone(&offset).format(API_TIME_FORMAT).to_string()
 }
 
 fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Value {
