@@ -48,7 +48,7 @@ impl Endpoints {
         let waiting: Vec<&str> = self
             .accounts
             .iter()
-            .filter(|a| a.status().last_success.is_none())
+            .filter(|a| !a.ever_succeeded())
             .map(|a| a.name())
             .collect();
         if waiting.is_empty() {

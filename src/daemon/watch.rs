@@ -86,6 +86,15 @@ impl AccountWatch {
         self.status.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Whether a poll has succeeded yet (cheap: no copy of the packages).
+    pub fn ever_succeeded(&self) -> bool {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_success
+            .is_some()
+    }
+
     /// Waits until no poll of this account is running.
     pub async fn wait_idle(&self) {
         let _idle = self.polling.lock().await;
