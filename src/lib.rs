@@ -25,3 +25,4 @@ pub mod order;
 pub mod random;
 pub mod sim;
 pub mod state;
+pub mod text;

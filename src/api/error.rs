@@ -123,27 +123,36 @@ impl ApiError {
     }
 }
 
+/// The most of one text field from the server that a message keeps. This is
+/// the one place API text is bounded: every log line, status page, state
+/// file and mail shows the error through `Display`.
+pub const MAX_FIELD_CHARS: usize = 300;
+
+fn bounded(text: &str) -> String {
+    crate::text::truncate_chars(text, MAX_FIELD_CHARS)
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ApiError::Transport {
                 timeout: true, detail, ..
-            } => write!(f, "request timed out ({detail})"),
-            ApiError::Transport { detail, .. } => write!(f, "request failed: {detail}"),
-            ApiError::HttpStatus { status, excerpt } => write!(f, "HTTP status {status}: {excerpt}"),
+            } => write!(f, "request timed out ({})", bounded(detail)),
+            ApiError::Transport { detail, .. } => write!(f, "request failed: {}", bounded(detail)),
+            ApiError::HttpStatus { status, excerpt } => write!(f, "HTTP status {status}: {}", bounded(excerpt)),
             ApiError::TooLarge { limit } => write!(f, "response larger than {limit} bytes"),
-            ApiError::Malformed { detail, .. } => write!(f, "malformed response: {detail}"),
+            ApiError::Malformed { detail, .. } => write!(f, "malformed response: {}", bounded(detail)),
             ApiError::Tencent {
                 code,
                 message,
                 request_id,
             } => {
-                write!(f, "API error {code}")?;
+                write!(f, "API error {}", bounded(code))?;
                 if !message.is_empty() {
-                    write!(f, " ({message})")?;
+                    write!(f, " ({})", bounded(message))?;
                 }
                 if !request_id.is_empty() {
-                    write!(f, " [RequestId {request_id}]")?;
+                    write!(f, " [RequestId {}]", bounded(request_id))?;
                 }
                 Ok(())
             }
@@ -153,9 +162,10 @@ impl fmt::Display for ApiError {
                 code_desc,
             } => {
                 write!(f, "API error code {code}")?;
-                let text: Vec<&str> = [code_desc.as_str(), message.as_str()]
+                let text: Vec<String> = [code_desc.as_str(), message.as_str()]
                     .into_iter()
                     .filter(|s| !s.is_empty())
+                    .map(bounded)
                     .collect();
                 if !text.is_empty() {
                     write!(f, " ({})", text.join(": "))?;
@@ -245,5 +255,17 @@ mod tests {
         };
         assert_eq!(e.to_string(), "API error code 4100 (AuthFailure: (9110)bad sig)");
         assert!(e.hint().contains("secret_key"));
+    }
+
+    #[test]
+    fn a_huge_server_text_is_cut_to_a_bounded_line() {
+        let e = ApiError::Api {
+            code: 5100,
+            message: "m".repeat(1_000_000),
+            code_desc: "d".repeat(1_000_000),
+        };
+        let line = e.to_string();
+        assert!(line.len() < 2 * MAX_FIELD_CHARS + 200, "{} bytes", line.len());
+        assert!(line.contains("more bytes cut"), "{line}");
     }
 }

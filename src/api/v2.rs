@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::retry::with_retries;
 use super::signature::{SignatureMethod, sign, string_to_sign};
 use super::transport::{ClientCore, send_capped};
-use super::v2_response::{parse_envelope, parse_order_ids, parse_packages};
+use super::v2_response::{dedupe_packages, parse_envelope, parse_order_ids, parse_packages};
 use crate::config::Account;
 use crate::config::values::HttpMethod;
 use crate::model::Snapshot;
@@ -45,7 +45,15 @@ impl V2Client {
             self.attempt("GetPackage", &[])
         })
         .await?;
-        let packages = parse_packages(&data, self.core.offset)?;
+        let (packages, repeated) = dedupe_packages(parse_packages(&data, self.core.offset)?);
+        if !repeated.is_empty() {
+            tracing::warn!(
+                account = %self.core.account,
+                "GetPackage listed {} package id(s) more than once ({}): each is counted once",
+                repeated.len(),
+                crate::text::truncate_chars(&repeated.join(", "), 200)
+            );
+        }
         Ok(Snapshot {
             taken_at: Utc::now(),
             packages,

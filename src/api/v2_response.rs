@@ -42,6 +42,33 @@ pub fn parse_envelope(body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
+/// Keeps one package per id, in first-seen order, and returns the ids that
+/// were listed more than once. Where the copies differ the one with the most
+/// bytes used is kept: counting a package twice would double the pool, and
+/// of two readings the fuller one is the safe one to believe.
+pub fn dedupe_packages(packages: Vec<Package>) -> (Vec<Package>, Vec<String>) {
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut kept: Vec<Package> = Vec::with_capacity(packages.len());
+    let mut repeated = Vec::new();
+    for p in packages {
+        match index.get(&p.id) {
+            Some(&i) => {
+                if !repeated.contains(&p.id) {
+                    repeated.push(p.id.clone());
+                }
+                if p.used_bytes > kept[i].used_bytes {
+                    kept[i] = p;
+                }
+            }
+            None => {
+                index.insert(p.id.clone(), kept.len());
+                kept.push(p);
+            }
+        }
+    }
+    (kept, repeated)
+}
+
 /// Reads the GetPackage `data` array into packages.
 pub fn parse_packages(data: &Value, offset: FixedOffset) -> Result<Vec<Package>, ApiError> {
     let Value::Array(items) = data else {
@@ -196,6 +223,29 @@ mod tests {
                 code_desc: "AuthFailure".into()
             }
         );
+    }
+
+    #[test]
+    fn a_package_listed_twice_counts_once_at_its_fuller_reading() {
+        let p = |id: &str, used: u64| crate::model::Package {
+            id: id.into(),
+            title: String::new(),
+            size_bytes: 900,
+            used_bytes: used,
+            created_at: None,
+            enabled_at: chrono::DateTime::UNIX_EPOCH,
+            expires_at: chrono::DateTime::UNIX_EPOCH,
+            enabled: true,
+            expired: false,
+            kind: None,
+            status: None,
+            auto_extension: None,
+            area: None,
+        };
+        let (kept, repeated) = dedupe_packages(vec![p("a", 100), p("b", 0), p("a", 300), p("a", 200)]);
+        let got: Vec<(&str, u64)> = kept.iter().map(|p| (p.id.as_str(), p.used_bytes)).collect();
+        assert_eq!(got, [("a", 300), ("b", 0)]);
+        assert_eq!(repeated, ["a"]);
     }
 
     #[test]

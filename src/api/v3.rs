@@ -57,9 +57,11 @@ impl V3Client {
         for _ in 0..MAX_PAGES {
             let page = with_retries(&self.core.retry, &self.core.account, ACTION, || self.attempt(offset)).await?;
             let listed = page.packages.len() as u64;
+            let mut new = 0u64;
             for p in page.packages {
                 if seen.insert(p.id.clone()) {
                     packages.push(p);
+                    new += 1;
                 }
             }
             offset += listed;
@@ -69,10 +71,15 @@ impl V3Client {
                     packages,
                 });
             }
-            if listed == 0 {
+            // A page with nothing new (empty, or only packages already
+            // seen) means the list ended before TotalCount: asking on would
+            // cost up to MAX_PAGES requests every poll and never reach it.
+            if new == 0 {
                 return Err(malformed(format!(
-                    "TotalCount is {} but the page at Offset {offset} is empty",
-                    page.total
+                    "TotalCount is {} but the list ended at {} package(s): the page at Offset {} held {listed} ({new} new)",
+                    page.total,
+                    packages.len(),
+                    offset - listed
                 )));
             }
         }

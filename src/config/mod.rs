@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
-use units::{ByteSize, HumanDuration};
+use units::{ByteSize, HumanDuration, PositiveDuration};
 use values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, Ratio, UtcOffset};
 
 /// Where `cdnquota` looks for its config when `-c` is not given.
@@ -183,6 +183,7 @@ impl ThresholdOverrides {
 struct RawConfig {
     schedule: Option<CronSchedule>,
     listen: Option<SocketAddr>,
+    #[serde(default, deserialize_with = "non_empty_path")]
     state_dir: Option<PathBuf>,
     api_utc_offset: Option<UtcOffset>,
     #[serde(default)]
@@ -211,13 +212,25 @@ struct RawAccount {
     session_token_file: Option<PathBuf>,
     signature_method: Option<Spanned<SignatureMethod>>,
     http_method: Option<Spanned<HttpMethod>>,
-    timeout: Option<HumanDuration>,
+    timeout: Option<PositiveDuration>,
     max_attempts: Option<Spanned<u32>>,
-    retry_backoff: Option<HumanDuration>,
+    retry_backoff: Option<PositiveDuration>,
     #[serde(default)]
     thresholds: ThresholdOverrides,
     #[serde(default)]
     order: Option<Spanned<RawOrder>>,
+}
+
+/// A path that is not the empty string, which would put the state in the
+/// working directory of whoever started the daemon.
+fn non_empty_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = PathBuf::deserialize(d)?;
+    if path.as_os_str().is_empty() {
+        return Err(serde::de::Error::custom(
+            "an empty path is not a directory: use an absolute path, e.g. \"/var/lib/cdnquota\"",
+        ));
+    }
+    Ok(Some(path))
 }
 
 /// What the loader reads from the process: environment variables.
@@ -616,7 +629,10 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
 
     let mut table: Option<String> = None;
     let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for l in text[..line_start].lines() {
+    // The offending line itself may be a table header (an error about a
+    // whole section points there): it names the table, not the one before.
+    let header_here = line.trim_start().starts_with('[').then_some(line);
+    for l in text[..line_start].lines().chain(header_here) {
         let l = l.trim();
         if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
             let name = name.trim().to_string();

@@ -2,7 +2,7 @@
 //! how mail leaves the host.
 
 use super::secret::Secret;
-use super::units::HumanDuration;
+use super::units::{HumanDuration, PositiveDuration};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,7 +33,7 @@ impl Default for AlertsConfig {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAlerts {
-    repeat_interval: Option<HumanDuration>,
+    repeat_interval: Option<PositiveDuration>,
     send_resolved: Option<bool>,
     poll_failure_after: Option<HumanDuration>,
 }
@@ -127,13 +127,13 @@ pub(super) struct RawEmail {
     pub(super) username: Option<String>,
     pub(super) password: Option<Secret>,
     pub(super) password_file: Option<PathBuf>,
-    pub(super) timeout: Option<HumanDuration>,
+    pub(super) timeout: Option<PositiveDuration>,
     pub(super) from: Option<toml::Spanned<String>>,
     #[serde(default)]
     pub(super) to: Vec<String>,
     pub(super) folder: Option<PathBuf>,
     pub(super) sendmail_command: Option<PathBuf>,
-    pub(super) retry_backoff: Option<HumanDuration>,
+    pub(super) retry_backoff: Option<PositiveDuration>,
 }
 
 /// Whether `text` looks like a mailbox: `name <user@host>` or `user@host`.

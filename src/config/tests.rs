@@ -272,3 +272,58 @@ fn order_section_with_account_overrides_and_refusals() {
     // A v3 account is fine while ordering stays off.
     parse_ok(&format!("[order]\nunit_gb = 50\n{MINIMAL}api = \"v3\"\n"));
 }
+
+#[test]
+fn a_section_error_names_that_section_wherever_it_stands() {
+    // [email] after [[accounts]]: the error is about email, not accounts[0].
+    let e = parse_err(&format!("{MINIMAL}\n[email]\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n"));
+    assert!(e.message.contains("needs host"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("email"), "{e}");
+    let e = parse_err(&format!(
+        "{MINIMAL}\n[email]\nhost = \"h\"\nfrom = \"a@b.c\"\nto = []\n"
+    ));
+    assert_eq!(e.key.as_deref(), Some("email"), "{e}");
+}
+
+#[test]
+fn values_that_would_break_the_daemon_are_refused_with_a_reason() {
+    for (text, key) in [
+        (format!("{MINIMAL}timeout = \"0s\"\n"), "accounts[0].timeout"),
+        (
+            format!("{MINIMAL}retry_backoff = \"0s\"\n"),
+            "accounts[0].retry_backoff",
+        ),
+        (
+            format!("[alerts]\nrepeat_interval = \"0s\"\n{MINIMAL}"),
+            "alerts.repeat_interval",
+        ),
+        (
+            format!("[email]\nhost = \"h\"\ntimeout = \"0s\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n{MINIMAL}"),
+            "email.timeout",
+        ),
+        (
+            format!("[email]\nhost = \"h\"\nretry_backoff = 0\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n{MINIMAL}"),
+            "email.retry_backoff",
+        ),
+    ] {
+        let e = parse_err(&text);
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.message.contains("positive duration"), "{e}");
+    }
+    let e = parse_err(&format!("state_dir = \"\"\n{MINIMAL}"));
+    assert_eq!((e.line, e.key.as_deref()), (Some(1), Some("state_dir")), "{e}");
+    assert!(e.message.contains("absolute path"), "{e}");
+}
+
+#[test]
+fn a_schedule_that_never_fires_is_refused() {
+    for never in ["0 0 0 30 2 *", "0 0 12 31 4 *"] {
+        let e = parse_err(&format!("schedule = \"{never}\"\n{MINIMAL}"));
+        assert_eq!(e.key.as_deref(), Some("schedule"), "{e}");
+        assert!(e.message.contains("never fires"), "{e}");
+    }
+    // Rare is not never: 29 February comes every four years.
+    let c = parse_ok(&format!("schedule = \"0 0 0 29 2 *\"\n{MINIMAL}"));
+    let next = c.schedule.next_after(chrono::Utc::now()).unwrap();
+    assert_eq!(next.format("%m-%d").to_string(), "02-29");
+}

@@ -39,6 +39,23 @@ pub struct ByteSize(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
+/// A duration that must be more than zero: a timeout of 0 fails every
+/// attempt, a backoff or repeat interval of 0 turns into a busy loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PositiveDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for PositiveDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let HumanDuration(value) = HumanDuration::deserialize(d)?;
+        if value.is_zero() {
+            return Err(serde::de::Error::custom(
+                "0 is not allowed here (it would fail every attempt or repeat without pause): use a positive duration, e.g. \"30s\"",
+            ));
+        }
+        Ok(PositiveDuration(value))
+    }
+}
+
 /// Splits `"1.5TB"` into the number `"1.5"` and the lower-cased unit `"tb"`.
 fn split_number(text: &str) -> (&str, String) {
     let text = text.trim();

@@ -1,7 +1,7 @@
 //! Config values that check themselves while the TOML is read, so that a bad
 //! value is reported with its line and a list of what would be valid.
 
-use chrono::FixedOffset;
+use chrono::{DateTime, FixedOffset, Utc};
 use reqwest::Url;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -31,11 +31,25 @@ impl CronSchedule {
                 ));
             }
         };
-        // Validate with the scheduler's own parser, so what passes here runs.
-        tokio_cron_scheduler::Job::new_async(normalized.as_str(), |_, _| Box::pin(async {})).map_err(|_| {
+        // Validate with the parser the daemon's scheduler uses, so what
+        // passes here runs.
+        parse_cron(&normalized).map_err(|_| {
             format!("`{expr}` is not a valid cron schedule, e.g. \"0 */10 * * * *\" (every 10 minutes)")
         })?;
-        Ok(CronSchedule(normalized))
+        let schedule = CronSchedule(normalized);
+        // The calendar repeats every 28 years (weekdays and leap years
+        // together): a line with no tick in 28 years never fires at all, and
+        // the daemon would poll once at start and then fall silent.
+        let from = DateTime::<Utc>::from_timestamp(978_307_200, 0); // 2001-01-01
+        let fires = from
+            .and_then(|from| Some((from, schedule.next_after(from)?)))
+            .is_some_and(|(from, next)| next - from < chrono::TimeDelta::days(28 * 366));
+        if !fires {
+            return Err(format!(
+                "`{expr}` never fires (no such date), so no poll would ever run: use a schedule that fires, e.g. \"0 */10 * * * *\""
+            ));
+        }
+        Ok(schedule)
     }
 
     /// The default: every ten minutes, at second 0. (A test parses it.)
@@ -47,6 +61,19 @@ impl CronSchedule {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The first tick after `t` (UTC), or `None` if it never fires again.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        parse_cron(&self.0).ok()?.find_next_occurrence(&t, false).ok()
+    }
+}
+
+/// Parses a 6-field line (seconds first) with croner.
+fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(expr)
 }
 
 impl<'de> Deserialize<'de> for CronSchedule {

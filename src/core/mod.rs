@@ -7,6 +7,8 @@ pub mod assess;
 pub mod forecast;
 pub mod ledger;
 pub mod order_policy;
+pub mod plausibility;
+pub mod poll_guard;
 pub mod pool;
 pub mod rules;
 

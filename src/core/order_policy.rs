@@ -65,14 +65,27 @@ pub fn shortfall(a: &Assessment, cfg: &OrderConfig, now: DateTime<Utc>) -> Optio
     }
 }
 
-/// Decides for `account` after a successful poll.
-pub fn decide(account: &str, a: &Assessment, ledger: &Ledger, cfg: &OrderConfig, now: DateTime<Utc>) -> Decision {
+/// Decides for `account` after a successful poll. `seen_before` says
+/// whether the previous successful poll found a shortfall too: an order
+/// spends money, so it needs at least the evidence an alert needs to fire,
+/// two polls, and never acts on a single odd answer.
+pub fn decide(
+    account: &str,
+    a: &Assessment,
+    ledger: &Ledger,
+    cfg: &OrderConfig,
+    seen_before: bool,
+    now: DateTime<Utc>,
+) -> Decision {
     if cfg.mode == OrderMode::Off {
         return Decision::Nothing;
     }
     let Some(reason) = shortfall(a, cfg, now) else {
         return Decision::Nothing;
     };
+    if !seen_before {
+        return Decision::Nothing;
+    }
     if let Some(e) = ledger.blocking(account) {
         return Decision::Blocked { order: e.id.clone() };
     }
@@ -87,6 +100,26 @@ pub fn decide(account: &str, a: &Assessment, ledger: &Ledger, cfg: &OrderConfig,
         OrderMode::DryRun => Decision::WouldOrder { reason },
         _ => Decision::Order { reason },
     }
+}
+
+/// The alert for a ledger that cannot be had, `why` saying what is wrong.
+/// It claims nothing about any order. It is critical only where it stops
+/// live ordering; with ordering off it is worth a warning, and nothing at
+/// all when there is no ledger to read (`ledger_exists` false).
+pub fn ledger_unavailable(why: &str, cfg: &OrderConfig, ledger_exists: bool) -> Option<Finding> {
+    if cfg.mode == OrderMode::Off && !ledger_exists {
+        return None;
+    }
+    Some(Finding {
+        rule: Rule::OrderLedgerUnavailable,
+        severity: if cfg.mode == OrderMode::Live {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        package_id: None,
+        summary: why.to_string(),
+    })
 }
 
 /// The order alerts that hold for `account`, fed to the alert lifecycle
@@ -214,10 +247,48 @@ mod tests {
     const NOW: &str = "2026-06-01 00:00:00";
 
     #[test]
+    fn a_ledger_out_of_reach_is_critical_only_when_it_stops_live_ordering() {
+        let why = "the order ledger is out of reach: cannot open orders.lock: Too many open files";
+        assert_eq!(ledger_unavailable(why, &OrderConfig::default(), false), None);
+        let off = ledger_unavailable(why, &OrderConfig::default(), true).unwrap();
+        assert_eq!(
+            (off.rule, off.severity),
+            (Rule::OrderLedgerUnavailable, Severity::Warning)
+        );
+        let on = ledger_unavailable(why, &live(), false).unwrap();
+        assert_eq!(on.severity, Severity::Critical);
+        assert_eq!(on.summary, why);
+    }
+
+    #[test]
+    fn one_poll_alone_never_orders_nor_previews_an_order() {
+        let none = Ledger::default();
+        assert_eq!(
+            decide("main", &pool(50), &none, &live(), false, at(NOW)),
+            Decision::Nothing
+        );
+        let dry = OrderConfig {
+            mode: OrderMode::DryRun,
+            ..live()
+        };
+        assert_eq!(
+            decide("main", &pool(50), &none, &dry, false, at(NOW)),
+            Decision::Nothing
+        );
+        assert!(matches!(
+            decide("main", &pool(50), &none, &live(), true, at(NOW)),
+            Decision::Order { .. }
+        ));
+    }
+
+    #[test]
     fn orders_on_a_shortfall_only_when_live() {
         let none = Ledger::default();
-        assert_eq!(decide("main", &pool(500), &none, &live(), at(NOW)), Decision::Nothing);
-        let d = decide("main", &pool(50), &none, &live(), at(NOW));
+        assert_eq!(
+            decide("main", &pool(500), &none, &live(), true, at(NOW)),
+            Decision::Nothing
+        );
+        let d = decide("main", &pool(50), &none, &live(), true, at(NOW));
         assert_eq!(
             d,
             Decision::Order {
@@ -225,13 +296,13 @@ mod tests {
             }
         );
         let off = OrderConfig::default();
-        assert_eq!(decide("main", &pool(50), &none, &off, at(NOW)), Decision::Nothing);
+        assert_eq!(decide("main", &pool(50), &none, &off, true, at(NOW)), Decision::Nothing);
         let dry = OrderConfig {
             mode: OrderMode::DryRun,
             ..live()
         };
         assert!(matches!(
-            decide("main", &pool(50), &none, &dry, at(NOW)),
+            decide("main", &pool(50), &none, &dry, true, at(NOW)),
             Decision::WouldOrder { .. }
         ));
     }
@@ -240,7 +311,7 @@ mod tests {
     fn forecast_trigger() {
         let mut a = pool(500);
         a.depletion_at = Some(at("2026-06-02 00:00:00"));
-        let d = decide("main", &a, &Ledger::default(), &live(), at(NOW));
+        let d = decide("main", &a, &Ledger::default(), &live(), true, at(NOW));
         assert!(
             matches!(&d, Decision::Order { reason } if reason.contains("run dry in 1d")),
             "{d:?}"
@@ -250,7 +321,7 @@ mod tests {
             ..live()
         };
         assert_eq!(
-            decide("main", &a, &Ledger::default(), &no_forecast, at(NOW)),
+            decide("main", &a, &Ledger::default(), &no_forecast, true, at(NOW)),
             Decision::Nothing
         );
     }
@@ -264,10 +335,10 @@ mod tests {
         let l = Ledger {
             entries: vec![entry(placed, NOW)],
         };
-        assert_eq!(decide("main", &pool(50), &l, &live(), at(NOW)), Decision::Nothing);
+        assert_eq!(decide("main", &pool(50), &l, &live(), true, at(NOW)), Decision::Nothing);
         // Another account is not held up.
         assert!(matches!(
-            decide("other", &pool(50), &l, &live(), at(NOW)),
+            decide("other", &pool(50), &l, &live(), true, at(NOW)),
             Decision::Order { .. }
         ));
     }
@@ -286,7 +357,7 @@ mod tests {
                 entries: vec![entry(state, NOW)],
             };
             assert_eq!(
-                decide("main", &pool(50), &l, &live(), at(NOW)),
+                decide("main", &pool(50), &l, &live(), true, at(NOW)),
                 Decision::Blocked { order: "ord-1".into() }
             );
         }
@@ -294,7 +365,7 @@ mod tests {
             entries: vec![entry(OrderState::NotPlaced { settled_at: at(NOW) }, NOW)],
         };
         assert!(matches!(
-            decide("main", &pool(50), &settled, &live(), at(NOW)),
+            decide("main", &pool(50), &settled, &live(), true, at(NOW)),
             Decision::Order { .. }
         ));
     }
@@ -316,14 +387,14 @@ mod tests {
         let l = Ledger {
             entries: vec![fulfilled("2026-05-20 00:00:00"), fulfilled("2026-05-25 00:00:00")],
         };
-        let d = decide("main", &pool(50), &l, &live(), at(NOW));
+        let d = decide("main", &pool(50), &l, &live(), true, at(NOW));
         assert!(matches!(d, Decision::CapReached { count: 2, .. }), "{d:?}");
         let f = findings("main", &l, &d, &live(), at(NOW));
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].rule, f[0].severity), (Rule::OrderCapReached, Severity::Critical));
         // Thirty days on, the old orders no longer count.
         assert!(matches!(
-            decide("main", &pool(50), &l, &live(), at("2026-06-25 00:00:00")),
+            decide("main", &pool(50), &l, &live(), true, at("2026-06-25 00:00:00")),
             Decision::Order { .. }
         ));
     }
@@ -362,7 +433,7 @@ mod tests {
             mode: OrderMode::DryRun,
             ..live()
         };
-        let d = decide("main", &pool(50), &Ledger::default(), &dry, at(NOW));
+        let d = decide("main", &pool(50), &Ledger::default(), &dry, true, at(NOW));
         let f = findings("main", &Ledger::default(), &d, &dry, at(NOW));
         assert_eq!(f[0].rule, Rule::OrderDryRun);
         assert_eq!(

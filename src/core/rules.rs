@@ -27,6 +27,8 @@ pub enum Rule {
     OrderNotFulfilled,
     /// An order was interrupted; whether it was placed is not known.
     OrderOutcomeUnknown,
+    /// The order ledger cannot be read or locked: ordering is stopped.
+    OrderLedgerUnavailable,
     /// OrderPackage refused an order.
     OrderFailed,
     /// A shortfall, but the 30-day order cap is reached.
@@ -45,6 +47,7 @@ impl Rule {
             Rule::PackageExpiringSoon => "PackageExpiringSoon",
             Rule::OrderNotFulfilled => "OrderNotFulfilled",
             Rule::OrderOutcomeUnknown => "OrderOutcomeUnknown",
+            Rule::OrderLedgerUnavailable => "OrderLedgerUnavailable",
             Rule::OrderFailed => "OrderFailed",
             Rule::OrderCapReached => "OrderCapReached",
             Rule::OrderDryRun => "OrderDryRun",

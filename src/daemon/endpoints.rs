@@ -5,6 +5,7 @@ use super::watch::AccountWatch;
 use crate::config::units::{format_size_human, format_span};
 use crate::http::server::{Handler, HttpRequest, HttpResponse};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::notify::render::escape_html;
 use bytes::Bytes;
 use chrono::Utc;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 pub struct Endpoints {
     /// The metrics to render.
     pub metrics: Arc<Metrics>,
+    /// Mail and state health, for the status page.
+    pub notifier: Arc<Notifier>,
     /// The watched accounts, for readiness and the status page.
     pub accounts: Vec<Arc<AccountWatch>>,
 }
@@ -70,6 +73,24 @@ impl Endpoints {
             ".warning{color:#a60}.critical{color:#c00}</style></head><body>",
             "<h1>cdnquota</h1><p><a href=\"/metrics\">metrics</a> · <a href=\"/readyz\">readyz</a></p>"
         ));
+        let health = self.notifier.health();
+        if let Some(why) = &health.unsaved {
+            let _ = write!(
+                page,
+                "<p class=\"critical\">state NOT saved: {}; alerts and queued mail live only in memory until this is fixed</p>",
+                escape_html(why)
+            );
+        }
+        let _ = write!(page, "<p>mail outbox: {} pending", health.outbox_pending);
+        if let Some((at, why)) = &health.last_failure {
+            let _ = write!(
+                page,
+                "; <span class=\"warning\">last delivery failure {} ago: {}</span>",
+                format_span((now - *at).to_std().unwrap_or_default()),
+                escape_html(why)
+            );
+        }
+        page.push_str("</p>");
         for watch in &self.accounts {
             let status = watch.status();
             let _ = write!(page, "<h2>{}</h2>", escape_html(watch.name()));

@@ -7,10 +7,14 @@ pub mod watch;
 
 use crate::api::source::PackageSource;
 use crate::config::Config;
+use crate::config::values::CronSchedule;
+use crate::core::poll_guard::overdue;
 use crate::http::server::serve;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::notify::PollReport;
 use crate::order::Orderer;
+use crate::state::{StateDirLock, StateDirLockError};
 use endpoints::Endpoints;
 use std::fmt;
 use std::future::Future;
@@ -19,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch as signal_channel;
-use tokio_cron_scheduler::{Job, JobScheduler};
 use watch::AccountWatch;
 
 /// How long a stop waits for polls in flight. Abandoning one is harmless:
@@ -40,8 +43,8 @@ pub enum DaemonError {
     Client(String),
     /// The state directory or the mail transport could not be set up.
     Notifier(String),
-    /// The scheduler refused the schedule or failed to start.
-    Scheduler(String),
+    /// Another daemon holds the state directory.
+    StateDirInUse(String),
 }
 
 impl fmt::Display for DaemonError {
@@ -50,8 +53,7 @@ impl fmt::Display for DaemonError {
             DaemonError::Listen { addr, error } => {
                 write!(f, "cannot listen on {addr}: {error}; set `listen` to a free address")
             }
-            DaemonError::Client(e) | DaemonError::Notifier(e) => write!(f, "{e}"),
-            DaemonError::Scheduler(e) => write!(f, "the scheduler failed: {e}"),
+            DaemonError::Client(e) | DaemonError::Notifier(e) | DaemonError::StateDirInUse(e) => write!(f, "{e}"),
         }
     }
 }
@@ -65,12 +67,25 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     accounts: Vec<Arc<AccountWatch>>,
+    // Held while this daemon runs: a second daemon on the same state_dir
+    // would mail every alert twice and race on every file.
+    _state_lock: Option<StateDirLock>,
 }
 
 impl Daemon {
     /// Sets up clients and binds the listen address, so that start-up
     /// errors surface before anything runs.
     pub async fn bind(config: Config) -> Result<Daemon, DaemonError> {
+        let state_lock = match StateDirLock::acquire(&config.state_dir) {
+            Ok(lock) => Some(lock),
+            Err(e @ StateDirLockError::Held(_)) => return Err(DaemonError::StateDirInUse(e.to_string())),
+            // A read-only state_dir: nothing can be written there anyway,
+            // and watching from memory beats not watching.
+            Err(StateDirLockError::Unavailable(why)) => {
+                tracing::error!("{why}; running without the state_dir lock: make sure no other daemon uses it");
+                None
+            }
+        };
         let metrics =
             Arc::new(Metrics::new().map_err(|e| DaemonError::Client(format!("cannot set up the metrics: {e}")))?);
         let notifier =
@@ -101,6 +116,7 @@ impl Daemon {
             metrics,
             notifier,
             accounts,
+            _state_lock: state_lock,
         })
     }
 
@@ -114,6 +130,7 @@ impl Daemon {
         let (stop_http, http_stopped) = signal_channel::channel(false);
         let endpoints = Arc::new(Endpoints {
             metrics: self.metrics.clone(),
+            notifier: self.notifier.clone(),
             accounts: self.accounts.clone(),
         });
         let http = tokio::spawn(serve(self.listener, endpoints, http_stopped));
@@ -124,20 +141,18 @@ impl Daemon {
             self.config.schedule.as_str()
         );
 
-        let (stop_sender, sender_stopped) = signal_channel::channel(false);
-        let sender = tokio::spawn(self.notifier.clone().run_sender(sender_stopped));
+        let sender = tokio::spawn(self.notifier.clone().run_sender());
+        let guard = tokio::spawn(guard_polling(
+            self.accounts.clone(),
+            self.notifier.clone(),
+            self.config.schedule.clone(),
+            self.config.alerts.poll_failure_after,
+        ));
 
         // The first round runs before the schedule starts and before systemd
         // is told the daemon is ready; a dead API fails it, it does not hang.
         // A stop signal during it is heard at once, not after the retries.
-        let first_round: Vec<_> = self
-            .accounts
-            .iter()
-            .map(|watch| {
-                let watch = watch.clone();
-                tokio::spawn(async move { watch.poll().await })
-            })
-            .collect();
+        let first_round: Vec<_> = self.accounts.iter().map(|watch| watch.spawn_poll()).collect();
         let first_round_done = async {
             for poll in first_round {
                 let _ = poll.await;
@@ -163,29 +178,41 @@ impl Daemon {
                     }
                 })
             });
-            scheduler = Some(start_schedule(self.config.schedule.as_str(), &self.accounts).await?);
+            scheduler = Some(tokio::spawn(run_schedule(
+                self.config.schedule.clone(),
+                self.accounts.clone(),
+            )));
             (&mut stop).await;
         }
         tracing::info!("stopping: no new polls; waiting for polls in flight");
         if let Some(w) = watchdog {
             w.abort();
         }
-        if let Some(mut scheduler) = scheduler
-            && let Err(e) = scheduler.shutdown().await
-        {
-            tracing::warn!("stopping the scheduler: {e}");
+        guard.abort();
+        if let Some(scheduler) = scheduler {
+            scheduler.abort();
         }
+        // The sender finishes the delivery under way (bounded by the mail
+        // timeout), at the same time as the polls wind down; what it has not
+        // started stays in the outbox for the next start or the reloaded
+        // daemon, which re-reads it only once this one is done with it.
+        self.notifier.stop_sending();
         let idle = all_idle(&self.accounts);
         if tokio::time::timeout(STOP_GRACE, idle).await.is_err() {
             tracing::warn!(
-                "a poll was still running after {}s; stopping anyway",
+                "a poll was still running after {}s; it is abandoned (an order it was placing is recorded as of unknown outcome)",
                 STOP_GRACE.as_secs()
             );
         }
-        // Mail still queued is saved in the outbox and the next start sends
-        // it, so a delivery stuck on a slow relay is not waited out.
-        let _ = stop_sender.send(true);
-        if tokio::time::timeout(Duration::from_secs(3), sender).await.is_err() {
+        // Nothing of this daemon may write the state once the next one (a
+        // reload) has read it: polls left running are ended here.
+        for watch in &self.accounts {
+            watch.abort_polls();
+        }
+        let sender_grace = self.notifier.delivery_timeout() + Duration::from_secs(2);
+        let sender_abort = sender.abort_handle();
+        if tokio::time::timeout(sender_grace, sender).await.is_err() {
+            sender_abort.abort();
             tracing::warn!("a mail delivery was still running; it stays in the outbox for the next start");
         }
         let _ = stop_http.send(true);
@@ -195,31 +222,66 @@ impl Daemon {
     }
 }
 
-/// Polls every account on the cron schedule (UTC).
-async fn start_schedule(schedule: &str, accounts: &[Arc<AccountWatch>]) -> Result<JobScheduler, DaemonError> {
-    let scheduler = JobScheduler::new()
-        .await
-        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-    for watch in accounts {
-        let watch = watch.clone();
-        let job = Job::new_async(schedule, move |_, _| {
-            let watch = watch.clone();
-            Box::pin(async move {
-                // Spawned so a slow poll never holds up the scheduler.
-                tokio::spawn(async move { watch.poll().await });
-            })
-        })
-        .map_err(|e| DaemonError::Scheduler(format!("schedule \"{}\": {e}", schedule)))?;
-        scheduler
-            .add(job)
-            .await
-            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+/// Fires `PollFailing` when no poll has finished for `poll_failure_after`
+/// past the tick that was due, whatever the schedule or the scheduler did.
+async fn guard_polling(
+    accounts: Vec<Arc<AccountWatch>>,
+    notifier: Arc<Notifier>,
+    schedule: CronSchedule,
+    poll_failure_after: Duration,
+) {
+    if poll_failure_after.is_zero() {
+        return;
     }
-    scheduler
-        .start()
-        .await
-        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-    Ok(scheduler)
+    let every = (poll_failure_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let started = chrono::Utc::now();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now();
+        for watch in &accounts {
+            let status = watch.status();
+            let last = status.last_poll.unwrap_or(started);
+            if let Some(why) = overdue(last, schedule.next_after(last), poll_failure_after, now) {
+                tracing::error!(account = %watch.name(), "{why}");
+                let report = PollReport::Failed {
+                    error: &why,
+                    last_good: status.assessment.as_ref(),
+                };
+                notifier.after_poll(watch.name(), report, now);
+            }
+        }
+    }
+}
+
+/// Polls every account at each tick of the cron schedule (UTC), until
+/// aborted. A plain loop rather than a scheduler crate: a scheduler's tasks
+/// that outlive its shutdown would keep every reloaded daemon alive.
+async fn run_schedule(schedule: CronSchedule, accounts: Vec<Arc<AccountWatch>>) {
+    // The wall clock may be stepped while we sleep: wake at least this often
+    // to look again, so a tick is neither missed for long nor run early.
+    const LOOK_AGAIN: Duration = Duration::from_secs(30);
+    let mut last = chrono::Utc::now();
+    loop {
+        let Some(tick) = schedule.next_after(last) else {
+            // Refused when the config is loaded; the guard alerts if it happens.
+            tracing::error!("the schedule \"{}\" never fires again", schedule.as_str());
+            return;
+        };
+        loop {
+            let wait = (tick - chrono::Utc::now()).to_std().unwrap_or_default();
+            if wait.is_zero() {
+                break;
+            }
+            tokio::time::sleep(wait.min(LOOK_AGAIN)).await;
+        }
+        for watch in &accounts {
+            // A poll still running makes this tick a logged skip.
+            watch.spawn_poll();
+        }
+        last = tick.max(chrono::Utc::now() - chrono::TimeDelta::seconds(1));
+    }
 }
 
 async fn all_idle(accounts: &[Arc<AccountWatch>]) {

@@ -6,7 +6,9 @@ use crate::config::Account;
 use crate::config::units::format_size_human;
 use crate::core::assess::{Assessment, assess};
 use crate::core::forecast::{Sample, record};
+use crate::core::plausibility::implausible;
 use crate::metrics::Metrics;
+use crate::model::Snapshot;
 use crate::notify::{Notifier, PollReport};
 use crate::order::Orderer;
 use chrono::{DateTime, Utc};
@@ -50,6 +52,11 @@ pub struct AccountWatch {
     orderer: Arc<Orderer>,
     history: Mutex<Vec<Sample>>,
     status: RwLock<AccountStatus>,
+    // Whether the previous poll brought an unbelievable package list (a
+    // second one in a row is believed).
+    doubted: Mutex<bool>,
+    // The poll tasks started, so a stop can end those still running.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     // Held for the whole poll, so one account is never polled twice at once.
     polling: tokio::sync::Mutex<()>,
 }
@@ -72,6 +79,8 @@ impl AccountWatch {
             orderer,
             history: Mutex::new(Vec::new()),
             status: RwLock::new(AccountStatus::default()),
+            doubted: Mutex::new(false),
+            tasks: Mutex::new(Vec::new()),
             polling: tokio::sync::Mutex::new(()),
         }
     }
@@ -100,6 +109,46 @@ impl AccountWatch {
         let _idle = self.polling.lock().await;
     }
 
+    /// Starts a poll in a task of its own, remembered so that a stop can end
+    /// it if it outlives the grace period.
+    pub fn spawn_poll(self: &Arc<Self>) -> tokio::task::JoinHandle<PollOutcome> {
+        let watch = self.clone();
+        let handle = tokio::spawn(async move { watch.poll().await });
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle.abort_handle());
+        handle
+    }
+
+    /// Ends every poll task still running.
+    pub fn abort_polls(&self) {
+        for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            task.abort();
+        }
+    }
+
+    /// The snapshot, or why it is not to be believed yet.
+    fn believe(&self, snapshot: Snapshot, now: DateTime<Utc>) -> Result<Snapshot, String> {
+        let mut doubted = self.doubted.lock().unwrap_or_else(|p| p.into_inner());
+        let status = self.status.read().unwrap_or_else(|p| p.into_inner());
+        let last_good = status
+            .assessment
+            .iter()
+            .flat_map(|a| a.packages.iter().map(|v| &v.package));
+        let verdict = implausible(last_good, &snapshot, *doubted, now);
+        drop(status);
+        match verdict {
+            Some(why) => {
+                *doubted = true;
+                Err(why)
+            }
+            None => {
+                *doubted = false;
+                Ok(snapshot)
+            }
+        }
+    }
+
     /// Polls the account unless a poll is already running.
     pub async fn poll(&self) -> PollOutcome {
         let Ok(_running) = self.polling.try_lock() else {
@@ -110,6 +159,9 @@ impl AccountWatch {
         let result = self.source.fetch().await;
         let took = started.elapsed();
         let now = Utc::now();
+        let result = result
+            .map_err(|e| format!("{} failed: {e}; {}", self.source.action(), e.hint()))
+            .and_then(|snapshot| self.believe(snapshot, now));
         match result {
             Ok(snapshot) => {
                 let assessment = {
@@ -137,13 +189,12 @@ impl AccountWatch {
                 status.assessment = Some(assessment);
                 PollOutcome::Succeeded
             }
-            Err(e) => {
+            Err(error) => {
                 // The last good values stay published: a failed poll says
                 // nothing about the bytes left.
-                tracing::error!(account = %self.name(), "{} failed: {e}; {}", self.source.action(), e.hint());
+                tracing::error!(account = %self.name(), "{error}");
                 self.metrics.polls.finished(self.name(), false, now, took);
                 let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
-                let error = format!("{} failed: {e}; {}", self.source.action(), e.hint());
                 let report = PollReport::Failed {
                     error: &error,
                     last_good: status.assessment.as_ref(),

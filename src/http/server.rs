@@ -14,6 +14,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// How long a connection may finish its request in flight at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Requests with larger bodies are refused.
 const MAX_REQUEST_BODY: usize = 1024 * 1024;
 
@@ -129,6 +132,7 @@ pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, mut shutd
             _ = shutdown.changed() => break,
         };
         let handler = handler.clone();
+        let mut stopping = shutdown.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let handler = handler.clone();
@@ -144,7 +148,20 @@ pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, mut shutd
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
+            tokio::pin!(connection);
+            // At shutdown an open keep-alive connection is closed too: left
+            // alone, it would keep this server's handler, and all it holds,
+            // alive after a reload.
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+                    connection.as_mut().graceful_shutdown();
+                    tokio::time::timeout(SHUTDOWN_GRACE, connection)
+                        .await
+                        .unwrap_or(Ok(()))
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!("HTTP connection ended: {e}");
             }
         });

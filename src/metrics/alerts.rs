@@ -1,5 +1,5 @@
-//! Alerting health: which alerts fire, mail delivery outcomes, and the
-//! outbox backlog.
+//! Alerting health: which alerts fire, mail delivery outcomes, the outbox
+//! backlog, and whether the alert state reaches the disk.
 
 use prometheus::{GaugeVec, IntCounterVec, IntGauge, Registry};
 
@@ -8,6 +8,8 @@ pub struct AlertMetrics {
     firing: GaugeVec,
     notifications: IntCounterVec,
     outbox_pending: IntGauge,
+    outbox_oldest: IntGauge,
+    state_saved: IntGauge,
 }
 
 impl AlertMetrics {
@@ -30,6 +32,20 @@ impl AlertMetrics {
                 &["outcome"],
             )?,
             outbox_pending: super::register(r, outbox_pending)?,
+            outbox_oldest: super::register(
+                r,
+                IntGauge::new(
+                    format!("{}outbox_oldest_timestamp_seconds", super::PREFIX),
+                    "When the oldest mail still in the outbox was queued (UTC unix time); 0 when the outbox is empty.",
+                )?,
+            )?,
+            state_saved: super::register(
+                r,
+                IntGauge::new(
+                    format!("{}state_save_success", super::PREFIX),
+                    "1 if the last write of the alert state to state_dir succeeded (or was not needed), 0 if the state lives only in memory.",
+                )?,
+            )?,
         })
     }
 
@@ -46,8 +62,14 @@ impl AlertMetrics {
         self.notifications.with_label_values(&[outcome]).inc();
     }
 
-    /// Sets the outbox backlog.
-    pub fn set_outbox_pending(&self, n: usize) {
-        self.outbox_pending.set(n as i64);
+    /// Sets the outbox backlog: how many mails, and when the oldest was queued.
+    pub fn set_outbox(&self, pending: usize, oldest: Option<chrono::DateTime<chrono::Utc>>) {
+        self.outbox_pending.set(pending as i64);
+        self.outbox_oldest.set(oldest.map_or(0, |t| t.timestamp()));
+    }
+
+    /// Sets whether the state reaches the disk.
+    pub fn set_state_saved(&self, saved: bool) {
+        self.state_saved.set(i64::from(saved));
     }
 }

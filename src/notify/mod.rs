@@ -19,12 +19,13 @@ use crate::core::assess::Assessment;
 use crate::metrics::Metrics;
 use crate::random::random_u64;
 use crate::state::{State, StateFile};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use outbox::OutboxMail;
 use render::{MailContext, render};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use transport::MailTransport;
 
 /// What a poll of one account came to, for the lifecycle.
@@ -45,6 +46,17 @@ pub enum PollReport<'a> {
     },
 }
 
+/// What the status page shows of mail and state health.
+#[derive(Clone, Debug, Default)]
+pub struct NotifierHealth {
+    /// Mails waiting in the outbox.
+    pub outbox_pending: usize,
+    /// The latest failed delivery: when, and why.
+    pub last_failure: Option<(DateTime<Utc>, String)>,
+    /// Why the state is not being saved, while it is not.
+    pub unsaved: Option<String>,
+}
+
 /// The alerting shell: lifecycle state, outbox and mail transport.
 pub struct Notifier {
     alerts: AlertsConfig,
@@ -58,7 +70,24 @@ pub struct Notifier {
     started: DateTime<Utc>,
     wake: Notify,
     sending: tokio::sync::Mutex<()>,
+    // Set at stop: the delivery under way finishes, no new one starts, so a
+    // reload's new notifier never finds a mail that is still being sent.
+    stopping: AtomicBool,
+    health: Mutex<Health>,
+    // When each account last polled well, exactly; `State::last_success`
+    // holds a coarser copy for the disk.
+    live_success: Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
 }
+
+#[derive(Default)]
+struct Health {
+    last_failure: Option<(DateTime<Utc>, String)>,
+    unsaved: Option<String>,
+    unsaved_logged_at: Option<DateTime<Utc>>,
+}
+
+/// While the state cannot be saved, the error is logged again this often.
+const UNSAVED_REMINDER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// This host's name, for the mail and its Message-IDs.
 pub fn hostname() -> String {
@@ -71,14 +100,22 @@ pub fn hostname() -> String {
 }
 
 impl Notifier {
-    /// Opens the state in `config.state_dir` and sets up the transport.
+    /// Opens the state in `config.state_dir` and sets up the transport. A
+    /// state that cannot be read or saved is no reason to stop watching:
+    /// the daemon then runs from memory and says so loudly.
     pub fn new(config: &Config, metrics: Arc<Metrics>, now: DateTime<Utc>) -> Result<Notifier, String> {
-        let opened = StateFile::open(&config.state_dir, now)?;
+        let opened = StateFile::open(&config.state_dir, now);
         if let Some((aside, why)) = &opened.moved_aside {
             tracing::error!(
                 "the state file was unreadable ({why}); moved it to {} and started with no alert history: alerts may be sent again",
                 aside.display()
             );
+        }
+        let mut health = Health::default();
+        if let Some(why) = &opened.unsaved {
+            tracing::error!("{why}; the alert state and queued mail are NOT being saved: a restart forgets them");
+            health.unsaved = Some(why.clone());
+            health.unsaved_logged_at = Some(now);
         }
         let transport = config.email.as_ref().map(MailTransport::new).transpose()?;
         match &config.email {
@@ -101,9 +138,28 @@ impl Notifier {
             started: now,
             wake: Notify::new(),
             sending: tokio::sync::Mutex::new(()),
+            stopping: AtomicBool::new(false),
+            health: Mutex::new(health),
+            live_success: Mutex::new(Default::default()),
         };
         notifier.publish(&notifier.lock());
+        notifier.metrics.alerts.set_state_saved(opened.unsaved.is_none());
         Ok(notifier)
+    }
+
+    fn health_lock(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Mail and state health, for the status page.
+    pub fn health(&self) -> NotifierHealth {
+        let outbox_pending = self.lock().outbox.len();
+        let h = self.health_lock();
+        NotifierHealth {
+            outbox_pending,
+            last_failure: h.last_failure.clone(),
+            unsaved: h.unsaved.clone(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -112,32 +168,62 @@ impl Notifier {
 
     fn publish(&self, state: &State) {
         self.metrics.alerts.set_firing(&state.alerts.firing());
-        self.metrics.alerts.set_outbox_pending(state.outbox.len());
+        let oldest = state.outbox.iter().map(|m| m.created_at).min();
+        self.metrics.alerts.set_outbox(state.outbox.len(), oldest);
     }
 
+    /// Saves the state if it changed. A failure is logged when it starts,
+    /// then hourly while it lasts, and when it ends: loud, not a flood.
     fn save(&self, state: &State) {
-        if let Err(e) = self.file.save(state) {
-            tracing::error!(
-                "cannot save the state to {}: {e}; alerts and queued mail survive only until a restart",
-                self.file.path().display()
-            );
+        let result = self.file.save(state);
+        let now = Utc::now();
+        let mut h = self.health_lock();
+        match result {
+            Ok(_) => {
+                if h.unsaved.take().is_some() {
+                    tracing::info!("the state is saved to {} again", self.file.path().display());
+                }
+                h.unsaved_logged_at = None;
+            }
+            Err(e) => {
+                let why = format!("cannot save the state to {}: {e}", self.file.path().display());
+                if h.unsaved_logged_at.is_none_or(|t| now - t >= UNSAVED_REMINDER) {
+                    tracing::error!("{why}; alerts and queued mail survive only until a restart");
+                    h.unsaved_logged_at = Some(now);
+                }
+                h.unsaved = Some(why);
+            }
         }
+        self.metrics.alerts.set_state_saved(h.unsaved.is_none());
     }
 
     /// Moves the account's alerts on after a poll, queues the mail it calls
     /// for, saves, and wakes the sender.
     pub fn after_poll(&self, account: &str, report: PollReport, now: DateTime<Utc>) {
         let mut state = self.lock();
-        let healthy_since = state.last_success.get(account).copied().unwrap_or(self.started);
+        let mut live_success = self.live_success.lock().unwrap_or_else(|p| p.into_inner());
+        let healthy_since = live_success
+            .get(account)
+            .or(state.last_success.get(account))
+            .copied()
+            .unwrap_or(self.started);
         let all: Vec<crate::core::rules::Finding>;
         let (result, assessment) = match report {
             PollReport::Succeeded { assessment, extra } => {
-                state.last_success.insert(account.to_string(), now);
+                live_success.insert(account.to_string(), now);
+                // The saved copy only has to be recent enough for PollFailing
+                // after a restart (at most half of poll_failure_after early):
+                // refreshing it every poll would rewrite the file every poll.
+                let half = TimeDelta::from_std(self.alerts.poll_failure_after / 2).unwrap_or(TimeDelta::MAX);
+                if state.last_success.get(account).is_none_or(|t| now - *t >= half) {
+                    state.last_success.insert(account.to_string(), now);
+                }
                 all = assessment.findings.iter().chain(extra).cloned().collect();
                 (PollResult::Succeeded(&all), Some(assessment))
             }
             PollReport::Failed { error, last_good } => (PollResult::Failed(error), last_good),
         };
+        drop(live_success);
         let notices = state.alerts.step(account, result, healthy_since, &self.alerts, now);
         for n in &notices {
             let a = &n.alert;
@@ -225,6 +311,9 @@ impl Notifier {
         let now = Utc::now();
         let due: Vec<OutboxMail> = self.lock().outbox.iter().filter(|m| m.due(now)).cloned().collect();
         for mail in due {
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
             let result = transport.send(email, &mail).await;
             let mut state = self.lock();
             let outcome = match &result {
@@ -234,6 +323,7 @@ impl Notifier {
                     "sent"
                 }
                 Err(e) if e.permanent => {
+                    self.health_lock().last_failure = Some((Utc::now(), e.message.clone()));
                     tracing::error!(
                         "the mail server refused \"{}\" for good: {e}; it is dropped",
                         mail.subject
@@ -242,6 +332,7 @@ impl Notifier {
                     "rejected"
                 }
                 Err(e) => {
+                    self.health_lock().last_failure = Some((Utc::now(), e.message.clone()));
                     if let Some(queued) = state.outbox.iter_mut().find(|m| m.message_id == mail.message_id) {
                         queued.failed(e.message.clone(), email.retry_backoff, Utc::now());
                         tracing::warn!(
@@ -266,11 +357,14 @@ impl Notifier {
         self.lock().outbox.iter().map(|m| m.next_attempt).min()
     }
 
-    /// Delivers mail until `stop` turns true: after every poll that queued
-    /// some, and whenever a retry falls due.
-    pub async fn run_sender(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// Delivers mail until [`Notifier::stop_sending`]: after every poll that
+    /// queued some, and whenever a retry falls due.
+    pub async fn run_sender(self: Arc<Self>) {
         loop {
             self.deliver_due().await;
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             let wait = self
                 .next_due()
                 .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
@@ -279,8 +373,23 @@ impl Notifier {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.wake.notified() => {}
-                _ = stop.changed() => return,
+            }
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
             }
         }
+    }
+
+    /// Asks the sender to stop: a delivery under way is finished (bounded by
+    /// the mail timeout) and its outcome saved, and no further one starts,
+    /// so a reload's new notifier never finds a mail still being sent.
+    pub fn stop_sending(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// The longest a delivery can take, for a stop waiting on one.
+    pub fn delivery_timeout(&self) -> Duration {
+        self.email.as_ref().map_or(Duration::ZERO, |e| e.timeout)
     }
 }

@@ -49,6 +49,7 @@ fn headline(notice: &Notice) -> String {
         ),
         POLL_FAILING => "cannot read the CDN traffic packages".into(),
         "OrderOutcomeUnknown" => "an order was interrupted and may have been placed".into(),
+        "OrderLedgerUnavailable" => "the order ledger is out of reach: ordering is stopped".into(),
         "OrderFailed" => "ordering a traffic package failed".into(),
         "OrderNotFulfilled" => "an ordered traffic package is not paid yet".into(),
         "OrderCapReached" => "order cap reached: no traffic package ordered".into(),
@@ -74,6 +75,9 @@ fn advice(rule: &str) -> &'static str {
         }
         "OrderOutcomeUnknown" => {
             "Look in the Tencent Cloud console for the order. Then tell cdnquota: cdnquota order --resolve ID --placed ORDER_ID, or --not-placed. Until then it orders nothing for this account."
+        }
+        "OrderLedgerUnavailable" => {
+            "No order was interrupted: the ledger itself cannot be read or locked. Fix what the message says (state_dir permissions, disk, open files), then the next poll clears this."
         }
         "OrderFailed" => "Fix what the API refused, then settle it: cdnquota order --resolve ID --not-placed.",
         "OrderNotFulfilled" => "Pay the order in the Tencent Cloud console; the package appears once it is paid.",

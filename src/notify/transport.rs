@@ -102,9 +102,27 @@ impl MailTransport {
         }
     }
 
-    /// Sends `mail` to the configured recipients.
+    /// Sends `mail` to the configured recipients, the whole delivery bounded
+    /// by `config.timeout`: lettre's own timeout covers the connection only,
+    /// and a relay that accepts it and then stalls must not hold up all mail.
     pub async fn send(&self, config: &EmailConfig, mail: &OutboxMail) -> Result<(), SendError> {
         let message = build_message(config, mail)?;
+        match tokio::time::timeout(config.timeout, self.deliver(config, mail, message)).await {
+            Ok(result) => result.map_err(|e| SendError {
+                message: redact(config, &cap(&e.message)),
+                ..e
+            }),
+            Err(_) => Err(SendError {
+                permanent: false,
+                message: format!(
+                    "the delivery did not finish within timeout = {}: the mail server stalled; it is retried with backoff",
+                    crate::config::units::format_span(config.timeout)
+                ),
+            }),
+        }
+    }
+
+    async fn deliver(&self, config: &EmailConfig, mail: &OutboxMail, message: Message) -> Result<(), SendError> {
         match self {
             MailTransport::Smtp(t) => t.send(message).await.map(drop).map_err(|e| SendError {
                 permanent: e.is_permanent(),
@@ -130,6 +148,41 @@ impl MailTransport {
             }
         }
     }
+}
+
+/// The most of a server's answer kept in an error: enough to diagnose, not
+/// enough for a hostile relay to flood logs, the state file and the mail.
+const MAX_ERROR_CHARS: usize = 300;
+
+fn cap(text: &str) -> String {
+    crate::text::truncate_chars(text, MAX_ERROR_CHARS)
+}
+
+/// Removes the credentials from a server's answer: a relay may echo the
+/// AUTH exchange, which carries them in base64 (PLAIN and LOGIN).
+fn redact(config: &EmailConfig, text: &str) -> String {
+    use base64::Engine;
+    let (Some(user), Some(password)) = (&config.username, &config.password) else {
+        return text.to_string();
+    };
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let password = password.expose();
+    let mut forms = [
+        b64(&format!("\0{user}\0{password}")),
+        b64(&format!("{user}\0{user}\0{password}")),
+        b64(password),
+        password.to_string(),
+    ];
+    // Longest first, so a form containing another is replaced whole.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut out = text.to_string();
+    for form in forms.iter().filter(|f| f.len() >= 4) {
+        // Padding may be dropped or the answer cut: match without it too.
+        for variant in [form.as_str(), form.trim_end_matches('=')] {
+            out = out.replace(variant, "[redacted]");
+        }
+    }
+    out
 }
 
 fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, String> {

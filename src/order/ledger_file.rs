@@ -8,8 +8,28 @@
 
 use crate::core::ledger::Ledger;
 use crate::state::write_atomically;
+use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+
+/// Why the ledger could not be had. Neither says anything about an order:
+/// it is the ledger that is out of reach, and the message says why.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LedgerError {
+    /// The lock or the file could not be opened or read: out of file
+    /// descriptors, a read-only or missing state_dir, permissions.
+    Unavailable(String),
+    /// The file is there but is not a ledger: a person must repair it.
+    Unreadable(String),
+}
+
+impl fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LedgerError::Unavailable(m) | LedgerError::Unreadable(m) => f.write_str(m),
+        }
+    }
+}
 
 /// The ledger file of one state directory.
 #[derive(Clone)]
@@ -40,46 +60,52 @@ impl LedgerFile {
         &self.path
     }
 
-    fn open_lock(&self) -> Result<File, String> {
+    fn unavailable(&self, what: &str, path: &Path, e: std::io::Error) -> LedgerError {
+        LedgerError::Unavailable(format!(
+            "the order ledger is out of reach: cannot {what} {}: {e}; no order can be placed until this is fixed",
+            path.display()
+        ))
+    }
+
+    fn open_lock(&self) -> Result<File, LedgerError> {
         if let Some(dir) = self.lock_path.parent() {
-            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            fs::create_dir_all(dir).map_err(|e| self.unavailable("create", dir, e))?;
         }
         OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&self.lock_path)
-            .map_err(|e| format!("cannot open {}: {e}", self.lock_path.display()))
+            .map_err(|e| self.unavailable("open", &self.lock_path, e))
     }
 
     /// Waits for the lock, then reads the ledger.
-    pub fn lock(&self) -> Result<LedgerGuard, String> {
+    pub fn lock(&self) -> Result<LedgerGuard, LedgerError> {
         let lock = self.open_lock()?;
-        lock.lock()
-            .map_err(|e| format!("cannot lock {}: {e}", self.lock_path.display()))?;
+        lock.lock().map_err(|e| self.unavailable("lock", &self.lock_path, e))?;
         self.read(lock)
     }
 
     /// Takes the lock if it is free (`Ok(None)` when another process holds it).
-    pub fn try_lock(&self) -> Result<Option<LedgerGuard>, String> {
+    pub fn try_lock(&self) -> Result<Option<LedgerGuard>, LedgerError> {
         let lock = self.open_lock()?;
         match lock.try_lock() {
             Ok(()) => self.read(lock).map(Some),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", self.lock_path.display())),
+            Err(TryLockError::Error(e)) => Err(self.unavailable("lock", &self.lock_path, e)),
         }
     }
 
-    fn read(&self, lock: File) -> Result<LedgerGuard, String> {
+    fn read(&self, lock: File) -> Result<LedgerGuard, LedgerError> {
         let ledger = match fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
+                LedgerError::Unreadable(format!(
                     "the order ledger {} is unreadable ({e}): no order is placed until it is repaired; it records what was bought",
                     self.path.display()
-                )
+                ))
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ledger::default(),
-            Err(e) => return Err(format!("cannot read the order ledger {}: {e}", self.path.display())),
+            Err(e) => return Err(self.unavailable("read", &self.path, e)),
         };
         Ok(LedgerGuard {
             _lock: lock,
@@ -134,7 +160,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("orders.json"), b"{not json").unwrap();
         let err = LedgerFile::new(dir.path()).lock().err().unwrap();
-        assert!(err.contains("no order is placed until it is repaired"), "{err}");
+        assert!(matches!(err, LedgerError::Unreadable(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("no order is placed until it is repaired"),
+            "{err}"
+        );
         assert_eq!(fs::read(dir.path().join("orders.json")).unwrap(), b"{not json");
+    }
+
+    #[test]
+    fn a_ledger_out_of_reach_says_so_and_claims_no_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, b"").unwrap();
+        let err = LedgerFile::new(&blocker.join("state")).try_lock().err().unwrap();
+        assert!(matches!(err, LedgerError::Unavailable(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("out of reach") && !text.contains("interrupted"), "{text}");
     }
 }

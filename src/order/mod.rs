@@ -17,12 +17,12 @@ use crate::config::Account;
 use crate::config::order::OrderMode;
 use crate::core::assess::Assessment;
 use crate::core::ledger::{Ledger, LedgerEntry, OrderState};
-use crate::core::order_policy::{Decision, decide, findings};
-use crate::core::rules::{Finding, Rule, Severity};
+use crate::core::order_policy::{Decision, decide, findings, ledger_unavailable, shortfall};
+use crate::core::rules::Finding;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use chrono::{DateTime, Utc};
-use ledger_file::{LedgerFile, LedgerGuard};
+use ledger_file::{LedgerError, LedgerFile, LedgerGuard};
 use std::sync::Arc;
 
 /// Crash tests set this to a pause point's name; the daemon then stops
@@ -135,6 +135,10 @@ pub struct Orderer {
     // The order alerts of each account at its last poll, repeated while the
     // ledger is busy: an absent alert would read as resolved.
     last_findings: std::sync::Mutex<std::collections::HashMap<String, Vec<Finding>>>,
+    // Accounts whose last successful poll found a shortfall: the next poll
+    // confirms it before anything is ordered. Kept in memory only, so a
+    // restart asks for two polls again: the safe direction.
+    shortfall_seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Orderer {
@@ -154,6 +158,7 @@ impl Orderer {
             notifier,
             metrics,
             last_findings: Default::default(),
+            shortfall_seen: Default::default(),
         }
     }
 
@@ -167,6 +172,17 @@ impl Orderer {
         now: DateTime<Utc>,
     ) -> Vec<Finding> {
         let name = account.name.as_str();
+        let seen_before = {
+            let mut seen = self.shortfall_seen.lock().unwrap_or_else(|p| p.into_inner());
+            let now_short = shortfall(a, &account.order, now).is_some();
+            let before = seen.contains(name);
+            if now_short {
+                seen.insert(name.to_string());
+            } else {
+                seen.remove(name);
+            }
+            before
+        };
         let mut guard = match self.file.try_lock() {
             Ok(Some(guard)) => guard,
             Ok(None) => {
@@ -175,13 +191,13 @@ impl Orderer {
                 return last.get(name).cloned().unwrap_or_default();
             }
             Err(e) => {
-                tracing::error!(account = %name, "{e}");
-                return vec![Finding {
-                    rule: Rule::OrderOutcomeUnknown,
-                    severity: Severity::Critical,
-                    package_id: Some("ledger".into()),
-                    summary: e,
-                }];
+                let exists = matches!(e, LedgerError::Unreadable(_)) || self.file.path().exists();
+                let finding = ledger_unavailable(&e.to_string(), &account.order, exists);
+                match &finding {
+                    Some(_) => tracing::error!(account = %name, "{e}"),
+                    None => tracing::debug!(account = %name, "{e}; ordering is off and there is no ledger"),
+                }
+                return finding.into_iter().collect();
             }
         };
         settle_stale_intents(&mut guard);
@@ -202,7 +218,7 @@ impl Orderer {
             tracing::error!(account = %name, "{e}");
         }
 
-        let decision = decide(name, a, &guard.ledger, &account.order, now);
+        let decision = decide(name, a, &guard.ledger, &account.order, seen_before, now);
         match &decision {
             Decision::Order { reason } => {
                 let known: Vec<String> = packages.iter().map(|p| p.id.clone()).collect();

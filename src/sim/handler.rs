@@ -51,6 +51,13 @@ impl Handler for SimHandler {
             ),
             Some(Fault::ApiCode(code)) if v3 => super::v3::injected_error(code),
             Some(Fault::ApiCode(code)) => super::v2::api_error(code, "InternalError", "simulated error"),
+            Some(Fault::ApiMessage(code, message)) => super::v2::api_error(code, "InternalError", message),
+            Some(Fault::EmptyPackageList) => (
+                "0".into(),
+                super::v2::json_response(
+                    serde_json::json!({"code": 0, "message": "", "codeDesc": "Success", "data": []}),
+                ),
+            ),
             Some(Fault::TruncatedJson) => {
                 let (code, mut r) = answer(&mut state, &request, v3, now);
                 r.body = r.body.slice(..r.body.len() / 2);

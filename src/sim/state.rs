@@ -84,6 +84,10 @@ pub enum Fault {
     Delay(Duration),
     /// Hold requests of this action (and only those) this long, then answer.
     HoldAction(String, Duration),
+    /// Answer API v2 with this error code and message text.
+    ApiMessage(i64, String),
+    /// Answer the next package list (v2) as if the account had no packages.
+    EmptyPackageList,
 }
 
 /// An order placed through OrderPackage.
@@ -150,6 +154,11 @@ pub struct SimState {
     /// The action of every request as it arrived, before any delay: a test
     /// can see a request that is still being held.
     pub arrivals: Vec<String>,
+    /// API 3.0 misbehaviour: `TotalCount` claims this many packages more
+    /// than there are.
+    pub v3_overstate_total: u64,
+    /// API 3.0 misbehaviour: `Offset` is ignored, every page is the first.
+    pub v3_ignore_offset: bool,
     next_id: u64,
 }
 
@@ -168,6 +177,8 @@ impl SimState {
             top_up_after_empty: None,
             empty_since: None,
             api_offset: crate::config::values::CHINA_STANDARD_TIME,
+            v3_overstate_total: 0,
+            v3_ignore_offset: false,
             timestamp_window: Duration::from_secs(300),
             seen_nonces: HashMap::new(),
             requests: Vec::new(),

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 
-fn json_response(value: Value) -> HttpResponse {
+pub(super) fn json_response(value: Value) -> HttpResponse {
     HttpResponse {
         status: 200,
         content_type: "application/json",

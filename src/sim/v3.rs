@@ -215,9 +215,10 @@ pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<
     let mut listed: Vec<&SimPackage> = state.packages.iter().collect();
     // The API's default order: latest expiry first.
     listed.sort_by(|a, b| b.expires_at.cmp(&a.expires_at).then(a.id.cmp(&b.id)));
+    let skip = if state.v3_ignore_offset { 0 } else { offset as usize };
     let page: Vec<Value> = listed
         .iter()
-        .skip(offset as usize)
+        .skip(skip)
         .take(limit as usize)
         .map(|p| package_json(p, now, zone))
         .collect();
@@ -225,7 +226,7 @@ pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<
     respond(
         "0".into(),
         json!({
-            "TotalCount": listed.len(),
+            "TotalCount": listed.len() as u64 + state.v3_overstate_total,
             "TrafficPackages": page,
             "ExpiringCount": 0,
             "EnabledCount": enabled,

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod bad_smtp;
+
 use cdnquota::sim::Simulator;
 use cdnquota::sim::state::{SimPackage, SimState};
 use chrono::{TimeDelta, Utc};

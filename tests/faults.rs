@@ -1,0 +1,620 @@
+//! The defects a fault-injection campaign found, one test each: the daemon
+//! must never spend money on a glitch and never go silent. Each test runs the
+//! real binary against the simulator over HTTP, and against a real or a
+//! deliberately misbehaving SMTP server on loopback.
+
+mod common;
+
+use cdnquota::sim::state::{Fault, SimPackage};
+use common::bad_smtp::{BadSmtp, Misbehaviour};
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A config polling every second with the given extra top-level lines and
+/// account lines.
+fn config(dir: &Path, sim: &Sim, addr: &str, top: &str, account: &str) -> std::path::PathBuf {
+    let body = format!(
+        "schedule = \"* * * * * *\"\nlisten = \"{addr}\"\n{top}\n{}",
+        account_toml("main", &sim.endpoint(), account)
+    );
+    write_config(dir, &body)
+}
+
+fn addr() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+fn sighup(d: &Daemon) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &d.child.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok);
+}
+
+fn wait(what: &str, d: &Daemon, timeout: Duration, f: impl FnMut() -> bool) {
+    assert!(
+        wait_until(timeout, f),
+        "timed out waiting for {what}; log:\n{}",
+        d.log()
+    );
+}
+
+fn arrivals(sim: &Sim, action: &str) -> usize {
+    sim.state().arrivals.iter().filter(|a| *a == action).count()
+}
+
+// 1. A stalled SMTP relay silently stopped all alert mail until restart.
+
+#[test]
+fn a_stalled_relay_is_a_counted_failure_retried_until_mail_gets_through() {
+    for how in [Misbehaviour::Silent, Misbehaviour::StallAfterData] {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = BadSmtp::start(how);
+        let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
+        let a = addr();
+        let email = email_toml(bad.port, "").replace("timeout = \"3s\"", "timeout = \"1s\"");
+        let cfg = config(dir.path(), &sim, &a, &email, "");
+        let d = Daemon::start(&cfg, &a);
+        // Each stalled delivery ends at the timeout, counts as failed, and is
+        // retried with backoff on a new connection.
+        wait("two failed deliveries", &d, Duration::from_secs(20), || {
+            metric(&d.metrics(), "cdnquota_notifications_total", "outcome=\"failed\"").unwrap_or(0.0) >= 2.0
+        });
+        assert!(bad.connections() >= 2, "{how:?}: {} connection(s)", bad.connections());
+        assert!(d.log().contains("the mail server stalled"), "{how:?}: {}", d.log());
+        let m = d.metrics();
+        assert_eq!(metric(&m, "cdnquota_outbox_pending", ""), Some(1.0), "{m}");
+        assert!(metric(&m, "cdnquota_outbox_oldest_timestamp_seconds", "").unwrap_or(0.0) > 1.0e9);
+        let (_, page) = http_get(&a, "/").expect("status page");
+        assert!(page.contains("last delivery failure"), "{page}");
+        // A working relay on the same port gets the mail on the next retry.
+        let port = bad.port;
+        drop(bad);
+        if smtp_server_available() {
+            let smtp = SmtpServer::start(dir.path(), port, None);
+            wait("the mail", &d, Duration::from_secs(20), || smtp.mails().len() == 1);
+            wait("an empty outbox", &d, Duration::from_secs(5), || {
+                metric(&d.metrics(), "cdnquota_outbox_pending", "") == Some(0.0)
+            });
+        }
+    }
+}
+
+#[test]
+fn email_test_gives_up_on_a_stalled_relay_at_the_timeout() {
+    for how in [Misbehaviour::Silent, Misbehaviour::StallAfterData] {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = BadSmtp::start(how);
+        let sim = Sim::with_packages(&[(1000 * GB, 0)]);
+        let email = email_toml(bad.port, "").replace("timeout = \"3s\"", "timeout = \"2s\"");
+        let cfg = config(dir.path(), &sim, &addr(), &email, "");
+        let started = Instant::now();
+        let out = run_to_end(&["email-test", "-c", cfg.to_str().unwrap()]);
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{how:?}: {stderr}");
+        assert!(stderr.contains("did not finish within timeout = 2s"), "{stderr}");
+        assert!(took < Duration::from_secs(20), "{how:?}: took {took:?}");
+    }
+}
+
+// 12. email-test echoed the relay's reply verbatim, credentials included.
+
+#[test]
+fn email_test_never_shows_the_credentials_a_relay_echoes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = BadSmtp::start(Misbehaviour::EchoAuth);
+    let sim = Sim::with_packages(&[(1000 * GB, 0)]);
+    let password = "s3cret-Pa55word";
+    let email = email_toml(bad.port, &format!("username = \"alerts\"\npassword = \"{password}\""));
+    let cfg = config(dir.path(), &sim, &addr(), &email, "");
+    let out = run_to_end(&["email-test", "-c", cfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("535") && stderr.contains("[redacted]"), "{stderr}");
+    use base64::Engine;
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0alerts\0{password}"));
+    for secret in [
+        password.to_string(),
+        plain.clone(),
+        plain.trim_end_matches('=').to_string(),
+    ] {
+        assert!(!stderr.contains(&secret), "{secret} leaked: {stderr}");
+    }
+}
+
+// 2. One empty package list from a single poll placed a live order.
+
+#[test]
+fn one_empty_package_list_orders_nothing_a_confirmed_shortfall_orders_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(1000 * GB, 400 * GB)]);
+    let a = addr();
+    let order = "[accounts.order]\nmode = \"live\"\nunit_gb = 100\nwhen_remaining_below = \"100GB\"\nwhen_depletion_within = \"0s\"\nmax_orders_per_30d = 5";
+    let body = format!(
+        "schedule = \"* * * * * *\"\nlisten = \"{a}\"\n{}{order}\n",
+        account_toml("main", &sim.endpoint(), "")
+    );
+    let d = Daemon::start(&write_config(dir.path(), &body), &a);
+    wait("a first poll", &d, Duration::from_secs(10), || {
+        metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
+    });
+    let before = arrivals(&sim, "GetPackage");
+    sim.sim.inject(Fault::EmptyPackageList);
+    // Four more polls: the empty one and three good ones after it.
+    wait("four more polls", &d, Duration::from_secs(15), || {
+        arrivals(&sim, "GetPackage") >= before + 4
+    });
+    assert_eq!(
+        arrivals(&sim, "OrderPackage"),
+        0,
+        "ordered on a glitch; log:\n{}",
+        d.log()
+    );
+    assert!(d.log().contains("listed no packages"), "{}", d.log());
+    let m = d.metrics();
+    assert_eq!(
+        metric(&m, "cdnquota_account_remaining_bytes", "account=\"main\""),
+        Some(600.0 * GB as f64)
+    );
+    assert_eq!(
+        metric(&m, "cdnquota_alert_firing", "account=\"main\",alert=\"PoolExhausted\""),
+        None,
+        "{m}"
+    );
+
+    // A real shortfall, seen by two polls, still orders, exactly once.
+    sim.state().packages[0].used_bytes = 950.0 * GB as f64;
+    wait("an order", &d, Duration::from_secs(15), || {
+        arrivals(&sim, "OrderPackage") == 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(arrivals(&sim, "OrderPackage"), 1);
+}
+
+// 3. A ledger out of reach read as "an order was interrupted".
+
+#[test]
+fn a_ledger_out_of_reach_never_claims_an_interrupted_order() {
+    for (mode, expect) in [("off", None), ("dry-run", Some("OrderLedgerUnavailable"))] {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Sim::with_packages(&[(1000 * GB, 950 * GB)]);
+        // A directory where the lock file goes: it cannot be opened.
+        std::fs::create_dir_all(dir.path().join("state/orders.lock/x")).unwrap();
+        let a = addr();
+        let body = format!(
+            "schedule = \"* * * * * *\"\nlisten = \"{a}\"\n{}[accounts.order]\nmode = \"{mode}\"\n",
+            account_toml("main", &sim.endpoint(), "")
+        );
+        let d = Daemon::start(&write_config(dir.path(), &body), &a);
+        let before = arrivals(&sim, "GetPackage");
+        wait("three polls", &d, Duration::from_secs(10), || {
+            arrivals(&sim, "GetPackage") >= before + 3
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let m = d.metrics();
+        let firing = |alert: &str| {
+            metric(
+                &m,
+                "cdnquota_alert_firing",
+                &format!("account=\"main\",alert=\"{alert}\""),
+            )
+        };
+        assert_eq!(firing("OrderOutcomeUnknown"), None, "{mode}: {m}");
+        assert!(!d.log().contains("interrupted"), "{mode}: {}", d.log());
+        match expect {
+            Some(alert) => {
+                assert_eq!(firing(alert), Some(1.0), "{mode}: {m}");
+                assert!(d.log().contains("out of reach"), "{}", d.log());
+            }
+            None => assert_eq!(firing("OrderLedgerUnavailable"), None, "{mode}: {m}"),
+        }
+    }
+}
+
+// 4. SIGHUP during a mail delivery sent the mail twice.
+
+#[test]
+fn a_reload_during_a_delivery_sends_the_mail_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = BadSmtp::start(Misbehaviour::SlowAfterData(Duration::from_secs(5)));
+    let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
+    let a = addr();
+    let email = email_toml(slow.port, "").replace("timeout = \"3s\"", "timeout = \"15s\"");
+    let cfg = config(dir.path(), &sim, &a, &email, "");
+    let d = Daemon::start(&cfg, &a);
+    // The first alert mail is on its way once the relay has a connection.
+    wait("a delivery under way", &d, Duration::from_secs(15), || {
+        slow.connections() >= 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    sighup(&d);
+    wait("the reload", &d, Duration::from_secs(30), || {
+        d.log().contains("reloading")
+    });
+    wait("the delivery", &d, Duration::from_secs(30), || {
+        !slow.delivered().is_empty()
+    });
+    wait("the reloaded daemon serving", &d, Duration::from_secs(30), || {
+        metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
+    });
+    std::thread::sleep(Duration::from_secs(8));
+    let delivered = slow.delivered();
+    assert_eq!(delivered.len(), 1, "{delivered:?}; log:\n{}", d.log());
+}
+
+// 5. Nothing stopped two daemons sharing one state_dir.
+
+#[test]
+fn a_second_daemon_on_the_same_state_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(1000 * GB, 0)]);
+    let a = addr();
+    let first = Daemon::start(&config(dir.path(), &sim, &a, "", ""), &a);
+    let other = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let b = addr();
+    let second = config(
+        other.path(),
+        &sim,
+        &b,
+        &format!("state_dir = \"{}\"", state.display()),
+        "",
+    );
+    let out = run_to_end(&["run", "-c", second.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another cdnquota daemon is using this state_dir"),
+        "{stderr}"
+    );
+    assert!(http_get(&first.addr, "/healthz").is_some());
+}
+
+// 6. Each SIGHUP leaked memory and API sockets.
+
+fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn reloads_cost_nothing_lasting() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
+    let a = addr();
+    let cfg = config(dir.path(), &sim, &a, "", "");
+    let d = Daemon::start(&cfg, &a);
+    let pid = d.child.id();
+    // Scrapers holding keep-alive connections open, as Prometheus does:
+    // one opened before each reload, never closed by the client.
+    let mut scrapers = Vec::new();
+    let mut reload = |n: usize| {
+        for _ in 0..n {
+            let mut scraper = std::net::TcpStream::connect(&a).unwrap();
+            let request = format!("GET /metrics HTTP/1.1\r\nHost: {a}\r\n\r\n");
+            std::io::Write::write_all(&mut scraper, request.as_bytes()).unwrap();
+            scrapers.push(scraper);
+            let started = d.log().matches("serving /metrics").count();
+            sighup(&d);
+            wait("a reload", &d, Duration::from_secs(15), || {
+                d.log().matches("serving /metrics").count() > started
+            });
+        }
+    };
+    reload(10);
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss_before, fds_before) = (proc_status(pid, "VmRSS:"), open_fds(pid));
+    reload(60);
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss_after, fds_after) = (proc_status(pid, "VmRSS:"), open_fds(pid));
+    eprintln!("after 10 reloads: {rss_before} KiB, {fds_before} fds; after 70: {rss_after} KiB, {fds_after} fds");
+    assert!(fds_after <= fds_before + 2, "fds grew from {fds_before} to {fds_after}");
+    // 60 reloads at the old 370 KB each would be 22 MB.
+    assert!(
+        rss_after < rss_before + 4 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB over 60 reloads"
+    );
+}
+
+// 7. Values that broke the daemon were accepted; polling could go silent.
+
+#[test]
+fn values_that_break_the_daemon_are_refused_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(1000 * GB, 0)]);
+    for (top, account, expect) in [
+        ("", "timeout = \"0s\"", "accounts[0].timeout: 0 is not allowed"),
+        (
+            "",
+            "retry_backoff = \"0s\"",
+            "accounts[0].retry_backoff: 0 is not allowed",
+        ),
+        (
+            "[alerts]\nrepeat_interval = \"0s\"",
+            "",
+            "alerts.repeat_interval: 0 is not allowed",
+        ),
+        ("state_dir = \"\"", "", "state_dir: an empty path"),
+    ] {
+        let cfg = config(dir.path(), &sim, &addr(), top, account);
+        let out = run_to_end(&["config", "-c", cfg.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expect), "{expect}: {stderr}");
+    }
+    let never = config(dir.path(), &sim, &addr(), "", "").to_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&never)
+        .unwrap()
+        .replace("* * * * * *", "0 0 0 30 2 *");
+    std::fs::write(&never, text).unwrap();
+    let out = run_to_end(&["config", "-c", &never]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("schedule: `0 0 0 30 2 *` never fires"), "{stderr}");
+}
+
+#[test]
+fn polling_that_stops_fires_poll_failing_whatever_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = smtp_server_available().then(|| SmtpServer::start(dir.path(), free_port(), None));
+    let sim = Sim::with_packages(&[(1000 * GB, 0)]);
+    // The first poll hangs for a minute: no poll finishes, none fails.
+    sim.sim
+        .inject(Fault::HoldAction("GetPackage".into(), Duration::from_secs(60)));
+    let a = addr();
+    let mut top = "[alerts]\npoll_failure_after = \"2s\"\n".to_string();
+    if let Some(s) = &smtp {
+        top.push_str(&email_toml(s.port, ""));
+    }
+    let cfg = config(dir.path(), &sim, &a, &top, "timeout = \"60s\"");
+    let d = Daemon::start(&cfg, &a);
+    wait("PollFailing", &d, Duration::from_secs(15), || {
+        metric(
+            &d.metrics(),
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"PollFailing\"",
+        ) == Some(1.0)
+    });
+    assert!(d.log().contains("no poll has finished"), "{}", d.log());
+    if let Some(s) = &smtp {
+        wait("the PollFailing mail", &d, Duration::from_secs(10), || {
+            s.subjects()
+                .iter()
+                .any(|m| m.contains("cannot read the CDN traffic packages"))
+        });
+    }
+}
+
+// 8. Crash loop at start when state.json is a directory, or is corrupt in a
+// read-only state_dir.
+
+#[test]
+fn a_state_json_directory_is_moved_aside_and_the_daemon_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
+    std::fs::create_dir_all(dir.path().join("state/state.json/inside")).unwrap();
+    let a = addr();
+    let d = Daemon::start(&config(dir.path(), &sim, &a, "", ""), &a);
+    wait("a poll", &d, Duration::from_secs(10), || {
+        metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"main\"") == Some(900.0 * GB as f64)
+    });
+    assert_eq!(metric(&d.metrics(), "cdnquota_state_save_success", ""), Some(1.0));
+    assert!(d.log().contains("moved it to"), "{}", d.log());
+}
+
+/// Whether this process may make a read-only bind mount in a private mount
+/// namespace. CI runs as root, where it must work.
+fn can_mount_read_only() -> bool {
+    let ok = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount --bind -o ro / / 2>/dev/null"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but a read-only bind mount in a private mount namespace failed: run as root"
+        );
+        eprintln!("SKIPPED: needs root for a read-only bind mount (unshare -m)");
+    }
+    ok
+}
+
+#[test]
+fn a_corrupt_state_in_a_read_only_state_dir_runs_from_memory_and_says_so() {
+    if !can_mount_read_only() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(1000 * GB, 950 * GB)]);
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("state.json"), b"{\"alerts\": [trunc").unwrap();
+    let a = addr();
+    let cfg = config(dir.path(), &sim, &a, "", "");
+    let log = dir.path().join("ro.log");
+    let script = format!(
+        "mount --bind -o ro '{s}' '{s}' && exec '{bin}' run -c '{cfg}'",
+        s = state.display(),
+        bin = env!("CARGO_BIN_EXE_cdnquota"),
+        cfg = cfg.display()
+    );
+    let child = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut d = Daemon {
+        child,
+        addr: a.clone(),
+        log,
+    };
+    wait("the pool values", &d, Duration::from_secs(15), || {
+        metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"main\"") == Some(50.0 * GB as f64)
+    });
+    // Alerts still fire from memory.
+    wait("PoolLow firing", &d, Duration::from_secs(10), || {
+        metric(
+            &d.metrics(),
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"PoolLow\"",
+        ) == Some(1.0)
+    });
+    assert_eq!(metric(&d.metrics(), "cdnquota_state_save_success", ""), Some(0.0));
+    assert!(d.log().contains("NOT being saved"), "{}", d.log());
+    let (_, page) = http_get(&a, "/").unwrap();
+    assert!(page.contains("state NOT saved"), "{page}");
+    assert_eq!(std::fs::read(state.join("state.json")).unwrap(), b"{\"alerts\": [trunc");
+    assert!(d.child.try_wait().unwrap().is_none(), "the daemon exited");
+    d.kill_hard();
+}
+
+// 9. Duplicate v2 package ids were counted twice.
+
+#[test]
+fn a_v2_package_listed_twice_is_counted_once_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(900 * GB, 100 * GB)]);
+    {
+        let mut s = sim.state();
+        let twin: SimPackage = s.packages[0].clone();
+        s.packages.push(twin);
+    }
+    let a = addr();
+    let d = Daemon::start(&config(dir.path(), &sim, &a, "", ""), &a);
+    wait("a poll", &d, Duration::from_secs(10), || {
+        metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
+    });
+    let m = d.metrics();
+    assert_eq!(
+        metric(&m, "cdnquota_account_size_bytes", "account=\"main\""),
+        Some(900.0 * GB as f64),
+        "{m}"
+    );
+    assert!(d.log().contains("more than once"), "{}", d.log());
+}
+
+// 10. A huge API error text went verbatim everywhere.
+
+#[test]
+fn a_huge_api_error_text_is_cut_everywhere_it_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(900 * GB, 100 * GB)]);
+    let huge = "E".repeat(1_000_000);
+    for _ in 0..20 {
+        sim.sim.inject(Fault::ApiMessage(5100, huge.clone()));
+    }
+    let a = addr();
+    let top = "[alerts]\npoll_failure_after = \"1s\"\n[email]\ntransport = \"file\"\nfrom = \"a@example.com\"\nto = [\"ops@example.com\"]";
+    let d = Daemon::start(&config(dir.path(), &sim, &a, top, ""), &a);
+    wait("PollFailing", &d, Duration::from_secs(15), || {
+        metric(
+            &d.metrics(),
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"PollFailing\"",
+        ) == Some(1.0)
+    });
+    let longest = d.log().lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2_000, "a log line of {longest} bytes");
+    assert!(d.log().contains("more bytes cut"), "{}", d.log());
+    let (_, page) = http_get(&a, "/").unwrap();
+    assert!(page.len() < 20_000, "a status page of {} bytes", page.len());
+    let state = std::fs::metadata(dir.path().join("state/state.json")).unwrap().len();
+    assert!(state < 50_000, "a state file of {state} bytes");
+    for mail in std::fs::read_dir(dir.path().join("state/mail")).unwrap() {
+        let size = mail.unwrap().metadata().unwrap().len();
+        assert!(size < 50_000, "a mail of {size} bytes");
+    }
+}
+
+// 11. `[email]` errors were labelled with the account before them.
+
+#[test]
+fn an_email_error_names_the_email_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(900 * GB, 0)]);
+    let body = format!(
+        "{}\n[email]\nfrom = \"a@example.com\"\nto = [\"ops@example.com\"]\n",
+        account_toml("main", &sim.endpoint(), "")
+    );
+    let cfg = write_config(dir.path(), &body);
+    let out = run_to_end(&["config", "-c", cfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(": email: transport = \"smtp\" needs host"), "{stderr}");
+    assert!(!stderr.contains("accounts[0]"), "{stderr}");
+}
+
+// Also: state.json was rewritten after every poll.
+
+#[test]
+fn quiet_polls_do_not_rewrite_the_state_file() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(1000 * GB, 950 * GB)]);
+    let a = addr();
+    let top = "[email]\ntransport = \"file\"\nfrom = \"a@example.com\"\nto = [\"ops@example.com\"]";
+    let d = Daemon::start(&config(dir.path(), &sim, &a, top, ""), &a);
+    wait("PoolLow firing", &d, Duration::from_secs(10), || {
+        metric(
+            &d.metrics(),
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"PoolLow\"",
+        ) == Some(1.0)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let path = dir.path().join("state/state.json");
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let polls = arrivals(&sim, "GetPackage");
+    wait("three more polls", &d, Duration::from_secs(10), || {
+        arrivals(&sim, "GetPackage") >= polls + 3
+    });
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().ino(),
+        inode,
+        "state.json was rewritten"
+    );
+}
+
+// Also: a v3 TotalCount the pages never reach cost 1,000 requests a poll.
+
+#[test]
+fn a_v3_total_count_the_pages_never_reach_costs_two_requests_not_a_thousand() {
+    for (overstate, ignore_offset) in [(5_000, false), (5_000, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Sim::with_packages(&[(900 * GB, 0), (100 * GB, 0)]);
+        {
+            let mut s = sim.state();
+            s.v3_overstate_total = overstate;
+            s.v3_ignore_offset = ignore_offset;
+        }
+        let cfg = write_config(
+            dir.path(),
+            &account_toml("main", &sim.sim.endpoint_v3(), "api = \"v3\""),
+        );
+        let out = run_to_end(&["check", "-c", cfg.to_str().unwrap()]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let requests = arrivals(&sim, "DescribeTrafficPackages");
+        assert!(requests <= 2, "{requests} requests: {text}");
+        assert!(text.contains("TotalCount is 5002"), "{text}");
+        assert_eq!(out.status.code(), Some(3), "{text}");
+    }
+}
