@@ -4,8 +4,8 @@
 use crate::api::source::PackageSource;
 use crate::config::Account;
 use crate::config::units::format_size_human;
-use crate::core::assess::{Assessment, assess};
-use crate::core::forecast::{Sample, record};
+use crate::core::assess::{Assessment, assess_at_rate};
+use crate::core::forecast::History;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, PollReport};
 use crate::order::Orderer;
@@ -48,7 +48,7 @@ pub struct AccountWatch {
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
-    history: Mutex<Vec<Sample>>,
+    history: Mutex<History>,
     status: RwLock<AccountStatus>,
     // Held for the whole poll, so one account is never polled twice at once.
     polling: tokio::sync::Mutex<()>,
@@ -70,7 +70,7 @@ impl AccountWatch {
             metrics,
             notifier,
             orderer,
-            history: Mutex::new(Vec::new()),
+            history: Mutex::new(History::new()),
             status: RwLock::new(AccountStatus::default()),
             polling: tokio::sync::Mutex::new(()),
         }
@@ -112,11 +112,12 @@ impl AccountWatch {
         let now = Utc::now();
         match result {
             Ok(snapshot) => {
-                let assessment = {
+                let rate = {
                     let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-                    record(&mut history, Sample::of(&snapshot), RATE_WINDOW);
-                    assess(&snapshot, &history, &self.account.thresholds, now)
+                    history.record(&snapshot, RATE_WINDOW);
+                    history.consumption_rate()
                 };
+                let assessment = assess_at_rate(snapshot, rate, &self.account.thresholds, now);
                 self.metrics.packages.set(self.name(), &assessment.packages);
                 self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
