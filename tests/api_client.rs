@@ -139,7 +139,7 @@ async fn a_slow_answer_times_out() {
 }
 
 #[tokio::test]
-async fn an_oversized_answer_is_refused() {
+async fn an_oversized_answer_is_refused_naming_the_setting_and_the_default_fits_a_large_account() {
     let mut state = state_with(&[]);
     let now = Utc::now();
     for _ in 0..25_000 {
@@ -149,8 +149,17 @@ async fn an_oversized_answer_is_refused() {
             .push(SimPackage::new(id, GB, 0, now, Duration::from_secs(86_400)));
     }
     let sim = sim(state).await;
-    let err = client(&sim, "timeout = \"10s\"").get_package().await.unwrap_err();
+    let err = client(&sim, "timeout = \"10s\"\nmax_answer_size = \"1MiB\"")
+        .get_package()
+        .await
+        .unwrap_err();
     assert!(matches!(err, ApiError::TooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("larger than max_answer_size (1"), "{err}");
+    assert!(err.hint().contains("raise max_answer_size"), "{}", err.hint());
+    assert!(!err.is_transient());
+    // 25,000 packages are about 6 MB in one v2 answer: the default reads them.
+    let listed = client(&sim, "timeout = \"10s\"").get_package().await.unwrap();
+    assert_eq!(listed.packages.len(), 25_000);
 }
 
 #[tokio::test]

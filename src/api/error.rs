@@ -85,7 +85,9 @@ impl ApiError {
         match self {
             ApiError::Transport { .. } => "check the network path to the endpoint; the next poll will try again",
             ApiError::HttpStatus { .. } => "the endpoint is failing; the next poll will try again",
-            ApiError::TooLarge { .. } => "the answer is far larger than any package list; check the endpoint URL",
+            ApiError::TooLarge { .. } => {
+                "if the account really lists that many packages (a v2 answer takes about 250 bytes each), raise max_answer_size for it; otherwise check the endpoint URL"
+            }
             ApiError::Malformed { .. } => {
                 "the endpoint did not answer like the CDN API; check the endpoint URL and api version"
             }
@@ -140,7 +142,11 @@ impl fmt::Display for ApiError {
             } => write!(f, "request timed out ({})", bounded(detail)),
             ApiError::Transport { detail, .. } => write!(f, "request failed: {}", bounded(detail)),
             ApiError::HttpStatus { status, excerpt } => write!(f, "HTTP status {status}: {}", bounded(excerpt)),
-            ApiError::TooLarge { limit } => write!(f, "response larger than {limit} bytes"),
+            ApiError::TooLarge { limit } => write!(
+                f,
+                "the answer is larger than max_answer_size ({})",
+                crate::config::units::format_size_human(*limit as u64)
+            ),
             ApiError::Malformed { detail, .. } => write!(f, "malformed response: {}", bounded(detail)),
             ApiError::Tencent {
                 code,

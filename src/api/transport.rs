@@ -31,6 +31,8 @@ pub struct ClientCore {
     pub retry: RetryPolicy,
     /// The zone of the API's times.
     pub offset: FixedOffset,
+    /// The largest answer accepted, in bytes.
+    pub max_answer: usize,
     observer: Option<Arc<dyn RequestObserver>>,
 }
 
@@ -50,6 +52,7 @@ impl ClientCore {
                 max_delay: Duration::from_secs(30),
             },
             offset,
+            max_answer: usize::try_from(account.max_answer_bytes).unwrap_or(usize::MAX),
             observer: None,
         })
     }
@@ -67,9 +70,6 @@ impl ClientCore {
         }
     }
 }
-
-/// Answers larger than this are refused: a page of packages is well under.
-pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Creates an HTTP client for the API clients. Redirects are not followed:
 /// one would re-send signed parameters to another address.
@@ -101,22 +101,21 @@ fn transport(e: reqwest::Error) -> ApiError {
     }
 }
 
-/// Sends `request` and returns the body of a 2xx answer, at most
-/// [`MAX_RESPONSE_BYTES`] long.
-pub async fn send_capped(request: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
+/// Sends `request` and returns the body of a 2xx answer, at most `limit`
+/// bytes long (the account's `max_answer_size`).
+pub async fn send_capped(request: reqwest::RequestBuilder, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut response = request.send().await.map_err(transport)?;
     let status = response.status();
-    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-        return Err(ApiError::TooLarge {
-            limit: MAX_RESPONSE_BYTES,
-        });
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge { limit });
     }
-    let mut body = Vec::new();
+    // Sized once when the length is known: a large answer is not copied
+    // again and again as it grows.
+    let mut body = Vec::with_capacity(announced.map_or(0, |n| n as usize));
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(ApiError::TooLarge {
-                limit: MAX_RESPONSE_BYTES,
-            });
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }
@@ -128,4 +127,27 @@ pub async fn send_capped(request: reqwest::RequestBuilder) -> Result<Vec<u8>, Ap
         });
     }
     Ok(body)
+}
+
+/// Answers larger than this are read on a blocking thread: parsing a few
+/// megabytes of JSON would hold up the daemon's runtime, and `/healthz`.
+const PARSE_INLINE_BELOW: usize = 512 * 1024;
+
+/// Runs `parse` on `body`, on a blocking thread if the body is large.
+pub async fn parse_off_runtime<T: Send + 'static>(
+    body: Vec<u8>,
+    parse: impl FnOnce(&[u8]) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if body.len() < PARSE_INLINE_BELOW {
+        return parse(&body);
+    }
+    match tokio::task::spawn_blocking(move || parse(&body)).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(ApiError::Transport {
+            timeout: false,
+            connect: false,
+            detail: "the answer was not read: the daemon is stopping".into(),
+        }),
+    }
 }

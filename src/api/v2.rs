@@ -6,8 +6,8 @@ use super::encode::encode_pairs;
 use super::error::ApiError;
 use super::retry::with_retries;
 use super::signature::{SignatureMethod, sign, string_to_sign};
-use super::transport::{ClientCore, send_capped};
-use super::v2_response::{dedupe_packages, parse_envelope, parse_order_ids, parse_packages};
+use super::transport::{ClientCore, parse_off_runtime, send_capped};
+use super::v2_response::{dedupe_packages, parse_envelope, parse_order_ids, parse_package_answer};
 use crate::config::Account;
 use crate::config::values::HttpMethod;
 use crate::model::Snapshot;
@@ -41,11 +41,11 @@ impl V2Client {
 
     /// Lists the account's packages.
     pub async fn get_package(&self) -> Result<Snapshot, ApiError> {
-        let data = with_retries(&self.core.retry, &self.core.account, "GetPackage", || {
-            self.attempt("GetPackage", &[])
+        let packages = with_retries(&self.core.retry, &self.core.account, "GetPackage", || {
+            self.list_attempt()
         })
         .await?;
-        let (packages, repeated) = dedupe_packages(parse_packages(&data, self.core.offset)?);
+        let (packages, repeated) = dedupe_packages(packages);
         if !repeated.is_empty() {
             tracing::warn!(
                 account = %self.core.account,
@@ -105,12 +105,27 @@ impl V2Client {
     async fn attempt(&self, action: &str, extra: &[(String, String)]) -> Result<Value, ApiError> {
         // A fresh Timestamp and Nonce every attempt: the API refuses replays.
         let params = self.signed_params(action, extra, Utc::now().timestamp(), random::nonce());
-        let result = self.send(&params).await;
+        let result = match self.send(&params).await {
+            Ok(body) => parse_envelope(&body),
+            Err(e) => Err(e),
+        };
         self.core.observe(action, &result);
         result
     }
 
-    async fn send(&self, params: &[(String, String)]) -> Result<Value, ApiError> {
+    /// One GetPackage attempt, the answer read straight into packages.
+    async fn list_attempt(&self) -> Result<Vec<crate::model::Package>, ApiError> {
+        let params = self.signed_params("GetPackage", &[], Utc::now().timestamp(), random::nonce());
+        let offset = self.core.offset;
+        let result = match self.send(&params).await {
+            Ok(body) => parse_off_runtime(body, move |body| parse_package_answer(body, offset)).await,
+            Err(e) => Err(e),
+        };
+        self.core.observe("GetPackage", &result);
+        result
+    }
+
+    async fn send(&self, params: &[(String, String)]) -> Result<Vec<u8>, ApiError> {
         let encoded = encode_pairs(params);
         let request = match self.http_method {
             HttpMethod::Get => {
@@ -125,7 +140,6 @@ impl V2Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(encoded),
         };
-        let body = send_capped(request).await?;
-        parse_envelope(&body)
+        send_capped(request, self.core.max_answer).await
     }
 }

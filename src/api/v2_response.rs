@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::json_fields::{Fields, as_i64, describe, malformed};
 use crate::model::Package;
 use chrono::FixedOffset;
+use serde::de;
 use serde_json::Value;
 
 pub use super::json_fields::parse_api_time;
@@ -72,48 +73,194 @@ pub fn dedupe_packages(packages: Vec<Package>) -> (Vec<Package>, Vec<String>) {
 /// Reads the GetPackage `data` array into packages.
 pub fn parse_packages(data: &Value, offset: FixedOffset) -> Result<Vec<Package>, ApiError> {
     let Value::Array(items) = data else {
-        return Err(malformed(format!(
-            "data: expected a list of packages, got {}",
-            describe(data)
-        )));
+        return Err(not_a_list(data));
     };
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| {
-            let Value::Object(object) = item else {
-                return Err(malformed(format!(
-                    "data[{i}]: expected an object, got {}",
-                    describe(item)
-                )));
-            };
-            let f = Fields::new(object, format!("data[{i}]"));
-            let size_bytes = f.bytes("flux_byte")?;
-            let title = match object.get("flux_title") {
-                Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                _ => crate::config::units::format_size_exact(size_bytes),
-            };
-            let created_at = match object.get("create_time") {
-                None | Some(Value::Null) => None,
-                Some(_) => Some(f.time("create_time", offset)?),
-            };
-            Ok(Package {
-                id: f.id("id")?,
-                title,
-                size_bytes,
-                used_bytes: f.bytes("flux_used")?,
-                created_at,
-                enabled_at: f.time("enable_time", offset)?,
-                expires_at: f.time("expire_time", offset)?,
-                enabled: f.flag("is_enable")?,
-                expired: f.flag("is_expire")?,
-                kind: None,
-                status: None,
-                auto_extension: None,
-                area: None,
-            })
-        })
+        .map(|(i, item)| parse_package(i, item, offset))
         .collect()
+}
+
+fn not_a_list(data: &Value) -> ApiError {
+    malformed(format!("data: expected a list of packages, got {}", describe(data)))
+}
+
+/// Reads `data[i]`.
+fn parse_package(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, ApiError> {
+    let Value::Object(object) = item else {
+        return Err(malformed(format!(
+            "data[{i}]: expected an object, got {}",
+            describe(item)
+        )));
+    };
+    let f = Fields::new(object, format!("data[{i}]"));
+    let size_bytes = f.bytes("flux_byte")?;
+    let title = match object.get("flux_title") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => crate::config::units::format_size_exact(size_bytes),
+    };
+    let created_at = match object.get("create_time") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(f.time("create_time", offset)?),
+    };
+    Ok(Package {
+        id: f.id("id")?,
+        title,
+        size_bytes,
+        used_bytes: f.bytes("flux_used")?,
+        created_at,
+        enabled_at: f.time("enable_time", offset)?,
+        expires_at: f.time("expire_time", offset)?,
+        enabled: f.flag("is_enable")?,
+        expired: f.flag("is_expire")?,
+        kind: None,
+        status: None,
+        auto_extension: None,
+        area: None,
+    })
+}
+
+/// Reads a whole GetPackage answer into packages, as [`parse_envelope`] and
+/// [`parse_packages`] do, but one package at a time: a list of 100,000
+/// never exists as a JSON tree, which would take several times the
+/// answer's own size.
+pub fn parse_package_answer(body: &[u8], offset: FixedOffset) -> Result<Vec<Package>, ApiError> {
+    let json_error = |e: serde_json::Error| match e.classify() {
+        serde_json::error::Category::Data => malformed(e.to_string()),
+        category => ApiError::Malformed {
+            truncated: category == serde_json::error::Category::Eof,
+            detail: format!("not JSON: {e}"),
+        },
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let answer = de::DeserializeSeed::deserialize(AnswerSeed(offset), &mut de).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    let code = answer.code.ok_or_else(|| malformed("field `code` is missing"))?;
+    let code = as_i64(&code)
+        .ok_or_else(|| malformed(format!("field `code`: expected an integer, got {}", describe(&code))))?;
+    if code != 0 {
+        let text = |v: Option<Value>| v.as_ref().and_then(Value::as_str).unwrap_or_default().to_string();
+        return Err(ApiError::Api {
+            code,
+            message: text(answer.message),
+            code_desc: text(answer.code_desc),
+        });
+    }
+    answer.data.unwrap_or_else(|| Err(malformed("field `data` is missing")))
+}
+
+/// The envelope's fields, `data` already read into packages.
+struct Answer {
+    code: Option<Value>,
+    message: Option<Value>,
+    code_desc: Option<Value>,
+    data: Option<Result<Vec<Package>, ApiError>>,
+}
+
+struct AnswerSeed(FixedOffset);
+
+impl<'de> de::DeserializeSeed<'de> for AnswerSeed {
+    type Value = Answer;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Answer, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for AnswerSeed {
+    type Value = Answer;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Answer, A::Error> {
+        let mut answer = Answer {
+            code: None,
+            message: None,
+            code_desc: None,
+            data: None,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "code" => answer.code = Some(map.next_value()?),
+                "message" => answer.message = Some(map.next_value()?),
+                "codeDesc" => answer.code_desc = Some(map.next_value()?),
+                "data" => answer.data = Some(map.next_value_seed(DataSeed(self.0))?),
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(answer)
+    }
+}
+
+/// Reads `data`: a list is read element by element; anything else is kept
+/// as the error it is.
+struct DataSeed(FixedOffset);
+
+impl<'de> de::DeserializeSeed<'de> for DataSeed {
+    type Value = Result<Vec<Package>, ApiError>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for DataSeed {
+    type Value = Result<Vec<Package>, ApiError>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of packages")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut packages = Vec::new();
+        let mut failed = None;
+        let mut i = 0;
+        while let Some(item) = seq.next_element::<Value>()? {
+            if failed.is_none() {
+                match parse_package(i, &item, self.0) {
+                    Ok(p) => packages.push(p),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            i += 1;
+        }
+        packages.shrink_to_fit();
+        Ok(failed.map_or(Ok(packages), Err))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Err(malformed("field `data` is missing")))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let value: Value = de::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(Err(not_a_list(&value)))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Err(not_a_list(&Value::from(v))))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Err(not_a_list(&Value::from(v))))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Err(not_a_list(&Value::from(v))))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Err(not_a_list(&Value::from(v))))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Err(not_a_list(&Value::from(v))))
+    }
 }
 
 /// Reads the OrderPackage `data.order_ids`.
@@ -254,6 +401,48 @@ mod tests {
         assert!(err.is_transient(), "{err:?}");
         let garbage = parse_envelope(b"<html>gateway</html>").unwrap_err();
         assert!(!garbage.is_transient());
+    }
+
+    /// The streamed reading agrees with the envelope-then-list one.
+    fn both_ways(body: &str) -> Result<Vec<Package>, ApiError> {
+        let whole = parse_envelope(body.as_bytes()).and_then(|d| parse_packages(&d, cst()));
+        let streamed = parse_package_answer(body.as_bytes(), cst());
+        assert_eq!(streamed, whole, "{body}");
+        streamed
+    }
+
+    #[test]
+    fn the_streamed_answer_reads_as_the_whole_one() {
+        assert_eq!(both_ways(SEED_EXAMPLE).unwrap().len(), 1);
+        // data before code, unknown fields, and the errors.
+        let late_code = r#"{"data":[{"id":"7","flux_byte":"1000","flux_used":"10",
+            "enable_time":"2026-01-01 00:00:00","expire_time":"2027-01-01 00:00:00",
+            "is_enable":1,"is_expire":"false"}],"extra":[1,{"a":2}],"code":0}"#;
+        assert_eq!(both_ways(late_code).unwrap()[0].used_bytes, 10);
+        for body in [
+            r#"{"code":0}"#,
+            r#"{"code":0,"data":null}"#,
+            r#"{"code":0,"data":[]}"#,
+            r#"{"code":0,"data":{"a":1}}"#,
+            r#"{"code":0,"data":"x"}"#,
+            r#"{"code":0,"data":[1]}"#,
+            r#"{"code":0,"data":[{"id":1}]}"#,
+            r#"{"code":"x","data":[]}"#,
+            r#"{"data":[]}"#,
+            r#"{"code":4100,"message":"(9110)sig","codeDesc":"AuthFailure","data":[{"id":1}]}"#,
+        ] {
+            let _ = both_ways(body);
+        }
+        // Truncated or not JSON: the same kinds of error, if worded by serde.
+        let cut = parse_package_answer(&SEED_EXAMPLE.as_bytes()[..60], cst()).unwrap_err();
+        assert!(cut.is_transient(), "{cut:?}");
+        assert!(
+            !parse_package_answer(b"<html>gateway</html>", cst())
+                .unwrap_err()
+                .is_transient()
+        );
+        assert!(parse_package_answer(b"[1]", cst()).is_err());
+        assert!(parse_package_answer(br#"{"code":0,"data":[]} x"#, cst()).is_err());
     }
 
     #[test]

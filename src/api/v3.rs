@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::json_fields::malformed;
 use super::retry::with_retries;
 use super::tc3::Tc3Request;
-use super::transport::{ClientCore, send_capped};
+use super::transport::{ClientCore, parse_off_runtime, send_capped};
 use super::v3_response::{Page, parse_envelope, parse_page};
 use crate::config::Account;
 use crate::config::secret::Secret;
@@ -123,7 +123,8 @@ impl V3Client {
         if let Some(token) = &self.session_token {
             request = request.header("X-TC-Token", token.expose());
         }
-        let answer = send_capped(request.body(body)).await?;
-        parse_page(&parse_envelope(&answer)?, self.core.offset)
+        let answer = send_capped(request.body(body), self.core.max_answer).await?;
+        let offset = self.core.offset;
+        parse_off_runtime(answer, move |answer| parse_page(&parse_envelope(answer)?, offset)).await
     }
 }

@@ -60,6 +60,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             retry_backoff: Duration::from_millis(500),
+            max_answer_bytes: 64 * 1024 * 1024,
             thresholds: Thresholds::default(),
             order: OrderConfig::default(),
         }],

@@ -89,6 +89,9 @@ pub struct Account {
     /// Wait before the first retry (doubles each retry, capped at 30 s).
     #[serde(serialize_with = "serialize_duration")]
     pub retry_backoff: Duration,
+    /// The largest API answer accepted, in bytes.
+    #[serde(rename = "max_answer_size", serialize_with = "serialize_bytes")]
+    pub max_answer_bytes: u64,
     /// The thresholds for this account (defaults merged with its overrides).
     pub thresholds: Thresholds,
     /// Ordering rules for this account (defaults merged with its overrides).
@@ -215,6 +218,7 @@ struct RawAccount {
     timeout: Option<PositiveDuration>,
     max_attempts: Option<Spanned<u32>>,
     retry_backoff: Option<PositiveDuration>,
+    max_answer_size: Option<ByteSize>,
     #[serde(default)]
     thresholds: ThresholdOverrides,
     #[serde(default)]
@@ -431,6 +435,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
             timeout: ra.timeout.map_or(Duration::from_secs(15), |d| d.0),
             max_attempts,
             retry_backoff: ra.retry_backoff.map_or(Duration::from_secs(1), |d| d.0),
+            max_answer_bytes: ra.max_answer_size.map_or(default_max_answer(ra.api), |b| b.0),
             thresholds: ra.thresholds.apply(defaults),
             order,
         });
@@ -473,6 +478,16 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         warnings: Vec::new(),
         inline_secrets,
     })
+}
+
+/// The largest answer accepted by default. A v2 answer lists every package
+/// at once, about 250 bytes each: 64 MiB is a quarter of a million. A v3
+/// answer is one page of at most 1,000 packages, well under 4 MiB.
+fn default_max_answer(api: ApiVersion) -> u64 {
+    match api {
+        ApiVersion::V2 => 64 * 1024 * 1024,
+        ApiVersion::V3 => 4 * 1024 * 1024,
+    }
 }
 
 /// The public endpoint of `api`.

@@ -73,19 +73,30 @@ impl Assessment {
 
 /// Assesses `snapshot`; `history` should already include it.
 pub fn assess(snapshot: &Snapshot, history: &[Sample], thresholds: &Thresholds, now: DateTime<Utc>) -> Assessment {
+    assess_at_rate(snapshot.clone(), consumption_rate(history), thresholds, now)
+}
+
+/// Assesses `snapshot` at the burn rate `rate` (e.g. from a
+/// [`History`](crate::core::forecast::History) that already includes it).
+/// The packages move into the assessment: a large account is not copied.
+pub fn assess_at_rate(
+    snapshot: Snapshot,
+    rate: Option<f64>,
+    thresholds: &Thresholds,
+    now: DateTime<Utc>,
+) -> Assessment {
+    let totals = totals(&snapshot.packages, now);
+    let depletion_at = rate.and_then(|r| depletion_time(&snapshot.packages, now, r));
     let packages: Vec<PackageView> = snapshot
         .packages
-        .iter()
+        .into_iter()
         .map(|p| PackageView {
-            package: p.clone(),
-            usable: is_usable(p, now),
-            remaining_bytes: remaining_bytes(p),
-            used_ratio: used_ratio(p),
+            usable: is_usable(&p, now),
+            remaining_bytes: remaining_bytes(&p),
+            used_ratio: used_ratio(&p),
+            package: p,
         })
         .collect();
-    let totals = totals(&snapshot.packages, now);
-    let rate = consumption_rate(history);
-    let depletion_at = rate.and_then(|r| depletion_time(&snapshot.packages, now, r));
     let input = RuleInput {
         totals,
         rate,
@@ -115,7 +126,7 @@ pub fn assess(snapshot: &Snapshot, history: &[Sample], thresholds: &Thresholds, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::forecast::record;
+    use crate::core::forecast::History;
     use crate::core::rules::Rule;
     use crate::core::testing::{at, package};
     use std::time::Duration;
@@ -244,7 +255,7 @@ mod tests {
 
     #[test]
     fn forecast_fires_from_the_history() {
-        let mut history = Vec::new();
+        let mut history = History::new();
         let window = Duration::from_secs(86_400);
         let mut last = None;
         // 100 GB per hour from 1 TB: runs dry in under 3 days after 4 hours.
@@ -254,8 +265,10 @@ mod tests {
                 taken_at: now,
                 packages: vec![package("1", 1000 * GB, hour * 100 * GB, FROM, TO)],
             };
-            record(&mut history, Sample::of(&snap), window);
-            last = Some(assess(&snap, &history, &thresholds(), now));
+            history.record(&snap, window);
+            let whole = assess(&snap, &[], &thresholds(), now);
+            last = Some(assess_at_rate(snap, history.consumption_rate(), &thresholds(), now));
+            assert_eq!(whole.packages, last.as_ref().unwrap().packages);
         }
         let a = last.unwrap();
         let rate = a.consumption_bytes_per_second.unwrap();

@@ -4,8 +4,8 @@
 use crate::api::source::PackageSource;
 use crate::config::Account;
 use crate::config::units::format_size_human;
-use crate::core::assess::{Assessment, assess};
-use crate::core::forecast::{Sample, record};
+use crate::core::assess::{Assessment, assess_at_rate};
+use crate::core::forecast::History;
 use crate::core::plausibility::implausible;
 use crate::metrics::Metrics;
 use crate::model::Snapshot;
@@ -50,7 +50,7 @@ pub struct AccountWatch {
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
-    history: Mutex<Vec<Sample>>,
+    history: Mutex<History>,
     status: RwLock<AccountStatus>,
     // Whether the previous poll brought an unbelievable package list (a
     // second one in a row is believed).
@@ -77,7 +77,7 @@ impl AccountWatch {
             metrics,
             notifier,
             orderer,
-            history: Mutex::new(Vec::new()),
+            history: Mutex::new(History::new()),
             status: RwLock::new(AccountStatus::default()),
             doubted: Mutex::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -164,11 +164,12 @@ impl AccountWatch {
             .and_then(|snapshot| self.believe(snapshot, now));
         match result {
             Ok(snapshot) => {
-                let assessment = {
+                let rate = {
                     let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-                    record(&mut history, Sample::of(&snapshot), RATE_WINDOW);
-                    assess(&snapshot, &history, &self.account.thresholds, now)
+                    history.record(&snapshot, RATE_WINDOW);
+                    history.consumption_rate()
                 };
+                let assessment = assess_at_rate(snapshot, rate, &self.account.thresholds, now);
                 self.metrics.packages.set(self.name(), &assessment.packages);
                 self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
