@@ -37,6 +37,56 @@ pub struct Package {
     /// API 3.0 only: where the package applies, e.g. "mainland".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub area: Option<String>,
+    /// API 3.0 only: how Tencent renews the package (`ExtensionMode`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension_mode: Option<ExtensionMode>,
+}
+
+/// How a package renews itself (API 3.0 `ExtensionMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtensionMode {
+    /// 0: no renewal.
+    None,
+    /// 1: a new package when this one expires.
+    AtExpiry,
+    /// 2: a new package when this one is used up.
+    WhenUsedUp,
+    /// 3: either.
+    Either,
+}
+
+impl ExtensionMode {
+    /// The mode of API 3.0's number, if it is one.
+    pub fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            0 => ExtensionMode::None,
+            1 => ExtensionMode::AtExpiry,
+            2 => ExtensionMode::WhenUsedUp,
+            3 => ExtensionMode::Either,
+            _ => return None,
+        })
+    }
+
+    /// API 3.0's number for the mode.
+    pub fn code(self) -> u8 {
+        match self {
+            ExtensionMode::None => 0,
+            ExtensionMode::AtExpiry => 1,
+            ExtensionMode::WhenUsedUp => 2,
+            ExtensionMode::Either => 3,
+        }
+    }
+
+    /// Renewed when used up: the pool does not run dry while it renews.
+    pub fn when_used_up(self) -> bool {
+        matches!(self, ExtensionMode::WhenUsedUp | ExtensionMode::Either)
+    }
+
+    /// Renewed when it expires.
+    pub fn at_expiry(self) -> bool {
+        matches!(self, ExtensionMode::AtExpiry | ExtensionMode::Either)
+    }
 }
 
 /// The packages of one account as seen by one successful poll.

@@ -4,6 +4,7 @@
 pub mod encode;
 pub mod error;
 pub mod json_fields;
+pub mod record;
 pub mod retry;
 pub mod signature;
 pub mod source;

@@ -118,6 +118,7 @@ fn parse_package(i: usize, item: &Value, offset: FixedOffset) -> Result<Package,
         status: None,
         auto_extension: None,
         area: None,
+        extension_mode: None,
     })
 }
 
@@ -388,6 +389,7 @@ mod tests {
             status: None,
             auto_extension: None,
             area: None,
+            extension_mode: None,
         };
         let (kept, repeated) = dedupe_packages(vec![p("a", 100), p("b", 0), p("a", 300), p("a", 200)]);
         let got: Vec<(&str, u64)> = kept.iter().map(|p| (p.id.as_str(), p.used_bytes)).collect();

@@ -95,6 +95,17 @@ pub fn parse_page(response: &Map<String, Value>, offset: FixedOffset) -> Result<
                 None | Some(Value::Null) => None,
                 Some(_) => Some(f.time("CreateTime", offset)?),
             };
+            // The real window, when given, can differ from the nominal one
+            // (e.g. 15:59:59 against 15:00:00): it is what deducts traffic.
+            let window = |real: &str, nominal: &str| match object.get(real) {
+                None | Some(Value::Null) => f.time(nominal, offset),
+                Some(Value::String(s)) if s.is_empty() => f.time(nominal, offset),
+                Some(_) => f.time(real, offset),
+            };
+            let extension_mode = object
+                .get("ExtensionMode")
+                .and_then(super::json_fields::as_i64)
+                .and_then(crate::model::ExtensionMode::from_code);
             Ok(Package {
                 id: f.id("Id")?,
                 title: kind
@@ -103,14 +114,15 @@ pub fn parse_page(response: &Map<String, Value>, offset: FixedOffset) -> Result<
                 size_bytes,
                 used_bytes: f.bytes("BytesUsed")?,
                 created_at,
-                enabled_at: f.time("EnableTime", offset)?,
-                expires_at: f.time("ExpireTime", offset)?,
+                enabled_at: window("TrueEnableTime", "EnableTime")?,
+                expires_at: window("TrueExpireTime", "ExpireTime")?,
                 enabled,
                 expired,
                 kind,
                 status: Some(status),
                 auto_extension: object.get("AutoExtension").and_then(Value::as_bool),
                 area: f.text("Area"),
+                extension_mode,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -109,6 +109,9 @@ pub struct Thresholds {
     /// PackageExpiringSoon when a package with bytes left expires this soon.
     #[serde(serialize_with = "serialize_duration")]
     pub expires_within: Duration,
+    /// ... and the forecast leaves more than this many bytes in it unused.
+    #[serde(serialize_with = "serialize_bytes")]
+    pub expiring_unused_above: u64,
     /// DepletionForecast when the pool is forecast to run dry this soon.
     #[serde(serialize_with = "serialize_duration")]
     pub depletion_within: Duration,
@@ -120,6 +123,10 @@ impl Default for Thresholds {
             remaining_bytes_below: 200_000_000_000,
             remaining_ratio_below: 0.10,
             expires_within: Duration::from_secs(7 * 86_400),
+            // Below 10 GB a loss is too small to act on for an account that
+            // buys packages of 100 GB and more, and within the forecast's
+            // own error over a package's last days.
+            expiring_unused_above: 10_000_000_000,
             depletion_within: Duration::from_secs(3 * 86_400),
         }
     }
@@ -167,6 +174,7 @@ struct ThresholdOverrides {
     remaining_bytes_below: Option<ByteSize>,
     remaining_ratio_below: Option<Ratio>,
     expires_within: Option<HumanDuration>,
+    expiring_unused_above: Option<ByteSize>,
     depletion_within: Option<HumanDuration>,
 }
 
@@ -176,6 +184,7 @@ impl ThresholdOverrides {
             remaining_bytes_below: self.remaining_bytes_below.map_or(base.remaining_bytes_below, |b| b.0),
             remaining_ratio_below: self.remaining_ratio_below.map_or(base.remaining_ratio_below, |r| r.0),
             expires_within: self.expires_within.map_or(base.expires_within, |d| d.0),
+            expiring_unused_above: self.expiring_unused_above.map_or(base.expiring_unused_above, |b| b.0),
             depletion_within: self.depletion_within.map_or(base.depletion_within, |d| d.0),
         }
     }

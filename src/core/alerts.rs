@@ -237,6 +237,11 @@ impl Lifecycle {
         }
     }
 
+    /// Whether `rule` is pending or firing for `account` (any package).
+    pub fn is_active(&self, account: &str, rule: &str) -> bool {
+        self.alerts.values().any(|a| a.account == account && a.rule == rule)
+    }
+
     /// The rules firing for each account, for the `alert_firing` gauge.
     pub fn firing(&self) -> Vec<(String, String)> {
         let mut firing: Vec<(String, String)> = self

@@ -1,10 +1,14 @@
 //! One account's assessment: packages, totals, rate, forecast and findings,
-//! computed from a snapshot, the poll history, the thresholds and `now`.
+//! computed from a snapshot, the consumption history, the thresholds and
+//! `now`.
 
 use crate::config::Thresholds;
-use crate::core::forecast::{Sample, consumption_rate, depletion_time};
+use crate::core::demand::Demand;
+use crate::core::forecast::{Sample, consumption_rate};
 use crate::core::pool::{PoolTotals, is_usable, remaining_bytes, totals, used_ratio};
+use crate::core::projection::{Projection, project};
 use crate::core::rules::{ExpiringPackage, Finding, RuleInput, Severity, evaluate};
+use crate::core::usage::HourlyUsage;
 use crate::model::{Package, Snapshot};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -21,6 +25,11 @@ pub struct PackageView {
     pub remaining_bytes: u64,
     /// Share used, 0 to 1.
     pub used_ratio: f64,
+    /// Bytes the forecast leaves in it when it expires (lost).
+    pub expiring_unused_bytes: u64,
+    /// Bytes left in it at expiry even at the early bound's higher demand.
+    #[serde(skip)]
+    pub surely_unused_bytes: u64,
 }
 
 impl PackageView {
@@ -28,7 +37,9 @@ impl PackageView {
     /// it adds something, and auto-renewal, e.g. `not usable (frozen)` or
     /// `usable, auto-renews`.
     pub fn state(&self) -> String {
-        let mut state = if self.usable {
+        let mut state = if self.usable && self.remaining_bytes == 0 {
+            "used up"
+        } else if self.usable {
             "usable"
         } else if self.package.expired {
             "expired"
@@ -60,6 +71,8 @@ pub struct Assessment {
     pub consumption_bytes_per_second: Option<f64>,
     /// When the pool runs dry; `None` when nothing is consumed.
     pub depletion_at: Option<DateTime<Utc>>,
+    /// The forecast behind `depletion_at`, with its early bound and basis.
+    pub projection: Projection,
     /// The rules that fire.
     pub findings: Vec<Finding>,
 }
@@ -71,54 +84,111 @@ impl Assessment {
     }
 }
 
+/// Which demand model the forecast uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForecastModel {
+    /// The daily and weekly profile (the daemon's).
+    #[default]
+    Seasonal,
+    /// The recent rate as a flat line, as `predict_linear` would: kept to
+    /// compare with in backtests.
+    Linear,
+}
+
+/// What the forecast stands on, beside the snapshot.
+pub struct ForecastInput<'a> {
+    /// Hourly consumption history.
+    pub usage: &'a HourlyUsage,
+    /// Bytes per second over the recent polls.
+    pub recent_rate: Option<f64>,
+    /// The demand model.
+    pub model: ForecastModel,
+    /// Whether `DepletionForecast` is pending or firing for the account.
+    pub depletion_active: bool,
+}
+
 /// Assesses `snapshot`; `history` should already include it.
 pub fn assess(snapshot: &Snapshot, history: &[Sample], thresholds: &Thresholds, now: DateTime<Utc>) -> Assessment {
     assess_at_rate(snapshot.clone(), consumption_rate(history), thresholds, now)
 }
 
-/// Assesses `snapshot` at the burn rate `rate` (e.g. from a
-/// [`History`](crate::core::forecast::History) that already includes it).
-/// The packages move into the assessment: a large account is not copied.
+/// Assesses `snapshot` with only the recent burn rate `rate` to forecast
+/// from (a one-off check, or a daemon with no hourly history yet).
 pub fn assess_at_rate(
     snapshot: Snapshot,
     rate: Option<f64>,
     thresholds: &Thresholds,
     now: DateTime<Utc>,
 ) -> Assessment {
+    let usage = HourlyUsage::new();
+    let input = ForecastInput {
+        usage: &usage,
+        recent_rate: rate,
+        model: ForecastModel::Seasonal,
+        depletion_active: false,
+    };
+    assess_with(snapshot, &input, thresholds, now)
+}
+
+/// Assesses `snapshot` with the forecast `input`. The packages move into
+/// the assessment: a large account is not copied.
+pub fn assess_with(
+    snapshot: Snapshot,
+    input: &ForecastInput,
+    thresholds: &Thresholds,
+    now: DateTime<Utc>,
+) -> Assessment {
     let totals = totals(&snapshot.packages, now);
-    let depletion_at = rate.and_then(|r| depletion_time(&snapshot.packages, now, r));
+    let demand = match input.model {
+        ForecastModel::Seasonal => Demand::build(input.usage, input.recent_rate, now),
+        ForecastModel::Linear => Demand::flat(input.recent_rate, now),
+    };
+    let (projection, unused) = project(&snapshot.packages, &demand, now);
     let packages: Vec<PackageView> = snapshot
         .packages
         .into_iter()
-        .map(|p| PackageView {
+        .zip(unused)
+        .map(|(p, unused)| PackageView {
             usable: is_usable(&p, now),
             remaining_bytes: remaining_bytes(&p),
             used_ratio: used_ratio(&p),
+            expiring_unused_bytes: unused.central,
+            surely_unused_bytes: unused.surely,
             package: p,
         })
         .collect();
-    let input = RuleInput {
+    let rules = RuleInput {
         totals,
-        rate,
-        depletion_at,
+        projection: Some(&projection),
+        depletion_active: input.depletion_active,
         packages: packages
             .iter()
-            .filter(|v| v.usable)
+            .filter(|v| v.usable && v.remaining_bytes > 0)
             .map(|v| ExpiringPackage {
                 id: &v.package.id,
                 title: &v.package.title,
                 remaining_bytes: v.remaining_bytes,
+                unused_bytes: v.expiring_unused_bytes,
+                surely_unused_bytes: v.surely_unused_bytes,
                 expires_at: v.package.expires_at,
+                renews_at_expiry: v.package.extension_mode.is_some_and(|m| m.at_expiry()),
             })
             .collect(),
+        renewing: packages
+            .iter()
+            .filter(|v| v.usable || v.package.enabled_at > now)
+            .filter(|v| v.package.extension_mode.is_some_and(|m| m.when_used_up()))
+            .map(|v| v.package.id.as_str())
+            .collect(),
     };
-    let findings = evaluate(&input, thresholds, now);
+    let findings = evaluate(&rules, thresholds, now);
     Assessment {
         at: now,
         packages,
         totals,
-        consumption_bytes_per_second: rate,
-        depletion_at,
+        consumption_bytes_per_second: input.recent_rate,
+        depletion_at: projection.depletion_at,
+        projection,
         findings,
     }
 }
@@ -140,6 +210,7 @@ mod tests {
             remaining_bytes_below: 200 * GB,
             remaining_ratio_below: 0.10,
             expires_within: Duration::from_secs(7 * 86_400),
+            expiring_unused_above: 10 * GB,
             depletion_within: Duration::from_secs(3 * 86_400),
         }
     }
@@ -268,7 +339,8 @@ mod tests {
             history.record(&snap, window);
             let whole = assess(&snap, &[], &thresholds(), now);
             last = Some(assess_at_rate(snap, history.consumption_rate(), &thresholds(), now));
-            assert_eq!(whole.packages, last.as_ref().unwrap().packages);
+            let listed = |a: &Assessment| a.packages.iter().map(|v| v.package.clone()).collect::<Vec<_>>();
+            assert_eq!(listed(&whole), listed(last.as_ref().unwrap()));
         }
         let a = last.unwrap();
         let rate = a.consumption_bytes_per_second.unwrap();
@@ -300,6 +372,7 @@ mod tests {
             remaining_bytes_below: 0,
             remaining_ratio_below: 0.0,
             expires_within: Duration::ZERO,
+            expiring_unused_above: 0,
             depletion_within: Duration::ZERO,
         };
         let snap = Snapshot {

@@ -194,6 +194,11 @@ impl History {
         self.polls.len()
     }
 
+    /// The latest poll, with what it consumed since the one before.
+    pub fn last(&self) -> Option<PollUsage> {
+        self.polls.back().copied()
+    }
+
     /// Whether no poll is kept.
     pub fn is_empty(&self) -> bool {
         self.polls.is_empty()

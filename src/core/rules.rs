@@ -8,6 +8,7 @@
 use crate::config::Thresholds;
 use crate::config::units::{format_size_human, format_span};
 use crate::core::pool::PoolTotals;
+use crate::core::projection::Projection;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
@@ -19,9 +20,9 @@ pub enum Rule {
     PoolExhausted,
     /// Few bytes left, by amount or by share.
     PoolLow,
-    /// At the current rate the pool runs dry soon.
+    /// The forecast demand runs the pool dry soon.
     DepletionForecast,
-    /// A package with bytes left expires soon: those bytes will be lost.
+    /// A package expires soon with bytes the forecast leaves unused: lost.
     PackageExpiringSoon,
     /// A placed order has brought no package after the grace period.
     OrderNotFulfilled,
@@ -100,22 +101,32 @@ pub struct ExpiringPackage<'a> {
     pub id: &'a str,
     /// Its display name.
     pub title: &'a str,
-    /// Bytes that would be lost.
+    /// Bytes left now.
     pub remaining_bytes: u64,
+    /// Bytes the forecast leaves in it when it expires: what will be lost.
+    pub unused_bytes: u64,
+    /// Bytes left in it even at the early bound's higher demand.
+    pub surely_unused_bytes: u64,
     /// When it expires.
     pub expires_at: DateTime<Utc>,
+    /// Whether Tencent renews it when it expires.
+    pub renews_at_expiry: bool,
 }
 
 /// What the rules look at for one account.
 pub struct RuleInput<'a> {
     /// Totals over usable packages.
     pub totals: PoolTotals,
-    /// Bytes per second, if known.
-    pub rate: Option<f64>,
-    /// Forecast of when the pool runs dry, if anything is being consumed.
-    pub depletion_at: Option<DateTime<Utc>>,
+    /// The forecast, if one could be made.
+    pub projection: Option<&'a Projection>,
+    /// Whether `DepletionForecast` is pending or firing already: it then
+    /// holds until the forecast moves clearly out of range, so a forecast
+    /// that wobbles around the threshold does not flap.
+    pub depletion_active: bool,
     /// Usable packages with bytes left.
     pub packages: Vec<ExpiringPackage<'a>>,
+    /// Ids of packages that Tencent renews when used up.
+    pub renewing: Vec<&'a str>,
 }
 
 fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> std::time::Duration {
@@ -126,11 +137,21 @@ fn within(now: DateTime<Utc>, then: DateTime<Utc>, limit: std::time::Duration) -
     !limit.is_zero() && then - now < chrono::TimeDelta::from_std(limit).unwrap_or(chrono::TimeDelta::MAX)
 }
 
+/// How far past `depletion_within` an active DepletionForecast may move
+/// before it resolves.
+const DEPLETION_HYSTERESIS: f64 = 1.5;
+
 /// Every finding for one account at `now`.
 pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Finding> {
     let mut findings = Vec::new();
     let totals = input.totals;
     let left = format_size_human(totals.remaining_bytes);
+    let renews = (!input.renewing.is_empty()).then(|| {
+        format!(
+            "package {} renews itself when used up (ExtensionMode 2 or 3): Tencent then buys a new one, billed as a package, not pay-as-you-go",
+            input.renewing.join(", ")
+        )
+    });
     if totals.remaining_bytes == 0 {
         let summary = if totals.usable_packages == 0 {
             "no usable traffic package: CDN traffic is billed pay-as-you-go".to_string()
@@ -140,9 +161,15 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
                 totals.usable_packages
             )
         };
+        // A renewal on its way is a purchase, not a fall-back to
+        // pay-as-you-go: worth knowing, not an emergency.
+        let (severity, summary) = match &renews {
+            Some(r) => (Severity::Warning, format!("the pool is used up; {r}")),
+            None => (Severity::Critical, summary),
+        };
         findings.push(Finding {
             rule: Rule::PoolExhausted,
-            severity: Severity::Critical,
+            severity,
             package_id: None,
             summary,
         });
@@ -167,33 +194,74 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
             ),
         });
     }
-    if let (Some(rate), Some(dry)) = (input.rate, input.depletion_at)
-        && within(now, dry, t.depletion_within)
-    {
-        findings.push(Finding {
-            rule: Rule::DepletionForecast,
-            severity: Severity::Warning,
-            package_id: None,
-            summary: format!(
-                "at {}/s the pool runs dry in {} ({} UTC)",
-                format_size_human(rate.round() as u64),
-                format_span(until(now, dry)),
-                dry.format("%Y-%m-%d %H:%M")
-            ),
-        });
+    if let Some(p) = input.projection {
+        let limit = if input.depletion_active {
+            t.depletion_within.mul_f64(DEPLETION_HYSTERESIS)
+        } else {
+            t.depletion_within
+        };
+        // The early bound decides: warning late is the costly mistake. A
+        // pool kept alive only by renewals is said to be, not hidden.
+        let dry = p
+            .depletion_early_at
+            .or(p.depletion_at)
+            .or(p.depletion_without_renewal_at);
+        if let Some(dry) = dry
+            && within(now, dry, limit)
+        {
+            let mut summary = match p.depletion_at {
+                Some(central) => format!(
+                    "forecast to run dry in {} ({} UTC), {} at the earliest",
+                    format_span(until(now, central)),
+                    central.format("%Y-%m-%d %H:%M"),
+                    format_span(until(now, dry))
+                ),
+                None => format!(
+                    "forecast to be used up in {} ({} UTC)",
+                    format_span(until(now, dry)),
+                    dry.format("%Y-%m-%d %H:%M")
+                ),
+            };
+            summary.push_str(&format!(
+                "; expected demand now {}/s ({})",
+                format_size_human(p.expected_rate.round() as u64),
+                p.basis_text
+            ));
+            if let Some(surge) = p.surge {
+                summary.push_str(&format!("; traffic runs {surge:.1}x its usual level"));
+            }
+            if let Some(r) = &renews {
+                summary.push_str(&format!("; {r}"));
+            }
+            findings.push(Finding {
+                rule: Rule::DepletionForecast,
+                severity: Severity::Warning,
+                package_id: None,
+                summary,
+            });
+        }
     }
     for p in &input.packages {
-        if p.remaining_bytes > 0 && within(now, p.expires_at, t.expires_within) {
+        // Warned only when even the higher demand of the early bound leaves
+        // bytes to lose: a warning about bytes that will be used anyway is
+        // noise.
+        if p.surely_unused_bytes > t.expiring_unused_above && within(now, p.expires_at, t.expires_within) {
+            let renewal = if p.renews_at_expiry {
+                "; it renews at expiry, but the bytes left in it do not carry over"
+            } else {
+                ""
+            };
             findings.push(Finding {
                 rule: Rule::PackageExpiringSoon,
                 severity: Severity::Warning,
                 package_id: Some(p.id.to_string()),
                 summary: format!(
-                    "package {} ({}) expires in {} ({} UTC) with {} unused",
+                    "package {} ({}) expires in {} ({} UTC) with {} forecast to be left unused and lost ({} left now){renewal}",
                     p.id,
                     p.title,
                     format_span(until(now, p.expires_at)),
                     p.expires_at.format("%Y-%m-%d %H:%M"),
+                    format_size_human(p.unused_bytes),
                     format_size_human(p.remaining_bytes)
                 ),
             });

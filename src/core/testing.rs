@@ -26,5 +26,6 @@ pub fn package(id: &str, size: u64, used: u64, from: &str, to: &str) -> Package 
         status: None,
         auto_extension: None,
         area: None,
+        extension_mode: None,
     }
 }

@@ -9,6 +9,8 @@
 mod handler;
 pub mod scenario;
 pub mod state;
+pub mod trace;
+pub mod traffic;
 mod v2;
 mod v3;
 

@@ -46,7 +46,7 @@ pub(super) fn describe(request: &HttpRequest) -> SimRequest {
     log_entry(get("Action").unwrap_or_default(), request, get("SignatureMethod"))
 }
 
-fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Value {
+pub(super) fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Value {
     json!({
         "id": p.id,
         "flux_title": p.title,

@@ -1,0 +1,128 @@
+//! What the daemon remembers of an account's consumption, and keeps on disk
+//! across restarts: the polls of the last hours (for the recent rate and the
+//! next poll's delta, with each package's last usage) and the consumption by
+//! the hour for weeks (for the daily and weekly cycle).
+//!
+//! It is one small record per poll interval and per hour, never one record
+//! per package per poll.
+
+use crate::core::forecast::History;
+use crate::core::pool::totals;
+use crate::core::usage::HourlyUsage;
+use crate::model::Snapshot;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How far back the recent rate looks.
+pub const RATE_WINDOW: Duration = Duration::from_secs(6 * 3600);
+
+/// One account's consumption history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountHistory {
+    /// The format version.
+    #[serde(default)]
+    pub version: u32,
+    /// The polls of the rate window and each package's last usage.
+    pub recent: History,
+    /// Consumption by the hour.
+    pub hourly: HourlyUsage,
+    /// Bytes left in the usable packages at the latest poll.
+    #[serde(default)]
+    pub last_remaining: Option<u64>,
+}
+
+/// The on-disk format version.
+pub const VERSION: u32 = 1;
+
+impl AccountHistory {
+    /// No history.
+    pub fn new() -> Self {
+        AccountHistory {
+            version: VERSION,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a successful poll. Its consumption since the previous poll goes
+    /// into the hourly history only when the pool had bytes at both ends:
+    /// with nothing left, traffic is billed pay-as-you-go and the package
+    /// usage no longer shows the demand, which is then unknown, not zero.
+    pub fn record(&mut self, snapshot: &Snapshot) {
+        let previous = self.recent.last();
+        self.recent.record(snapshot, RATE_WINDOW);
+        let remaining = totals(&snapshot.packages, snapshot.taken_at).remaining_bytes;
+        if let (Some(previous), Some(latest)) = (previous, self.recent.last())
+            && latest.at > previous.at
+            && self.last_remaining.is_some_and(|r| r > 0)
+            && remaining > 0
+        {
+            self.hourly.add_interval(previous.at, latest.at, latest.consumed_bytes);
+        }
+        self.last_remaining = Some(remaining);
+    }
+
+    /// Bytes per second over the recent polls.
+    pub fn recent_rate(&self) -> Option<f64> {
+        self.recent.consumption_rate()
+    }
+
+    /// Adds Tencent's billed traffic, hour by hour: final figures that
+    /// replace what polls estimated, and demand even while the pool is empty.
+    pub fn add_billing(&mut self, hours: &[(DateTime<Utc>, f64)]) {
+        for (start, bytes) in hours {
+            self.hourly.set_billed(*start, *bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::{at, package};
+
+    const GB: u64 = 1_000_000_000;
+
+    fn snap(when: &str, used: u64) -> Snapshot {
+        Snapshot {
+            taken_at: at(when),
+            packages: vec![package(
+                "p",
+                1000 * GB,
+                used,
+                "2026-01-01 00:00:00",
+                "2027-01-01 00:00:00",
+            )],
+        }
+    }
+
+    #[test]
+    fn polls_fill_the_hours_and_an_empty_pool_leaves_them_unknown() {
+        let mut h = AccountHistory::new();
+        h.record(&snap("2026-06-01 00:00:00", 0));
+        h.record(&snap("2026-06-01 01:00:00", 36 * GB));
+        assert_eq!(h.hourly.hours().count(), 1);
+        assert_eq!(h.hourly.hours().next().unwrap().rate(), Some(10_000_000.0));
+        assert_eq!(h.recent_rate(), Some(10_000_000.0));
+        // Used up: the next hour's traffic is not what the packages show.
+        h.record(&snap("2026-06-01 02:00:00", 1000 * GB));
+        h.record(&snap("2026-06-01 03:00:00", 1000 * GB));
+        assert!(
+            h.hourly
+                .hours()
+                .all(|x| x.start < at("2026-06-01 01:00:00").timestamp())
+        );
+    }
+
+    #[test]
+    fn it_survives_a_round_trip_through_json() {
+        let mut h = AccountHistory::new();
+        h.record(&snap("2026-06-01 00:00:00", 0));
+        h.record(&snap("2026-06-01 00:10:00", GB));
+        h.add_billing(&[(at("2026-05-31 23:00:00"), 5.0e9)]);
+        let json = serde_json::to_string(&h).unwrap();
+        let back: AccountHistory = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.recent_rate(), h.recent_rate());
+    }
+}
