@@ -115,7 +115,13 @@ pub fn cdnquota(args: &[&str]) -> Command {
 
 /// Runs the binary to completion, bounded in time.
 pub fn run_to_end(args: &[&str]) -> Output {
-    let mut child = cdnquota(args)
+    run_command_to_end(cdnquota(args), args)
+}
+
+/// Runs `cmd` (the binary with `args`, see [`cdnquota`]) to completion,
+/// bounded in time.
+pub fn run_command_to_end(mut cmd: Command, args: &[&str]) -> Output {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
