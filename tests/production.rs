@@ -12,25 +12,6 @@ use std::time::Duration;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Whether `tool` can run; missing under CI is a failure, elsewhere a
-/// loud skip.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but `{tool}` is missing: .ci/run installs it"
-        );
-        eprintln!("SKIPPED: `{tool}` is not installed");
-    }
-    ok
-}
-
 fn daemon_with(sim: &Sim, dir: &Path, extra_top: &str) -> Daemon {
     let addr = format!("127.0.0.1:{}", free_port());
     let body = format!(

@@ -270,6 +270,25 @@ impl Drop for Daemon {
     }
 }
 
+/// Whether `tool` can run; missing under CI is a failure, elsewhere a
+/// loud skip.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but `{tool}` is missing: .ci/run installs it"
+        );
+        eprintln!("SKIPPED: `{tool}` is not installed");
+    }
+    ok
+}
+
 /// Debian's python, which has `python3-aiosmtpd` (the machine's default
 /// python3 may be another one).
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
