@@ -1,6 +1,8 @@
 # A small image of cdnquota: built in one stage, run from a slim base as a
 # non-root user. Mount the config at /etc/cdnquota/cdnquota.toml and a
-# volume at /var/lib/cdnquota for state.
+# volume at /var/lib/cdnquota for state. The daemon runs as uid 10001, so
+# the mounted config and key file must be readable by that uid (see the
+# README: the key owned by 10001, mode 400).
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

@@ -54,6 +54,13 @@ enum Command {
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Ask a running daemon to re-read its config (SIGHUP); the systemd
+    /// unit's reload command.
+    Reload {
+        /// The daemon's process id (systemd passes $MAINPID).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        pid: u32,
+    },
     /// Run the daemon against a built-in simulated account; no config needed.
     Demo {
         /// Where to serve metrics and the status page.
@@ -85,6 +92,7 @@ fn main() -> ExitCode {
         Command::Config { config } => command::show_config::show_config(&config),
         Command::EmailTest { config } => command::email_test::email_test(&config),
         Command::Order { config, args } => command::order::order(&config, args),
+        Command::Reload { pid } => command::reload::reload(pid),
         Command::Demo { listen } => command::demo::demo(listen),
         Command::Simulator {
             listen,

@@ -12,25 +12,6 @@ use std::time::Duration;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Whether `tool` can run; missing under CI is a failure, elsewhere a
-/// loud skip.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but `{tool}` is missing: .ci/run installs it"
-        );
-        eprintln!("SKIPPED: `{tool}` is not installed");
-    }
-    ok
-}
-
 fn daemon_with(sim: &Sim, dir: &Path, extra_top: &str) -> Daemon {
     let addr = format!("127.0.0.1:{}", free_port());
     let body = format!(
@@ -414,4 +395,50 @@ fn sigterm_during_a_slow_first_poll_is_heard_at_once() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn the_reload_command_signals_the_daemon_and_nothing_else() {
+    let first = Sim::with_packages(&[(1000 * GB, 0)]);
+    let second = Sim::with_packages(&[(500 * GB, 0)]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let top = format!("schedule = \"* * * * * *\"\nlisten = \"{addr}\"\n");
+    let config = write_config(
+        dir.path(),
+        &format!("{top}{}", account_toml("main", &first.endpoint(), "")),
+    );
+    let d = Daemon::start(&config, &addr);
+    wait_success(&d, "main");
+    write_config(
+        dir.path(),
+        &format!(
+            "{top}{}{}",
+            account_toml("main", &first.endpoint(), ""),
+            account_toml("second", &second.endpoint(), "")
+        ),
+    );
+    let out = run_to_end(&["reload", "--pid", &d.child.id().to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_success(&d, "second");
+
+    // A PID that is not a cdnquota is left alone: SIGHUP would end it.
+    let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+    let out = run_to_end(&["reload", "--pid", &other.id().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is `sleep`, not cdnquota; nothing sent"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(other.try_wait().unwrap().is_none(), "the other program was signalled");
+    let _ = other.kill();
+    let _ = other.wait();
+    for pid in ["0", "1"] {
+        assert_ne!(
+            run_to_end(&["reload", "--pid", pid]).status.code(),
+            Some(0),
+            "pid {pid}"
+        );
+    }
 }

@@ -256,3 +256,69 @@ fn burn_rate_and_forecast_from_a_draining_pool() {
     assert!((dry - expected).abs() < 3.0, "depletion {dry} vs {expected}");
     assert!(d.log().contains("DepletionForecast"), "{}", d.log());
 }
+
+/// The binary as on a system without CA certificates: rustls-native-certs
+/// reads `SSL_CERT_FILE` instead of the system's store when it is set, and
+/// an empty file holds none.
+fn without_ca_certificates(args: &[&str]) -> std::process::Output {
+    let mut cmd = cdnquota(args);
+    cmd.env("SSL_CERT_FILE", "/dev/null").env_remove("SSL_CERT_DIR");
+    run_command_to_end(cmd, args)
+}
+
+#[test]
+fn without_ca_certificates_https_fails_at_start_in_one_line_and_loopback_http_works() {
+    let sim = Sim::with_packages(&[(1000 * GB, 0)]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let https = write_config(
+        dir.path(),
+        &format!(
+            "listen = \"{addr}\"\n{}",
+            account_toml("main", "https://127.0.0.1:9/v2/index.php", "")
+        ),
+    );
+    let out = without_ca_certificates(&["run", "-c", https.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("cdnquota: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("the system's CA certificates are missing")
+            && errors[0].contains("install the ca-certificates package")
+            && errors[0].contains("an http:// endpoint on loopback needs none"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("builder error"), "{stderr}");
+
+    let http = write_config(
+        dir.path(),
+        &format!("listen = \"{addr}\"\n{}", account_toml("main", &sim.endpoint(), "")),
+    );
+    let out = without_ca_certificates(&["check", "-c", http.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A mail relay over TLS needs them too, unless ca_file names its CA.
+    let mail = write_config(
+        dir.path(),
+        &format!(
+            "listen = \"{addr}\"\n{}\n{}",
+            account_toml("main", &sim.endpoint(), ""),
+            email_toml(2525, "").replace("tls = \"none\"", "tls = \"starttls\"")
+        ),
+    );
+    let out = without_ca_certificates(&["run", "-c", mail.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot set up TLS for 127.0.0.1: the system's CA certificates are missing")
+            && stderr.contains("or name the relay's CA with ca_file"),
+        "{stderr}"
+    );
+}

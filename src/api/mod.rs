@@ -22,6 +22,28 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// What to do when TLS cannot be set up for want of CA certificates, as on
+/// a minimal system without the ca-certificates package.
+pub const MISSING_CA_ADVICE: &str = "install the ca-certificates package, or set SSL_CERT_FILE to a PEM bundle";
+
+/// The rustls error in the causes of `e`, if any. A TLS client that takes
+/// the system's CA certificates fails at set-up with one only when there
+/// are none (rustls-platform-verifier: "No CA certificates were loaded from
+/// the system").
+pub fn tls_setup_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = None;
+    let mut next = Some(e);
+    while let Some(error) = next {
+        match error.downcast_ref::<rustls::Error>() {
+            Some(rustls::Error::General(message)) => cause = Some(message.clone()),
+            Some(other) => cause = Some(other.to_string()),
+            None => {}
+        }
+        next = error.source();
+    }
+    cause
+}
+
 /// Told about every attempt, e.g. to count requests in metrics.
 pub trait RequestObserver: Send + Sync {
     /// One attempt of `action` ended with `outcome` (`success` or an

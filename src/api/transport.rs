@@ -41,7 +41,7 @@ impl ClientCore {
     pub fn new(account: &Account, offset: FixedOffset) -> Result<Self, String> {
         Ok(ClientCore {
             account: account.name.to_string(),
-            http: http_client(account.timeout)?,
+            http: http_client(account.timeout, &account.endpoint)?,
             endpoint: account.endpoint.clone(),
             host: account.endpoint.host_header(),
             secret_id: account.secret_id.clone(),
@@ -73,15 +73,40 @@ impl ClientCore {
 
 /// Creates an HTTP client for the API clients. Redirects are not followed:
 /// one would re-send signed parameters to another address.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+pub fn http_client(timeout: Duration, endpoint: &Endpoint) -> Result<reqwest::Client, String> {
     super::install_crypto_provider();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("cdnquota/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+        .user_agent(concat!("cdnquota/", env!("CARGO_PKG_VERSION")));
+    if endpoint.0.scheme() == "http" {
+        // Plain http (allowed for loopback only) never does TLS, since
+        // redirects are not followed: an empty trust store spares reading
+        // the system's CA certificates, which a minimal system may lack.
+        builder = builder.tls_certs_only(std::iter::empty());
+    }
+    builder.build().map_err(|e| setup_error(&e))
+}
+
+/// One line for a client that cannot be built. reqwest calls every such
+/// failure "builder error" and keeps the cause below it.
+fn setup_error(e: &reqwest::Error) -> String {
+    if let Some(cause) = super::tls_setup_cause(e) {
+        return format!(
+            "cannot set up the HTTP client: the system's CA certificates are missing, so the API's https \
+             certificate cannot be verified ({cause}): {} (an http:// endpoint on loopback needs none)",
+            super::MISSING_CA_ADVICE
+        );
+    }
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    format!("cannot set up the HTTP client: {detail}")
 }
 
 fn transport(e: reqwest::Error) -> ApiError {

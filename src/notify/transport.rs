@@ -196,9 +196,20 @@ fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, String> {
             .certificate_store(CertificateStore::None)
             .add_root_certificate(cert);
     }
+    // Without a ca_file the system's CA certificates are used: a TLS error
+    // now means there are none.
+    let system_roots = config.ca_file.is_none();
     builder
         .build_rustls()
-        .map_err(|e| format!("cannot set up TLS for {}: {e}", config.host))
+        .map_err(|e| match crate::api::tls_setup_cause(&e) {
+            Some(cause) if system_roots => format!(
+                "cannot set up TLS for {}: the system's CA certificates are missing, so the relay's certificate \
+             cannot be verified ({cause}): {}, or name the relay's CA with ca_file",
+                config.host,
+                crate::api::MISSING_CA_ADVICE
+            ),
+            _ => format!("cannot set up TLS for {}: {e}", config.host),
+        })
 }
 
 fn build_message(config: &EmailConfig, mail: &OutboxMail) -> Result<Message, SendError> {

@@ -117,7 +117,13 @@ pub fn cdnquota(args: &[&str]) -> Command {
 
 /// Runs the binary to completion, bounded in time.
 pub fn run_to_end(args: &[&str]) -> Output {
-    let mut child = cdnquota(args)
+    run_command_to_end(cdnquota(args), args)
+}
+
+/// Runs `cmd` (the binary with `args`, see [`cdnquota`]) to completion,
+/// bounded in time.
+pub fn run_command_to_end(mut cmd: Command, args: &[&str]) -> Output {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -264,6 +270,25 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether `tool` can run; missing under CI is a failure, elsewhere a
+/// loud skip.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but `{tool}` is missing: .ci/run installs it"
+        );
+        eprintln!("SKIPPED: `{tool}` is not installed");
+    }
+    ok
 }
 
 /// Debian's python, which has `python3-aiosmtpd` (the machine's default
