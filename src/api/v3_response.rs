@@ -4,7 +4,7 @@
 use super::error::ApiError;
 use super::json_fields::{Fields, as_i64, describe, malformed};
 use crate::model::Package;
-use chrono::FixedOffset;
+use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 
 /// One page of packages and the total the API says there are.
@@ -39,6 +39,51 @@ pub fn parse_envelope(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
         });
     }
     Ok(response)
+}
+
+/// Reads `DescribeBillingData`'s answer: (hour start, bytes) for every
+/// hour of every resource's `flux` data, summed where resources overlap.
+pub fn parse_billing(
+    response: &Map<String, Value>,
+    offset: FixedOffset,
+) -> Result<Vec<(DateTime<Utc>, f64)>, ApiError> {
+    let Some(Value::Array(data)) = response.get("Data") else {
+        return Err(malformed("Response.Data: expected a list of resources"));
+    };
+    let mut hours: std::collections::BTreeMap<DateTime<Utc>, f64> = std::collections::BTreeMap::new();
+    for (i, resource) in data.iter().enumerate() {
+        let Some(Value::Array(billing)) = resource.get("BillingData") else {
+            return Err(malformed(format!("Response.Data[{i}].BillingData: expected a list")));
+        };
+        for series in billing
+            .iter()
+            .filter(|b| b.get("Metric").and_then(Value::as_str) == Some("flux"))
+        {
+            let Some(Value::Array(points)) = series.get("DetailData") else {
+                return Err(malformed(format!(
+                    "Response.Data[{i}].BillingData.DetailData: expected a list"
+                )));
+            };
+            for point in points {
+                let time = point
+                    .get("Time")
+                    .and_then(Value::as_str)
+                    .and_then(|t| super::json_fields::parse_api_time(t, offset))
+                    .ok_or_else(|| {
+                        malformed(format!(
+                            "Response.Data[{i}]: a DetailData Time is not \"YYYY-MM-DD HH:MM:SS\""
+                        ))
+                    })?;
+                let value = point
+                    .get("Value")
+                    .and_then(Value::as_f64)
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .ok_or_else(|| malformed(format!("Response.Data[{i}]: a DetailData Value is not a byte count")))?;
+                *hours.entry(time).or_default() += value;
+            }
+        }
+    }
+    Ok(hours.into_iter().collect())
 }
 
 /// What a `Status` word means for deduction. Tencent documents no closed

@@ -159,6 +159,12 @@ pub struct SimState {
     pub v3_overstate_total: u64,
     /// API 3.0 misbehaviour: `Offset` is ignored, every page is the first.
     pub v3_ignore_offset: bool,
+    /// Traffic with a daily cycle; when set it replaces the flat
+    /// `drain_bytes_per_second`, and `DescribeBillingData` reports it.
+    pub traffic: Option<crate::sim::traffic::TrafficShape>,
+    /// When set, `DescribeBillingData` is refused with this error code
+    /// (e.g. `AuthFailure.UnauthorizedOperation`).
+    pub billing_refused: Option<String>,
     next_id: u64,
 }
 
@@ -179,6 +185,8 @@ impl SimState {
             api_offset: crate::config::values::CHINA_STANDARD_TIME,
             v3_overstate_total: 0,
             v3_ignore_offset: false,
+            traffic: None,
+            billing_refused: None,
             timestamp_window: Duration::from_secs(300),
             seen_nonces: HashMap::new(),
             requests: Vec::new(),
@@ -205,9 +213,8 @@ impl SimState {
 
     /// Applies traffic and scheduled events up to `now`.
     pub fn advance(&mut self, now: DateTime<Utc>) {
-        let elapsed = (now - self.drained_until).as_seconds_f64().max(0.0);
-        self.drained_until = now;
-        let mut demand = elapsed * self.drain_bytes_per_second;
+        let mut demand = self.demand_between(self.drained_until, now);
+        self.drained_until = self.drained_until.max(now);
         let mut order: Vec<usize> = (0..self.packages.len())
             .filter(|&i| self.packages[i].usable(now))
             .collect();
@@ -235,6 +242,18 @@ impl SimState {
             .unwrap_or(TimeDelta::MAX)
             .num_seconds();
         self.seen_nonces.retain(|_, ts| now.timestamp() - *ts <= 2 * window);
+    }
+
+    /// The account's traffic between two times, in bytes, whether packages
+    /// cover it or not.
+    pub fn demand_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        if to <= from {
+            return 0.0;
+        }
+        match &self.traffic {
+            Some(shape) => shape.bytes_between(from.timestamp(), to.timestamp()),
+            None => (to - from).as_seconds_f64() * self.drain_bytes_per_second,
+        }
     }
 
     fn apply_top_up(&mut self, now: DateTime<Utc>) {

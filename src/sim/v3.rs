@@ -7,7 +7,7 @@ use super::state::{SimPackage, SimRequest, SimState};
 use crate::api::json_fields::format_api_time as api_time;
 use crate::api::signature::signatures_match;
 use crate::api::tc3::{ALGORITHM, Tc3Request};
-use crate::api::v3::{ACTION, PAGE_LIMIT, VERSION};
+use crate::api::v3::{ACTION, BILLING_ACTION, PAGE_LIMIT, VERSION};
 use crate::http::server::{HttpRequest, HttpResponse};
 use crate::random::random_u64;
 use bytes::Bytes;
@@ -85,6 +85,66 @@ fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Valu
         "TrueEnableTime": api_time(p.enabled_at, offset),
         "TrueExpireTime": api_time(p.expires_at, offset),
     })
+}
+
+/// `DescribeBillingData`: the account's traffic by the hour, from the same
+/// traffic the packages drain with, including hours no package covered.
+fn billing(
+    state: &mut SimState,
+    params: &serde_json::Map<String, Value>,
+    now: DateTime<Utc>,
+) -> (String, HttpResponse) {
+    if let Some(code) = state.billing_refused.clone() {
+        return error(
+            &code,
+            "You are not authorized to perform operation (cdn:DescribeBillingData)",
+        );
+    }
+    let zone = state.api_offset;
+    let time = |name: &str| {
+        params
+            .get(name)
+            .and_then(Value::as_str)
+            .and_then(|t| crate::api::json_fields::parse_api_time(t, zone))
+    };
+    let (Some(start), Some(end)) = (time("StartTime"), time("EndTime")) else {
+        return error(
+            "InvalidParameter",
+            "StartTime and EndTime must be \"YYYY-MM-DD HH:MM:SS\"",
+        );
+    };
+    if params.get("Interval").and_then(Value::as_str) != Some("hour") {
+        return error("InvalidParameterValue", "only Interval = \"hour\" is simulated");
+    }
+    if params.get("Metric").and_then(Value::as_str) != Some("flux") {
+        return error("InvalidParameterValue", "only Metric = \"flux\" is simulated");
+    }
+    if end < start || end - start > chrono::TimeDelta::days(90) {
+        return error("InvalidParameterValue", "the query may span 90 days at most");
+    }
+    let mut detail = Vec::new();
+    let mut hour = start.timestamp().div_euclid(3600) * 3600;
+    while hour <= end.timestamp() && hour < now.timestamp() {
+        let (from, to) = (
+            DateTime::from_timestamp(hour, 0).unwrap_or(now),
+            DateTime::from_timestamp(hour + 3600, 0).unwrap_or(now).min(now),
+        );
+        detail.push(json!({"Time": api_time(from, zone), "Value": state.demand_between(from, to).round()}));
+        hour += 3600;
+    }
+    let total: f64 = detail.iter().filter_map(|d| d["Value"].as_f64()).sum();
+    respond(
+        "0".into(),
+        json!({
+            "Interval": "hour",
+            "Data": [{"Resource": "all", "BillingData": [{
+                "Metric": "flux",
+                "DetailData": detail,
+                "SummarizedData": {"Name": "sum", "Value": total},
+            }]}],
+            "RequestId": request_id(),
+        }),
+    )
 }
 
 /// `Credential=ID/DATE/SERVICE/tc3_request, SignedHeaders=a;b, Signature=hex`
@@ -194,12 +254,19 @@ pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<
     if request.header("x-tc-version") != Some(VERSION) {
         return error("InvalidParameterValue", format!("X-TC-Version must be {VERSION}"));
     }
-    if request.header("x-tc-action") != Some(ACTION) {
-        return error("InvalidAction", "only DescribeTrafficPackages is simulated");
-    }
     let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(&request.body) else {
         return error("InvalidParameter", "the body must be a JSON object");
     };
+    match request.header("x-tc-action") {
+        Some(ACTION) => {}
+        Some(BILLING_ACTION) => return billing(state, &params, now),
+        _ => {
+            return error(
+                "InvalidAction",
+                "only DescribeTrafficPackages and DescribeBillingData are simulated",
+            );
+        }
+    }
     let number = |name: &str, default: u64| match params.get(name) {
         None => Some(default),
         Some(v) => v.as_u64(),
