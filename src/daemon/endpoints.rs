@@ -112,6 +112,9 @@ impl Endpoints {
                 );
             }
             page.push_str("</p>");
+            if let Some(why) = &watch.account.order.standby {
+                let _ = write!(page, "<p>ordering: {}</p>", escape_html(why));
+            }
             let Some(a) = status.assessment else { continue };
             let _ = write!(
                 page,

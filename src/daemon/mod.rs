@@ -91,6 +91,7 @@ impl Daemon {
         let notifier =
             Arc::new(Notifier::new(&config, metrics.clone(), chrono::Utc::now()).map_err(DaemonError::Notifier)?);
         let orderer = Arc::new(Orderer::new(&config.state_dir, notifier.clone(), metrics.clone()));
+        crate::order::replica::announce(&config, &metrics);
         let mut accounts = Vec::new();
         for account in &config.accounts {
             let source = PackageSource::new(account, config.api_utc_offset.0)

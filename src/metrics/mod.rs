@@ -10,12 +10,14 @@ mod build;
 mod orders;
 mod package;
 mod poll;
+mod replica;
 
 pub use account::AccountMetrics;
 pub use alerts::AlertMetrics;
 pub use orders::OrderMetrics;
 pub use package::PackageMetrics;
 pub use poll::PollMetrics;
+pub use replica::ReplicaMetrics;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
@@ -35,6 +37,8 @@ pub struct Metrics {
     pub alerts: AlertMetrics,
     /// Ordering.
     pub orders: OrderMetrics,
+    /// This replica's name and ordering role.
+    pub replica: ReplicaMetrics,
 }
 
 impl Metrics {
@@ -48,6 +52,7 @@ impl Metrics {
             polls: PollMetrics::register(&registry)?,
             alerts: AlertMetrics::register(&registry)?,
             orders: OrderMetrics::register(&registry)?,
+            replica: ReplicaMetrics::register(&registry)?,
             registry,
         };
         build::register(&metrics.registry)?;
