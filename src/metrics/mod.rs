@@ -5,6 +5,7 @@
 //! reads what the poller last set.
 
 mod account;
+mod alertmanager;
 mod alerts;
 mod build;
 mod orders;
@@ -13,6 +14,7 @@ mod poll;
 mod replica;
 
 pub use account::AccountMetrics;
+pub use alertmanager::AlertmanagerMetrics;
 pub use alerts::AlertMetrics;
 pub use orders::OrderMetrics;
 pub use package::PackageMetrics;
@@ -37,6 +39,8 @@ pub struct Metrics {
     pub alerts: AlertMetrics,
     /// Ordering.
     pub orders: OrderMetrics,
+    /// Pushes to Alertmanager.
+    pub alertmanager: AlertmanagerMetrics,
     /// This replica's name and ordering role.
     pub replica: ReplicaMetrics,
 }
@@ -52,6 +56,7 @@ impl Metrics {
             polls: PollMetrics::register(&registry)?,
             alerts: AlertMetrics::register(&registry)?,
             orders: OrderMetrics::register(&registry)?,
+            alertmanager: AlertmanagerMetrics::register(&registry)?,
             replica: ReplicaMetrics::register(&registry)?,
             registry,
         };
