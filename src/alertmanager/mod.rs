@@ -60,6 +60,9 @@ struct Inner {
     deliveries: Vec<Delivery>,
     // A state changed since the last save.
     dirty: bool,
+    // The alert state could not be saved at the last poll: neither is the
+    // queue, which must never be ahead of it on disk.
+    held: bool,
     unsaved_logged_at: Option<DateTime<Utc>>,
 }
 
@@ -99,6 +102,7 @@ impl Pusher {
                 file: opened.file,
                 deliveries: vec![Delivery::default(); config.urls.len()],
                 dirty: false,
+                held: false,
                 unsaved_logged_at: None,
             }),
             metrics,
@@ -183,10 +187,11 @@ impl Pusher {
         inner.dirty |= inner.queue.observe(account, firing, now);
     }
 
-    /// Saves what changed and wakes every push loop. Called after the
-    /// alert state is saved, so the queue is never ahead of it on disk.
-    pub fn commit(&self) {
+    /// Saves what changed (unless the alert state could not be saved:
+    /// the queue on disk is never ahead of it) and wakes every push loop.
+    pub fn commit(&self, state_saved: bool) {
         let mut inner = self.lock();
+        inner.held = !state_saved;
         self.save(&mut inner);
         self.publish(&inner);
         drop(inner);
@@ -208,7 +213,7 @@ impl Pusher {
     }
 
     fn save(&self, inner: &mut Inner) {
-        if !inner.dirty {
+        if !inner.dirty || inner.held {
             return;
         }
         let now = Utc::now();

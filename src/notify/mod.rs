@@ -267,9 +267,10 @@ impl Notifier {
             self.enqueue(&mut state, mail, now);
         }
         self.save(&state);
-        // After the alert state: the queue on disk is never ahead of it.
+        // After the alert state, and only once it is saved: the queue on
+        // disk is never ahead of it.
         if let Some(am) = &self.alertmanager {
-            am.commit();
+            am.commit(self.health_lock().unsaved.is_none());
         }
         self.publish(&state);
         drop(state);
