@@ -7,10 +7,12 @@
 //! `core` assesses it and decides, as pure functions of (snapshot, history,
 //! config, state, now): findings, the alert lifecycle, whether to order.
 //! The shell acts on those decisions: `metrics` publishes, `notify` mails
-//! through a durable outbox, `order` keeps the ledger and places orders,
+//! through a durable outbox, `alertmanager` pushes the same alerts to an
+//! Alertmanager cluster, `order` keeps the ledger and places orders,
 //! `state` keeps what must survive a restart, and `daemon` schedules it all.
 //! `sim` stands in for the real API in tests and the demo.
 
+pub mod alertmanager;
 pub mod api;
 pub mod command;
 pub mod config;

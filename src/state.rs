@@ -192,7 +192,7 @@ const TEMP_SUFFIX: &str = ".tmp";
 
 /// Removes temp files a crash left beside `path`. Called only by the
 /// daemon holding the state directory's lock, so no writer is cut short.
-fn remove_stale_temp_files(path: &Path) {
+pub fn remove_stale_temp_files(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return;
     };

@@ -47,6 +47,9 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
             sendmail_command: "/usr/sbin/sendmail".into(),
             retry_backoff: Duration::from_secs(5),
         }),
+        alertmanager: None,
+        replica_name: crate::notify::hostname(),
+        ordering_replica: None,
         accounts: vec![Account {
             name: AccountName::parse("demo")?,
             api: ApiVersion::V2,

@@ -110,8 +110,20 @@ pub fn order(path: &Path, args: OrderArgs) -> ExitCode {
         return ExitCode::from(1);
     };
     let file = LedgerFile::new(&config.state_dir);
+    let standby = crate::order::replica::standby_reason(&config).map(str::to_string);
     match request {
-        OrderRequest::List => list(&file),
+        OrderRequest::List => {
+            if let Some(why) = &standby {
+                println!("this daemon is {why}: the ledger below is not the one that orders");
+            }
+            list(&file)
+        }
+        // A hand order here would escape the ordering replica's ledger: its
+        // one-outstanding rule and its cap would not see it.
+        OrderRequest::Place { .. } if standby.is_some() => fail(format!(
+            "this daemon is {}: order by hand on the ordering replica, whose ledger and cap count every order",
+            standby.unwrap_or_default()
+        )),
         OrderRequest::Resolve { id, placed } => resolve(&file, &id, placed),
         OrderRequest::Place {
             account,

@@ -3,6 +3,7 @@
 //!
 //! A bad file is refused with its path, line, key and what would be valid.
 
+pub mod alertmanager;
 pub mod notify;
 pub mod order;
 pub mod secret;
@@ -55,6 +56,14 @@ pub struct Config {
     /// How mail is sent; without it alerts are only logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailConfig>,
+    /// The Alertmanagers alerts are pushed to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<alertmanager::AlertmanagerConfig>,
+    /// This daemon's name among replicas (default: the host name).
+    pub replica_name: String,
+    /// The one replica allowed to order, when named (`[order] ordering_replica`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_replica: Option<String>,
     /// The accounts to watch, each with its effective thresholds.
     pub accounts: Vec<Account>,
 }
@@ -206,6 +215,8 @@ struct RawConfig {
     alerts: RawAlerts,
     order: Option<Spanned<RawOrder>>,
     email: Option<Spanned<RawEmail>>,
+    alertmanager: Option<Spanned<alertmanager::RawAlertmanager>>,
+    replica_name: Option<Spanned<String>>,
     accounts: Spanned<Vec<RawAccount>>,
 }
 
@@ -405,6 +416,12 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
                 .map_err(|(span, m)| located(Some(span), m))?,
             None => order_defaults.clone(),
         };
+        if let Some(r) = ra.order.as_ref().and_then(|o| o.get_ref().ordering_replica()) {
+            return Err(located(
+                Some(r.span()),
+                "ordering_replica is set once, in [order]: one replica orders for every account".into(),
+            ));
+        }
         if ra.api == ApiVersion::V3 && order.mode != OrderMode::Off {
             // Point at whichever table turned ordering on for this account.
             let span = match &ra.order {
@@ -466,10 +483,63 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
             )
         }
     };
+    let alertmanager = match raw.alertmanager {
+        None => None,
+        Some(spanned) => {
+            let span = spanned.span();
+            let resolver = SecretResolver {
+                base_dir: &base_dir,
+                credentials_dir: credentials_dir.as_deref(),
+                env,
+                inline: &inline,
+            };
+            Some(
+                spanned
+                    .into_inner()
+                    .resolve(&resolver)
+                    .map_err(|(s, m)| located(Some(s.unwrap_or(span)), m))?,
+            )
+        }
+    };
+    let replica_name = match &raw.replica_name {
+        Some(n) => order::check_replica_name(n.get_ref()).map_err(|m| located(Some(n.span()), m))?,
+        None => crate::notify::hostname(),
+    };
+    let ordering_replica = match raw.order.as_ref().and_then(|o| o.get_ref().ordering_replica()) {
+        Some(r) => Some(order::check_replica_name(r.get_ref()).map_err(|m| located(Some(r.span()), m))?),
+        None => None,
+    };
+    // Behind an Alertmanager cluster the daemon usually runs twice; two
+    // replicas that both order live would buy every package twice.
+    if alertmanager.is_some()
+        && ordering_replica.is_none()
+        && let Some(live) = accounts.iter().find(|a| a.order.mode == OrderMode::Live)
+    {
+        let span = if order_span.is_empty() {
+            accounts_span.clone()
+        } else {
+            order_span.clone()
+        };
+        return Err(located(
+            Some(span),
+            format!(
+                "account `{}` orders live and [alertmanager] is set, so replicas may run in pairs and both would order: name the one replica that orders with [order] ordering_replica = \"{replica_name}\" (this replica's name)",
+                live.name
+            ),
+        ));
+    }
+    order::apply_replica(
+        accounts.iter_mut().map(|a| &mut a.order),
+        &replica_name,
+        ordering_replica.as_deref(),
+    );
     let config = Config {
         log_format: raw.log_format,
         alerts: raw.alerts.resolve(),
         email,
+        alertmanager,
+        replica_name,
+        ordering_replica,
         schedule: match raw.schedule {
             Some(s) => s,
             None => CronSchedule::every_ten_minutes(),

@@ -41,6 +41,10 @@ pub struct OrderConfig {
     /// OrderNotFulfilled (it must still be paid).
     #[serde(serialize_with = "super::serialize_duration")]
     pub fulfilment_grace: Duration,
+    /// Set on a replica that `[order] ordering_replica` does not name: why
+    /// ordering is off here whatever `mode` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby: Option<String>,
 }
 
 impl Default for OrderConfig {
@@ -53,6 +57,7 @@ impl Default for OrderConfig {
             when_depletion_within: Duration::from_secs(2 * 86_400),
             max_orders_per_30d: 2,
             fulfilment_grace: Duration::from_secs(86_400),
+            standby: None,
         }
     }
 }
@@ -67,6 +72,7 @@ pub(super) struct RawOrder {
     when_depletion_within: Option<HumanDuration>,
     max_orders_per_30d: Option<u32>,
     fulfilment_grace: Option<HumanDuration>,
+    ordering_replica: Option<toml::Spanned<String>>,
 }
 
 impl RawOrder {
@@ -99,11 +105,134 @@ impl RawOrder {
             when_depletion_within: self.when_depletion_within.map_or(base.when_depletion_within, |d| d.0),
             max_orders_per_30d: self.max_orders_per_30d.unwrap_or(base.max_orders_per_30d),
             fulfilment_grace: self.fulfilment_grace.map_or(base.fulfilment_grace, |d| d.0),
+            standby: None,
         })
     }
 
     /// Whether the section turns ordering on.
     pub(super) fn turns_on(&self) -> bool {
         self.mode.is_some_and(|m| m != OrderMode::Off)
+    }
+
+    /// The `ordering_replica` written in this table, if any.
+    pub(super) fn ordering_replica(&self) -> Option<&toml::Spanned<String>> {
+        self.ordering_replica.as_ref()
+    }
+}
+
+/// Checks a replica name (`replica_name`, `ordering_replica`): a host name
+/// or any short word without spaces, compared exactly.
+pub(super) fn check_replica_name(value: &str) -> Result<String, String> {
+    let ok = !value.is_empty()
+        && value.len() <= 253
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "`{value}` is not a replica name: use the host name or another word of letters, digits, '.', '-' and '_', e.g. \"cdnquota-1\""
+        ))
+    }
+}
+
+/// The replica rule: with `ordering_replica` named, only the daemon whose
+/// `replica_name` is exactly that name may order. Everywhere else every
+/// account's ordering is off (`standby` says why), hand orders included.
+/// Exactly one name can match, so two replicas with one config never both
+/// order; a name that matches no replica orders nowhere.
+pub(super) fn apply_replica<'a>(
+    orders: impl IntoIterator<Item = &'a mut OrderConfig>,
+    replica_name: &str,
+    ordering_replica: Option<&str>,
+) {
+    let Some(r) = ordering_replica.filter(|r| *r != replica_name) else {
+        return;
+    };
+    let why = format!(
+        "not the ordering replica: [order] ordering_replica = \"{r}\" and this replica is \"{replica_name}\" (replica_name); it watches and alerts, and orders nothing"
+    );
+    for order in orders {
+        order.mode = OrderMode::Off;
+        order.standby = Some(why.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderMode;
+    use crate::config::{Config, ConfigError, parse};
+    use std::path::Path;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        parse(text, Path::new("/etc/cdnquota/cdnquota.toml"), &|_| None).map(|l| l.config)
+    }
+
+    /// One config for two replicas, as config management would hand out,
+    /// with only `replica_name` told apart.
+    fn pair_config(replica_name: &str, ordering_replica: &str) -> String {
+        format!(
+            "replica_name = \"{replica_name}\"\n[order]\nmode = \"live\"\nordering_replica = \"{ordering_replica}\"\n[alertmanager]\nurls = [\"http://am1:9093\", \"http://am2:9093\"]\n[[accounts]]\nname = \"main\"\nsecret_id = \"AKIDexample0000000001\"\nsecret_key = \"k\"\n[[accounts]]\nname = \"other\"\nsecret_id = \"AKIDexample0000000001\"\nsecret_key = \"k\"\n[accounts.order]\nmode = \"dry-run\"\n"
+        )
+    }
+
+    #[test]
+    fn only_the_named_replica_orders_and_the_other_says_why() {
+        let a = load(&pair_config("cdnquota-a", "cdnquota-a")).unwrap();
+        let b = load(&pair_config("cdnquota-b", "cdnquota-a")).unwrap();
+        assert_eq!(a.accounts[0].order.mode, OrderMode::Live);
+        assert_eq!(a.accounts[1].order.mode, OrderMode::DryRun);
+        assert!(a.accounts.iter().all(|x| x.order.standby.is_none()));
+        for account in &b.accounts {
+            assert_eq!(account.order.mode, OrderMode::Off);
+            let why = account.order.standby.as_deref().unwrap();
+            assert!(
+                why.contains("not the ordering replica")
+                    && why.contains("\"cdnquota-a\"")
+                    && why.contains("\"cdnquota-b\""),
+                "{why}"
+            );
+        }
+        // A name that matches no replica orders nowhere.
+        let nobody = load(&pair_config("cdnquota-a", "cdnquota-c")).unwrap();
+        assert!(nobody.accounts.iter().all(|x| x.order.mode == OrderMode::Off));
+        // Names are compared exactly: "A" is not "a".
+        let upper = load(&pair_config("CDNQUOTA-A", "cdnquota-a")).unwrap();
+        assert_eq!(upper.accounts[0].order.mode, OrderMode::Off);
+    }
+
+    #[test]
+    fn live_ordering_behind_alertmanager_must_name_its_replica() {
+        let text = pair_config("cdnquota-a", "x").replace("ordering_replica = \"x\"\n", "");
+        let e = load(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("[order] ordering_replica = \"cdnquota-a\"") && e.contains("both would order"),
+            "{e}"
+        );
+        // Dry runs cannot spend money; without Alertmanager a single daemon orders as before.
+        assert!(load(&text.replace("mode = \"live\"", "mode = \"dry-run\"")).is_ok());
+        let single = text.replace(
+            "[alertmanager]\nurls = [\"http://am1:9093\", \"http://am2:9093\"]\n",
+            "",
+        );
+        assert_eq!(load(&single).unwrap().accounts[0].order.mode, OrderMode::Live);
+    }
+
+    #[test]
+    fn the_replica_settings_are_checked() {
+        let per_account = pair_config("a", "a").replace(
+            "[accounts.order]\nmode = \"dry-run\"\n",
+            "[accounts.order]\nordering_replica = \"b\"\n",
+        );
+        let e = load(&per_account).unwrap_err().to_string();
+        assert!(e.contains("set once, in [order]"), "{e}");
+        let e = load(&pair_config("two words", "a")).unwrap_err().to_string();
+        assert!(e.contains("replica_name") && e.contains("not a replica name"), "{e}");
+        let e = load(&pair_config("a", "")).unwrap_err().to_string();
+        assert!(
+            e.contains("order.ordering_replica") && e.contains("not a replica name"),
+            "{e}"
+        );
     }
 }

@@ -91,6 +91,9 @@ impl Endpoints {
             );
         }
         page.push_str("</p>");
+        for am in self.notifier.alertmanager_health() {
+            page.push_str(&alertmanager_line(&am, now));
+        }
         for watch in &self.accounts {
             let status = watch.status();
             let _ = write!(page, "<h2>{}</h2>", escape_html(watch.name()));
@@ -112,6 +115,9 @@ impl Endpoints {
                 );
             }
             page.push_str("</p>");
+            if let Some(why) = &watch.account.order.standby {
+                let _ = write!(page, "<p>ordering: {}</p>", escape_html(why));
+            }
             let Some(a) = status.assessment else { continue };
             let _ = write!(
                 page,
@@ -154,4 +160,29 @@ impl Endpoints {
         page.push_str("</body></html>\n");
         page
     }
+}
+
+/// One status page line for one Alertmanager.
+fn alertmanager_line(am: &crate::alertmanager::UrlHealth, now: chrono::DateTime<Utc>) -> String {
+    let mut line = format!(
+        "<p>Alertmanager {}: {} alert state(s) pending",
+        escape_html(&am.url),
+        am.pending
+    );
+    if let Some(t) = am.last_success {
+        let _ = write!(
+            line,
+            "; last push {} ago",
+            format_span((now - t).to_std().unwrap_or_default())
+        );
+    }
+    if let Some((attempts, why)) = &am.failing {
+        let _ = write!(
+            line,
+            "; <span class=\"warning\">{attempts} failed push(es) in a row: {}</span>",
+            escape_html(why)
+        );
+    }
+    line.push_str("</p>");
+    line
 }

@@ -91,6 +91,7 @@ impl Daemon {
         let notifier =
             Arc::new(Notifier::new(&config, metrics.clone(), chrono::Utc::now()).map_err(DaemonError::Notifier)?);
         let orderer = Arc::new(Orderer::new(&config.state_dir, notifier.clone(), metrics.clone()));
+        crate::order::replica::announce(&config, &metrics);
         let mut accounts = Vec::new();
         for account in &config.accounts {
             let source = PackageSource::new(account, config.api_utc_offset.0)
@@ -165,7 +166,11 @@ impl Daemon {
         };
         let mut watchdog = None;
         let mut scheduler = None;
+        let mut pusher = None;
         if !stopped_early {
+            // Only now: before its first poll round this daemon's saved
+            // alerts may be stale, and pushing them would fire them again.
+            pusher = self.notifier.alertmanager().map(|am| tokio::spawn(am.run()));
             systemd::notify("READY=1\nSTATUS=watching; first poll round done");
             watchdog = systemd::watchdog_interval().map(|every| {
                 tokio::spawn(async move {
@@ -197,6 +202,9 @@ impl Daemon {
         // started stays in the outbox for the next start or the reloaded
         // daemon, which re-reads it only once this one is done with it.
         self.notifier.stop_sending();
+        if let Some(am) = self.notifier.alertmanager() {
+            am.stop();
+        }
         let idle = all_idle(&self.accounts);
         if tokio::time::timeout(STOP_GRACE, idle).await.is_err() {
             tracing::warn!(
@@ -214,6 +222,16 @@ impl Daemon {
         if tokio::time::timeout(sender_grace, sender).await.is_err() {
             sender_abort.abort();
             tracing::warn!("a mail delivery was still running; it stays in the outbox for the next start");
+        }
+        if let (Some(task), Some(am)) = (pusher, self.notifier.alertmanager()) {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(am.timeout() + Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                // A push cut short is pushed again by the next start.
+                abort.abort();
+            }
         }
         let _ = stop_http.send(true);
         let _ = http.await;

@@ -5,17 +5,21 @@
 //! reads what the poller last set.
 
 mod account;
+mod alertmanager;
 mod alerts;
 mod build;
 mod orders;
 mod package;
 mod poll;
+mod replica;
 
 pub use account::AccountMetrics;
+pub use alertmanager::AlertmanagerMetrics;
 pub use alerts::AlertMetrics;
 pub use orders::OrderMetrics;
 pub use package::PackageMetrics;
 pub use poll::PollMetrics;
+pub use replica::ReplicaMetrics;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
@@ -35,6 +39,10 @@ pub struct Metrics {
     pub alerts: AlertMetrics,
     /// Ordering.
     pub orders: OrderMetrics,
+    /// Pushes to Alertmanager.
+    pub alertmanager: AlertmanagerMetrics,
+    /// This replica's name and ordering role.
+    pub replica: ReplicaMetrics,
 }
 
 impl Metrics {
@@ -48,6 +56,8 @@ impl Metrics {
             polls: PollMetrics::register(&registry)?,
             alerts: AlertMetrics::register(&registry)?,
             orders: OrderMetrics::register(&registry)?,
+            alertmanager: AlertmanagerMetrics::register(&registry)?,
+            replica: ReplicaMetrics::register(&registry)?,
             registry,
         };
         build::register(&metrics.registry)?;

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod render;
 pub mod transport;
 
+use crate::alertmanager::{Pusher, UrlHealth};
 use crate::config::Config;
 use crate::config::notify::{AlertsConfig, EmailConfig};
 use crate::core::alerts::{NoticeKind, PollResult};
@@ -77,6 +78,8 @@ pub struct Notifier {
     // When each account last polled well, exactly; `State::last_success`
     // holds a coarser copy for the disk.
     live_success: Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
+    // Pushes the lifecycle's alerts to Alertmanager, when configured.
+    alertmanager: Option<Arc<Pusher>>,
 }
 
 #[derive(Default)]
@@ -118,12 +121,23 @@ impl Notifier {
             health.unsaved_logged_at = Some(now);
         }
         let transport = config.email.as_ref().map(MailTransport::new).transpose()?;
+        let alertmanager = match &config.alertmanager {
+            Some(am) => Some(Arc::new(Pusher::new(
+                am,
+                &config.state_dir,
+                &opened.state.alerts,
+                metrics.clone(),
+                now,
+            )?)),
+            None => None,
+        };
         match &config.email {
             Some(email) => tracing::info!(
                 "alert mail goes to {} through {}",
                 email.to.join(", "),
                 MailTransport::describe(email)
             ),
+            None if alertmanager.is_some() => tracing::info!("no [email] section: alerts go to Alertmanager only"),
             None => tracing::warn!("no [email] section: alerts are only logged, not mailed"),
         }
         let notifier = Notifier {
@@ -141,6 +155,7 @@ impl Notifier {
             stopping: AtomicBool::new(false),
             health: Mutex::new(health),
             live_success: Mutex::new(Default::default()),
+            alertmanager,
         };
         notifier.publish(&notifier.lock());
         notifier.metrics.alerts.set_state_saved(opened.unsaved.is_none());
@@ -237,6 +252,9 @@ impl Notifier {
                 NoticeKind::Resolved => tracing::info!(account = %account, alert = %a.rule, "alert resolved"),
             }
         }
+        if let Some(am) = &self.alertmanager {
+            am.observe(account, &state.alerts, &notices, assessment, now);
+        }
         if !notices.is_empty() && self.email.is_some() {
             let mail = render(&MailContext {
                 account,
@@ -249,6 +267,11 @@ impl Notifier {
             self.enqueue(&mut state, mail, now);
         }
         self.save(&state);
+        // After the alert state, and only once it is saved: the queue on
+        // disk is never ahead of it.
+        if let Some(am) = &self.alertmanager {
+            am.commit(self.health_lock().unsaved.is_none());
+        }
         self.publish(&state);
         drop(state);
         self.wake.notify_one();
@@ -391,5 +414,15 @@ impl Notifier {
     /// The longest a delivery can take, for a stop waiting on one.
     pub fn delivery_timeout(&self) -> Duration {
         self.email.as_ref().map_or(Duration::ZERO, |e| e.timeout)
+    }
+
+    /// The Alertmanager pusher, when `[alertmanager]` is configured.
+    pub fn alertmanager(&self) -> Option<Arc<Pusher>> {
+        self.alertmanager.clone()
+    }
+
+    /// How pushing to each Alertmanager goes, for the status page.
+    pub fn alertmanager_health(&self) -> Vec<UrlHealth> {
+        self.alertmanager.as_ref().map(|am| am.health()).unwrap_or_default()
     }
 }

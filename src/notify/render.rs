@@ -37,7 +37,8 @@ pub struct MailContext<'a> {
     pub hostname: &'a str,
 }
 
-fn headline(notice: &Notice) -> String {
+/// What the notice is about, in a few words with the numbers.
+pub fn headline(notice: &Notice) -> String {
     let a = &notice.alert;
     match a.rule.as_str() {
         "PoolExhausted" => "CDN traffic pool exhausted".into(),
@@ -58,7 +59,8 @@ fn headline(notice: &Notice) -> String {
     }
 }
 
-fn advice(rule: &str) -> &'static str {
+/// What a person should do about an alert of `rule`.
+pub fn advice(rule: &str) -> &'static str {
     match rule {
         "PoolExhausted" => {
             "Buy a CDN traffic package in the Tencent Cloud console now: until one is active, CDN traffic is billed pay-as-you-go."

@@ -11,6 +11,7 @@
 //! person settles it with `cdnquota order --resolve`.
 
 pub mod ledger_file;
+pub mod replica;
 
 use crate::api::source::PackageSource;
 use crate::config::Account;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod bad_smtp;
 
 use cdnquota::sim::Simulator;
