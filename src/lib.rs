@@ -18,6 +18,7 @@ pub mod command;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod history_file;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -53,6 +53,14 @@ impl PackageSource {
         }
     }
 
+    /// The client that reads billed traffic: API 3.0 only.
+    pub fn billing_client(&self) -> Option<&V3Client> {
+        match self {
+            PackageSource::V2(_) => None,
+            PackageSource::V3(c) => Some(c),
+        }
+    }
+
     /// Lists the account's packages.
     pub async fn fetch(&self) -> Result<Snapshot, ApiError> {
         match self {

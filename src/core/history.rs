@@ -12,6 +12,7 @@ use crate::core::usage::HourlyUsage;
 use crate::model::Snapshot;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// How far back the recent rate looks.
@@ -30,7 +31,14 @@ pub struct AccountHistory {
     /// Bytes left in the usable packages at the latest poll.
     #[serde(default)]
     pub last_remaining: Option<u64>,
+    /// Bytes left at the last poll of each hour, oldest first (the status
+    /// page's chart): `(hour start, bytes)`, at most [`KEEP_REMAINING`].
+    #[serde(default)]
+    pub remaining: VecDeque<(i64, u64)>,
 }
+
+/// Hours of the remaining-bytes series kept: five weeks.
+pub const KEEP_REMAINING: usize = 35 * 24;
 
 /// The on-disk format version.
 pub const VERSION: u32 = 1;
@@ -60,6 +68,15 @@ impl AccountHistory {
             self.hourly.add_interval(previous.at, latest.at, latest.consumed_bytes);
         }
         self.last_remaining = Some(remaining);
+        let hour = snapshot.taken_at.timestamp().div_euclid(3600) * 3600;
+        match self.remaining.back_mut() {
+            Some(last) if last.0 == hour => last.1 = remaining,
+            Some(last) if last.0 > hour => {}
+            _ => self.remaining.push_back((hour, remaining)),
+        }
+        while self.remaining.len() > KEEP_REMAINING {
+            self.remaining.pop_front();
+        }
     }
 
     /// Bytes per second over the recent polls.
@@ -104,6 +121,10 @@ mod tests {
         assert_eq!(h.hourly.hours().count(), 1);
         assert_eq!(h.hourly.hours().next().unwrap().rate(), Some(10_000_000.0));
         assert_eq!(h.recent_rate(), Some(10_000_000.0));
+        assert_eq!(
+            h.remaining.back(),
+            Some(&(at("2026-06-01 01:00:00").timestamp(), 964 * GB))
+        );
         // Used up: the next hour's traffic is not what the packages show.
         h.record(&snap("2026-06-01 02:00:00", 1000 * GB));
         h.record(&snap("2026-06-01 03:00:00", 1000 * GB));

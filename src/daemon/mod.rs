@@ -103,6 +103,7 @@ impl Daemon {
                 metrics.clone(),
                 notifier.clone(),
                 orderer.clone(),
+                &config.state_dir,
             )));
         }
         let listener = TcpListener::bind(config.listen)

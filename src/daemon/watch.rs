@@ -1,22 +1,36 @@
-//! One watched account: its API client, poll history and last results, and
-//! the poll itself (fetch, assess, publish).
+//! One watched account: its API client, consumption history and last
+//! results, and the poll itself (fetch, learn, assess, publish).
 
 use crate::api::source::PackageSource;
 use crate::config::Account;
 use crate::config::units::format_size_human;
-use crate::core::assess::{Assessment, assess_at_rate};
-use crate::core::forecast::History;
+use crate::core::assess::{Assessment, ForecastInput, ForecastModel, assess_with};
+use crate::core::history::AccountHistory;
 use crate::core::plausibility::implausible;
+use crate::core::rules::Rule;
+use crate::history_file::HistoryFile;
 use crate::metrics::Metrics;
 use crate::model::Snapshot;
 use crate::notify::{Notifier, PollReport};
 use crate::order::Orderer;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How far back the burn rate looks.
-pub const RATE_WINDOW: Duration = Duration::from_secs(6 * 3600);
+/// How much billed traffic is asked for at start: the last 30 days.
+const BILLING_BACKFILL: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// Billed hours are taken once they are this old: Tencent's figure for the
+/// latest hours is not final yet.
+const BILLING_SETTLED: chrono::TimeDelta = chrono::TimeDelta::hours(2);
+
+/// Whether and when billed traffic is asked for next.
+#[derive(Debug, Default)]
+struct Billing {
+    /// The key may not read it, or the endpoint does not know the action.
+    refused: bool,
+    /// Not before this.
+    next_try: Option<DateTime<Utc>>,
+}
 
 /// What the last polls of an account found.
 #[derive(Clone, Debug, Default)]
@@ -50,7 +64,9 @@ pub struct AccountWatch {
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
-    history: Mutex<History>,
+    history: Mutex<AccountHistory>,
+    history_file: HistoryFile,
+    billing: Mutex<Billing>,
     status: RwLock<AccountStatus>,
     // Whether the previous poll brought an unbelievable package list (a
     // second one in a row is believed).
@@ -63,21 +79,25 @@ pub struct AccountWatch {
 
 impl AccountWatch {
     /// Watches `account` through `source`, publishing to `metrics` and
-    /// reporting every poll to `notifier`.
+    /// reporting every poll to `notifier`; its history lives in `state_dir`.
     pub fn new(
         account: Account,
         source: PackageSource,
         metrics: Arc<Metrics>,
         notifier: Arc<Notifier>,
         orderer: Arc<Orderer>,
+        state_dir: &std::path::Path,
     ) -> Self {
+        let (history_file, history) = HistoryFile::open(state_dir, account.name.as_str(), Utc::now());
         AccountWatch {
             account,
             source,
             metrics,
             notifier,
             orderer,
-            history: Mutex::new(History::new()),
+            history: Mutex::new(history),
+            history_file,
+            billing: Mutex::new(Billing::default()),
             status: RwLock::new(AccountStatus::default()),
             doubted: Mutex::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -149,6 +169,69 @@ impl AccountWatch {
         }
     }
 
+    /// The remaining-bytes series of the history, oldest first: (hour
+    /// start in Unix seconds, bytes left at that hour's last poll).
+    pub fn remaining_series(&self) -> Vec<(i64, u64)> {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.remaining.iter().copied().collect()
+    }
+
+    /// Reads Tencent's billed traffic into the history (API 3.0): the last
+    /// 30 days at start, then the hours settled since, at most hourly. A key
+    /// or endpoint that cannot read it is reported once and the daemon
+    /// carries on with its own history.
+    async fn refresh_billing(&self, snapshot: &crate::model::Snapshot, now: DateTime<Utc>) {
+        let Some(client) = self.source.billing_client() else {
+            return;
+        };
+        {
+            let billing = self.billing.lock().unwrap_or_else(|p| p.into_inner());
+            if billing.refused || billing.next_try.is_some_and(|t| now < t) {
+                return;
+            }
+        }
+        let settled = now - BILLING_SETTLED;
+        let from = {
+            let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            history
+                .hourly
+                .last_billed()
+                .map_or(now - BILLING_BACKFILL, |t| t + chrono::TimeDelta::hours(1))
+                .max(now - BILLING_BACKFILL)
+        };
+        let mut next_try = now + chrono::TimeDelta::hours(1);
+        if from < settled {
+            let area = billing_area(snapshot);
+            match client.billing_data(from, settled, area).await {
+                Ok(hours) => {
+                    let complete: Vec<_> = hours
+                        .into_iter()
+                        .filter(|(start, _)| *start + chrono::TimeDelta::hours(1) <= settled)
+                        .collect();
+                    tracing::info!(account = %self.name(), "read {} hour(s) of billed traffic ({area})", complete.len());
+                    self.history
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .add_billing(&complete);
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(account = %self.name(), "DescribeBillingData failed: {e}; tried again in an hour");
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        account = %self.name(),
+                        "DescribeBillingData is not available ({e}): the forecast uses the daemon's own history instead; to let it see real demand from the first poll and while the pool is empty, grant the key cdn:DescribeBillingData"
+                    );
+                    self.billing.lock().unwrap_or_else(|p| p.into_inner()).refused = true;
+                    return;
+                }
+            }
+        } else {
+            next_try = now + chrono::TimeDelta::minutes(30);
+        }
+        self.billing.lock().unwrap_or_else(|p| p.into_inner()).next_try = Some(next_try);
+    }
+
     /// Polls the account unless a poll is already running.
     pub async fn poll(&self) -> PollOutcome {
         let Ok(_running) = self.polling.try_lock() else {
@@ -164,12 +247,20 @@ impl AccountWatch {
             .and_then(|snapshot| self.believe(snapshot, now));
         match result {
             Ok(snapshot) => {
-                let rate = {
+                self.refresh_billing(&snapshot, now).await;
+                let depletion_active = self.notifier.is_active(self.name(), Rule::DepletionForecast.name());
+                let assessment = {
                     let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-                    history.record(&snapshot, RATE_WINDOW);
-                    history.consumption_rate()
+                    history.record(&snapshot);
+                    self.history_file.save(&history, now);
+                    let input = ForecastInput {
+                        usage: &history.hourly,
+                        recent_rate: history.recent_rate(),
+                        model: ForecastModel::Seasonal,
+                        depletion_active,
+                    };
+                    assess_with(snapshot, &input, &self.account.thresholds, now)
                 };
-                let assessment = assess_at_rate(snapshot, rate, &self.account.thresholds, now);
                 self.metrics.packages.set(self.name(), &assessment.packages);
                 self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
@@ -207,6 +298,19 @@ impl AccountWatch {
             }
         }
     }
+}
+
+/// The billing area of the account's usable packages: their `Area` when
+/// they share one, mainland (the common case and the API's default) when
+/// they do not say.
+fn billing_area(snapshot: &crate::model::Snapshot) -> &'static str {
+    let overseas = snapshot
+        .packages
+        .iter()
+        .filter(|p| crate::core::pool::is_usable(p, snapshot.taken_at))
+        .filter_map(|p| p.area.as_deref())
+        .any(|a| a == "overseas");
+    if overseas { "overseas" } else { "mainland" }
 }
 
 /// Logs the poll's totals; the alert lifecycle logs what fires and clears.

@@ -166,6 +166,11 @@ impl Notifier {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether `rule` is pending or firing for `account`.
+    pub fn is_active(&self, account: &str, rule: &str) -> bool {
+        self.lock().alerts.is_active(account, rule)
+    }
+
     /// Mail and state health, for the status page.
     pub fn health(&self) -> NotifierHealth {
         let outbox_pending = self.lock().outbox.len();
