@@ -7,6 +7,7 @@ pub mod json_fields;
 pub mod retry;
 pub mod signature;
 pub mod source;
+mod stream;
 pub mod tc3;
 pub mod transport;
 pub mod v2;
