@@ -6,7 +6,6 @@ use crate::config::units::{format_size_human, format_span};
 use crate::http::server::{Handler, HttpRequest, HttpResponse};
 use crate::metrics::Metrics;
 use crate::notify::render::escape_html;
-use bytes::Bytes;
 use chrono::Utc;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -25,18 +24,10 @@ impl Handler for Endpoints {
             return HttpResponse::text(405, "only GET is served\n");
         }
         match request.path.as_str() {
-            "/metrics" => HttpResponse {
-                status: 200,
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: Bytes::from(self.metrics.render()),
-            },
+            "/metrics" => HttpResponse::new(200, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render()),
             "/healthz" => HttpResponse::text(200, "ok\n"),
             "/readyz" => self.readiness(),
-            "/" => HttpResponse {
-                status: 200,
-                content_type: "text/html; charset=utf-8",
-                body: Bytes::from(self.status_page()),
-            },
+            "/" => HttpResponse::new(200, "text/html; charset=utf-8", self.status_page()),
             _ => HttpResponse::text(404, "not found: try /metrics, /healthz, /readyz or /\n"),
         }
     }
