@@ -18,6 +18,7 @@ pub mod core;
 pub mod daemon;
 pub mod http;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod notify;

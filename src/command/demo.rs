@@ -47,6 +47,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
             sendmail_command: "/usr/sbin/sendmail".into(),
             retry_backoff: Duration::from_secs(5),
         }),
+        metrics: Default::default(),
         accounts: vec![Account {
             name: AccountName::parse("demo")?,
             api: ApiVersion::V2,

@@ -3,6 +3,7 @@
 //!
 //! A bad file is refused with its path, line, key and what would be valid.
 
+pub mod metrics;
 pub mod notify;
 pub mod order;
 pub mod secret;
@@ -55,6 +56,8 @@ pub struct Config {
     /// How mail is sent; without it alerts are only logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailConfig>,
+    /// Which series `/metrics` exports.
+    pub metrics: metrics::MetricsConfig,
     /// The accounts to watch, each with its effective thresholds.
     pub accounts: Vec<Account>,
 }
@@ -196,6 +199,8 @@ struct RawConfig {
     alerts: RawAlerts,
     order: Option<Spanned<RawOrder>>,
     email: Option<Spanned<RawEmail>>,
+    #[serde(default)]
+    metrics: metrics::MetricsConfig,
     accounts: Spanned<Vec<RawAccount>>,
 }
 
@@ -448,6 +453,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         log_format: raw.log_format,
         alerts: raw.alerts.resolve(),
         email,
+        metrics: raw.metrics,
         schedule: match raw.schedule {
             Some(s) => s,
             None => CronSchedule::every_ten_minutes(),

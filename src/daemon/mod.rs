@@ -71,8 +71,10 @@ impl Daemon {
     /// Sets up clients and binds the listen address, so that start-up
     /// errors surface before anything runs.
     pub async fn bind(config: Config) -> Result<Daemon, DaemonError> {
-        let metrics =
-            Arc::new(Metrics::new().map_err(|e| DaemonError::Client(format!("cannot set up the metrics: {e}")))?);
+        let metrics = Arc::new(
+            Metrics::with_config(&config.metrics)
+                .map_err(|e| DaemonError::Client(format!("cannot set up the metrics: {e}")))?,
+        );
         let notifier =
             Arc::new(Notifier::new(&config, metrics.clone(), chrono::Utc::now()).map_err(DaemonError::Notifier)?);
         let orderer = Arc::new(Orderer::new(&config.state_dir, notifier.clone(), metrics.clone()));

@@ -7,6 +7,7 @@ use crate::config::units::format_size_human;
 use crate::core::assess::{Assessment, assess_at_rate};
 use crate::core::forecast::History;
 use crate::metrics::Metrics;
+use crate::model::Snapshot;
 use crate::notify::{Notifier, PollReport};
 use crate::order::Orderer;
 use chrono::{DateTime, Utc};
@@ -25,8 +26,8 @@ pub struct AccountStatus {
     pub last_success: Option<DateTime<Utc>>,
     /// Why the last poll failed, if it did.
     pub last_error: Option<String>,
-    /// The assessment of the last successful poll.
-    pub assessment: Option<Assessment>,
+    /// The assessment of the last successful poll (shared, not copied).
+    pub assessment: Option<Arc<Assessment>>,
 }
 
 /// How a poll ended.
@@ -48,7 +49,7 @@ pub struct AccountWatch {
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
-    history: Mutex<History>,
+    history: Arc<Mutex<History>>,
     status: RwLock<AccountStatus>,
     // Held for the whole poll, so one account is never polled twice at once.
     polling: tokio::sync::Mutex<()>,
@@ -70,7 +71,7 @@ impl AccountWatch {
             metrics,
             notifier,
             orderer,
-            history: Mutex::new(History::new()),
+            history: Arc::new(Mutex::new(History::new())),
             status: RwLock::new(AccountStatus::default()),
             polling: tokio::sync::Mutex::new(()),
         }
@@ -112,13 +113,10 @@ impl AccountWatch {
         let now = Utc::now();
         match result {
             Ok(snapshot) => {
-                let rate = {
-                    let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-                    history.record(&snapshot, RATE_WINDOW);
-                    history.consumption_rate()
+                let Some(assessment) = self.assess_and_render(snapshot, now).await else {
+                    // Only when the runtime is shutting down under the poll.
+                    return PollOutcome::Skipped;
                 };
-                let assessment = assess_at_rate(snapshot, rate, &self.account.thresholds, now);
-                self.metrics.packages.set(self.name(), &assessment.packages);
                 self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
                 let order_findings = self
@@ -135,7 +133,15 @@ impl AccountWatch {
                 status.last_poll = Some(now);
                 status.last_success = Some(now);
                 status.last_error = None;
-                status.assessment = Some(assessment);
+                let previous = status.assessment.replace(assessment);
+                drop(status);
+                // The last assessment is freed off the runtime thread (a
+                // large account is many small frees), and with it what the
+                // poll let go is returned to the system.
+                tokio::task::spawn_blocking(move || {
+                    drop(previous);
+                    crate::memory::release_free_memory();
+                });
                 PollOutcome::Succeeded
             }
             Err(e) => {
@@ -147,13 +153,40 @@ impl AccountWatch {
                 let error = format!("{} failed: {e}; {}", self.source.action(), e.hint());
                 let report = PollReport::Failed {
                     error: &error,
-                    last_good: status.assessment.as_ref(),
+                    last_good: status.assessment.as_deref(),
                 };
                 self.notifier.after_poll(self.name(), report, now);
                 status.last_poll = Some(now);
                 status.last_error = Some(error);
                 PollOutcome::Failed
             }
+        }
+    }
+}
+
+impl AccountWatch {
+    /// Records the poll, assesses it and renders its per-package series on
+    /// a blocking thread: for a large account that is real work, and the
+    /// daemon's one runtime thread must stay free for `/healthz`.
+    async fn assess_and_render(&self, snapshot: Snapshot, now: DateTime<Utc>) -> Option<Arc<Assessment>> {
+        let history = self.history.clone();
+        let metrics = self.metrics.clone();
+        let thresholds = self.account.thresholds;
+        let name = self.name().to_string();
+        let work = move || {
+            let rate = {
+                let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
+                history.record(&snapshot, RATE_WINDOW);
+                history.consumption_rate()
+            };
+            let assessment = assess_at_rate(snapshot, rate, &thresholds, now);
+            metrics.set_packages(&name, &assessment.packages, now);
+            Arc::new(assessment)
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(assessment) => Some(assessment),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
         }
     }
 }
