@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod history_file;
 pub mod http;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -98,10 +98,21 @@ fn a_real_prometheus_scrapes_the_daemon() {
     if !have("prometheus") {
         return;
     }
-    let sim = Sim::with_packages(&[(1000 * GB, 123 * GB)]);
+    // Two accounts: each family's samples come from both, in one block, and
+    // Prometheus (which asks for gzip) reads the joined gzip body whole.
+    let sim = Sim::with_packages(&[(1000 * GB, 123 * GB), (50 * GB, 5 * GB)]);
+    let second = Sim::with_packages(&[(500 * GB, 7 * GB)]);
+    let second_id = second.state().packages[0].id;
     let dir = tempfile::tempdir().unwrap();
-    let d = daemon_with(&sim, dir.path(), "");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let body = format!(
+        "schedule = \"* * * * * *\"\nlisten = \"{addr}\"\n{}{}",
+        account_toml("main", &sim.endpoint(), ""),
+        account_toml("second", &second.endpoint(), "")
+    );
+    let d = Daemon::start(&write_config(dir.path(), &body), &addr);
     wait_success(&d, "main");
+    wait_success(&d, "second");
     let prom_addr = format!("127.0.0.1:{}", free_port());
     std::fs::write(
         dir.path().join("prometheus.yml"),
@@ -118,6 +129,7 @@ fn a_real_prometheus_scrapes_the_daemon() {
         .spawn()
         .unwrap();
     let query = |q: &str| {
+        let q = q.replace('{', "%7B").replace('}', "%7D").replace('"', "%22");
         http_get(&prom_addr, &format!("/api/v1/query?query={q}"))
             .map(|(_, body)| body)
             .unwrap_or_default()
@@ -127,7 +139,12 @@ fn a_real_prometheus_scrapes_the_daemon() {
         v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
     };
     let up = wait_until(Duration::from_secs(30), || value(&query("up")) == Some(1.0));
-    let remaining = value(&query("cdnquota_account_remaining_bytes"));
+    let remaining = value(&query("cdnquota_account_remaining_bytes{account=\"main\"}"));
+    let series = value(&query("count(cdnquota_package_used_bytes)"));
+    let used = value(&query(&format!(
+        "cdnquota_package_used_bytes{{account=\"second\",package_id=\"{second_id}\"}}"
+    )));
+    let scrape_samples = value(&query("scrape_samples_scraped"));
     let _ = prometheus.kill();
     let _ = prometheus.wait();
     assert!(
@@ -135,7 +152,27 @@ fn a_real_prometheus_scrapes_the_daemon() {
         "Prometheus never saw the daemon up: {}",
         std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
     );
-    assert_eq!(remaining, Some((1000 * GB - 123 * GB) as f64));
+    assert_eq!(remaining, Some((1000 * GB - 123 * GB + 45 * GB) as f64));
+    assert_eq!(series, Some(3.0));
+    assert_eq!(used, Some((7 * GB) as f64));
+    // Every sample of the text body reached Prometheus through gzip.
+    let text = String::from_utf8_lossy(&request_body(&d.addr, "Accept-Encoding: identity")).into_owned();
+    let samples = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count();
+    assert!(
+        scrape_samples.is_some_and(|n| (n - samples as f64).abs() <= 4.0),
+        "Prometheus scraped {scrape_samples:?} samples, the body has {samples}"
+    );
+}
+
+/// The body of GET /metrics sent with `header`.
+fn request_body(addr: &str, header: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n{header}\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    raw[at + 4..].to_vec()
 }
 
 #[test]

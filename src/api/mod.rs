@@ -8,6 +8,7 @@ pub mod record;
 pub mod retry;
 pub mod signature;
 pub mod source;
+mod stream;
 pub mod tc3;
 pub mod transport;
 pub mod v2;

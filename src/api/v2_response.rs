@@ -8,6 +8,7 @@
 
 use super::error::ApiError;
 use super::json_fields::{Fields, as_i64, describe, malformed};
+use super::stream::{ListSeed, Listed, json_error};
 use crate::model::Package;
 use chrono::FixedOffset;
 use serde::de;
@@ -127,13 +128,6 @@ fn parse_package(i: usize, item: &Value, offset: FixedOffset) -> Result<Package,
 /// never exists as a JSON tree, which would take several times the
 /// answer's own size.
 pub fn parse_package_answer(body: &[u8], offset: FixedOffset) -> Result<Vec<Package>, ApiError> {
-    let json_error = |e: serde_json::Error| match e.classify() {
-        serde_json::error::Category::Data => malformed(e.to_string()),
-        category => ApiError::Malformed {
-            truncated: category == serde_json::error::Category::Eof,
-            detail: format!("not JSON: {e}"),
-        },
-    };
     let mut de = serde_json::Deserializer::from_slice(body);
     let answer = de::DeserializeSeed::deserialize(AnswerSeed(offset), &mut de).map_err(json_error)?;
     de.end().map_err(json_error)?;
@@ -148,7 +142,11 @@ pub fn parse_package_answer(body: &[u8], offset: FixedOffset) -> Result<Vec<Pack
             code_desc: text(answer.code_desc),
         });
     }
-    answer.data.unwrap_or_else(|| Err(malformed("field `data` is missing")))
+    match answer.data {
+        Some(Listed::Items(packages)) => packages,
+        Some(Listed::Other(data)) => Err(not_a_list(&data)),
+        Some(Listed::Null) | None => Err(malformed("field `data` is missing")),
+    }
 }
 
 /// The envelope's fields, `data` already read into packages.
@@ -156,7 +154,7 @@ struct Answer {
     code: Option<Value>,
     message: Option<Value>,
     code_desc: Option<Value>,
-    data: Option<Result<Vec<Package>, ApiError>>,
+    data: Option<Listed>,
 }
 
 struct AnswerSeed(FixedOffset);
@@ -183,84 +181,21 @@ impl<'de> de::Visitor<'de> for AnswerSeed {
             code_desc: None,
             data: None,
         };
+        let offset = self.0;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "code" => answer.code = Some(map.next_value()?),
                 "message" => answer.message = Some(map.next_value()?),
                 "codeDesc" => answer.code_desc = Some(map.next_value()?),
-                "data" => answer.data = Some(map.next_value_seed(DataSeed(self.0))?),
+                "data" => {
+                    answer.data = Some(map.next_value_seed(ListSeed(|i, item: &Value| parse_package(i, item, offset)))?)
+                }
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }
         }
         Ok(answer)
-    }
-}
-
-/// Reads `data`: a list is read element by element; anything else is kept
-/// as the error it is.
-struct DataSeed(FixedOffset);
-
-impl<'de> de::DeserializeSeed<'de> for DataSeed {
-    type Value = Result<Vec<Package>, ApiError>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> de::Visitor<'de> for DataSeed {
-    type Value = Result<Vec<Package>, ApiError>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of packages")
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut packages = Vec::new();
-        let mut failed = None;
-        let mut i = 0;
-        while let Some(item) = seq.next_element::<Value>()? {
-            if failed.is_none() {
-                match parse_package(i, &item, self.0) {
-                    Ok(p) => packages.push(p),
-                    Err(e) => failed = Some(e),
-                }
-            }
-            i += 1;
-        }
-        packages.shrink_to_fit();
-        Ok(failed.map_or(Ok(packages), Err))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Err(malformed("field `data` is missing")))
-    }
-
-    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let value: Value = de::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(Err(not_a_list(&value)))
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Err(not_a_list(&Value::from(v))))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Err(not_a_list(&Value::from(v))))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Err(not_a_list(&Value::from(v))))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Err(not_a_list(&Value::from(v))))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Err(not_a_list(&Value::from(v))))
     }
 }
 

@@ -10,7 +10,7 @@ use super::json_fields::malformed;
 use super::retry::with_retries;
 use super::tc3::Tc3Request;
 use super::transport::{ClientCore, parse_off_runtime, send_capped};
-use super::v3_response::{Page, parse_billing, parse_envelope, parse_page};
+use super::v3_response::{Page, parse_billing, parse_envelope, parse_page_answer};
 use crate::config::Account;
 use crate::config::secret::Secret;
 use crate::model::Snapshot;
@@ -61,6 +61,11 @@ impl V3Client {
             let page = with_retries(&self.core.retry, &self.core.account, ACTION, || self.attempt(offset)).await?;
             let listed = page.packages.len() as u64;
             let mut new = 0u64;
+            if offset == 0 {
+                // Sized once for the whole list (bounded: TotalCount is the
+                // answer's word), not doubled page after page.
+                packages.reserve(page.total.min(MAX_PAGES * PAGE_LIMIT / 4) as usize);
+            }
             for p in page.packages {
                 if seen.insert(p.id.clone()) {
                     packages.push(p);
@@ -99,7 +104,7 @@ impl V3Client {
         let body = serde_json::json!({ "Offset": offset, "Limit": PAGE_LIMIT }).to_string();
         let answer = self.post(ACTION, body).await?;
         let offset = self.core.offset;
-        parse_off_runtime(answer, move |answer| parse_page(&parse_envelope(answer)?, offset)).await
+        parse_off_runtime(answer, move |answer| parse_page_answer(answer, offset)).await
     }
 
     /// The account's billed CDN traffic (`Metric` flux) per hour in `area`,

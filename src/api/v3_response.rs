@@ -3,8 +3,10 @@
 
 use super::error::ApiError;
 use super::json_fields::{Fields, as_i64, describe, malformed};
+use super::stream::{ListSeed, Listed, json_error};
 use crate::model::Package;
 use chrono::{DateTime, FixedOffset, Utc};
+use serde::de;
 use serde_json::{Map, Value};
 
 /// One page of packages and the total the API says there are.
@@ -97,81 +99,231 @@ fn status_flags(status: &str) -> (bool, bool) {
     }
 }
 
-/// Reads a `DescribeTrafficPackages` page.
-pub fn parse_page(response: &Map<String, Value>, offset: FixedOffset) -> Result<Page, ApiError> {
-    let total = response
-        .get("TotalCount")
+/// Reads `TrafficPackages[i]`.
+fn parse_item(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, ApiError> {
+    let Value::Object(object) = item else {
+        return Err(malformed(format!(
+            "TrafficPackages[{i}]: expected an object, got {}",
+            describe(item)
+        )));
+    };
+    let f = Fields::new(object, format!("TrafficPackages[{i}]"));
+    let size_bytes = f.bytes("Bytes")?;
+    let status = f
+        .text("Status")
+        .ok_or_else(|| malformed(format!("TrafficPackages[{i}].Status is missing")))?;
+    let (enabled, expired) = status_flags(&status);
+    let kind = f.text("Type");
+    let created_at = match object.get("CreateTime") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(f.time("CreateTime", offset)?),
+    };
+    // The real window, when given, can differ from the nominal one (e.g.
+    // 15:59:59 against 15:00:00): it is what deducts traffic.
+    let window = |real: &str, nominal: &str| match object.get(real) {
+        None | Some(Value::Null) => f.time(nominal, offset),
+        Some(Value::String(s)) if s.is_empty() => f.time(nominal, offset),
+        Some(_) => f.time(real, offset),
+    };
+    let extension_mode = object
+        .get("ExtensionMode")
+        .and_then(as_i64)
+        .and_then(crate::model::ExtensionMode::from_code);
+    Ok(Package {
+        id: f.id("Id")?,
+        title: kind
+            .clone()
+            .unwrap_or_else(|| crate::config::units::format_size_exact(size_bytes)),
+        size_bytes,
+        used_bytes: f.bytes("BytesUsed")?,
+        created_at,
+        enabled_at: window("TrueEnableTime", "EnableTime")?,
+        expires_at: window("TrueExpireTime", "ExpireTime")?,
+        enabled,
+        expired,
+        kind,
+        status: Some(status),
+        auto_extension: object.get("AutoExtension").and_then(Value::as_bool),
+        area: f.text("Area"),
+        extension_mode,
+    })
+}
+
+/// Reads `TotalCount` and what `TrafficPackages` held into a page.
+fn page_of(total: Option<&Value>, listed: Option<Listed>) -> Result<Page, ApiError> {
+    let total = total
         .and_then(as_i64)
         .and_then(|n| u64::try_from(n).ok())
         .ok_or_else(|| malformed("Response.TotalCount is missing or not a count"))?;
-    let items = match response.get("TrafficPackages") {
-        Some(Value::Array(items)) => items,
-        Some(Value::Null) | None if total == 0 => {
-            return Ok(Page {
-                total,
-                packages: Vec::new(),
-            });
-        }
+    match listed {
+        Some(Listed::Items(packages)) => Ok(Page {
+            total,
+            packages: packages?,
+        }),
+        Some(Listed::Null) | None if total == 0 => Ok(Page {
+            total,
+            packages: Vec::new(),
+        }),
         other => {
-            let got = other.map_or_else(|| "nothing".to_string(), describe);
-            return Err(malformed(format!(
+            let got = match other {
+                Some(Listed::Other(v)) => describe(&v),
+                Some(Listed::Null) => "null".to_string(),
+                _ => "nothing".to_string(),
+            };
+            Err(malformed(format!(
                 "Response.TrafficPackages: expected a list, got {got}"
-            )));
+            )))
         }
+    }
+}
+
+/// Reads a `DescribeTrafficPackages` page.
+pub fn parse_page(response: &Map<String, Value>, offset: FixedOffset) -> Result<Page, ApiError> {
+    let listed = match response.get("TrafficPackages") {
+        Some(Value::Array(items)) => Some(Listed::Items(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| parse_item(i, item, offset))
+                .collect(),
+        )),
+        Some(Value::Null) => Some(Listed::Null),
+        Some(other) => Some(Listed::Other(other.clone())),
+        None => None,
     };
-    let packages = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let Value::Object(object) = item else {
-                return Err(malformed(format!(
-                    "TrafficPackages[{i}]: expected an object, got {}",
-                    describe(item)
-                )));
-            };
-            let f = Fields::new(object, format!("TrafficPackages[{i}]"));
-            let size_bytes = f.bytes("Bytes")?;
-            let status = f
-                .text("Status")
-                .ok_or_else(|| malformed(format!("TrafficPackages[{i}].Status is missing")))?;
-            let (enabled, expired) = status_flags(&status);
-            let kind = f.text("Type");
-            let created_at = match object.get("CreateTime") {
-                None | Some(Value::Null) => None,
-                Some(_) => Some(f.time("CreateTime", offset)?),
-            };
-            // The real window, when given, can differ from the nominal one
-            // (e.g. 15:59:59 against 15:00:00): it is what deducts traffic.
-            let window = |real: &str, nominal: &str| match object.get(real) {
-                None | Some(Value::Null) => f.time(nominal, offset),
-                Some(Value::String(s)) if s.is_empty() => f.time(nominal, offset),
-                Some(_) => f.time(real, offset),
-            };
-            let extension_mode = object
-                .get("ExtensionMode")
-                .and_then(super::json_fields::as_i64)
-                .and_then(crate::model::ExtensionMode::from_code);
-            Ok(Package {
-                id: f.id("Id")?,
-                title: kind
-                    .clone()
-                    .unwrap_or_else(|| crate::config::units::format_size_exact(size_bytes)),
-                size_bytes,
-                used_bytes: f.bytes("BytesUsed")?,
-                created_at,
-                enabled_at: window("TrueEnableTime", "EnableTime")?,
-                expires_at: window("TrueExpireTime", "ExpireTime")?,
-                enabled,
-                expired,
-                kind,
-                status: Some(status),
-                auto_extension: object.get("AutoExtension").and_then(Value::as_bool),
-                area: f.text("Area"),
-                extension_mode,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page { total, packages })
+    page_of(response.get("TotalCount"), listed)
+}
+
+/// Reads a whole `DescribeTrafficPackages` answer into a page, as
+/// [`parse_envelope`] and [`parse_page`] do, but one package at a time: a
+/// page of 1,000 never exists as a JSON tree.
+pub fn parse_page_answer(body: &[u8], offset: FixedOffset) -> Result<Page, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let root = de::DeserializeSeed::deserialize(RootSeed(offset), &mut de).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    let Some(response) = root else {
+        return Err(malformed("field `Response` is missing"));
+    };
+    if let Some(error) = &response.error {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+        return Err(ApiError::Tencent {
+            code: text(error.get("Code")),
+            message: text(error.get("Message")),
+            request_id: text(response.request_id.as_ref()),
+        });
+    }
+    page_of(response.total.as_ref(), response.packages)
+}
+
+/// The fields of `Response` that matter, the packages already read.
+struct ResponseParts {
+    error: Option<Value>,
+    request_id: Option<Value>,
+    total: Option<Value>,
+    packages: Option<Listed>,
+}
+
+/// The root object: `Response`, or `None` when it is missing or not an object.
+struct RootSeed(FixedOffset);
+
+impl<'de> de::DeserializeSeed<'de> for RootSeed {
+    type Value = Option<ResponseParts>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for RootSeed {
+    type Value = Option<ResponseParts>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut response = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "Response" {
+                response = map.next_value_seed(ResponseSeed(self.0))?;
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(response)
+    }
+}
+
+struct ResponseSeed(FixedOffset);
+
+impl<'de> de::DeserializeSeed<'de> for ResponseSeed {
+    type Value = Option<ResponseParts>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for ResponseSeed {
+    type Value = Option<ResponseParts>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the Response object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut parts = ResponseParts {
+            error: None,
+            request_id: None,
+            total: None,
+            packages: None,
+        };
+        let offset = self.0;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "Error" => parts.error = Some(map.next_value()?),
+                "RequestId" => parts.request_id = Some(map.next_value()?),
+                "TotalCount" => parts.total = Some(map.next_value()?),
+                "TrafficPackages" => {
+                    parts.packages = Some(map.next_value_seed(ListSeed(|i, item: &Value| parse_item(i, item, offset)))?)
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some(parts))
+    }
+
+    // Anything but an object is no Response.
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -225,6 +377,42 @@ mod tests {
                 request_id: "r-1".into()
             }
         );
+    }
+
+    /// The streamed reading agrees with the envelope-then-page one.
+    fn both_ways(body: &str) -> Result<Page, ApiError> {
+        let whole = parse_envelope(body.as_bytes()).and_then(|r| parse_page(&r, cst()));
+        let streamed = parse_page_answer(body.as_bytes(), cst());
+        assert_eq!(streamed, whole, "{body}");
+        streamed
+    }
+
+    #[test]
+    fn the_streamed_page_reads_as_the_whole_one() {
+        assert_eq!(both_ways(PAGE).unwrap().packages.len(), 3);
+        for body in [
+            r#"{"Response":{"TotalCount":0}}"#,
+            r#"{"Response":{"TotalCount":0,"TrafficPackages":null}}"#,
+            r#"{"Response":{"TotalCount":2,"TrafficPackages":null}}"#,
+            r#"{"Response":{"TotalCount":2}}"#,
+            r#"{"Response":{"TotalCount":2,"TrafficPackages":{"a":1}}}"#,
+            r#"{"Response":{"TotalCount":2,"TrafficPackages":[1]}}"#,
+            r#"{"Response":{"TotalCount":"x","TrafficPackages":[]}}"#,
+            r#"{"Response":{"TrafficPackages":[],"TotalCount":-1}}"#,
+            r#"{"Response":{"Error":{"Code":"AuthFailure","Message":"bad"},"TrafficPackages":[{"Id":1}],"RequestId":"r-2"}}"#,
+            r#"{"Response":7}"#,
+            r#"{"Other":{}}"#,
+        ] {
+            let _ = both_ways(body);
+        }
+        let no_used = PAGE.replace("\"BytesUsed\": 25,", "");
+        assert!(both_ways(&no_used).is_err());
+        assert!(
+            parse_page_answer(&PAGE.as_bytes()[..50], cst())
+                .unwrap_err()
+                .is_transient()
+        );
+        assert!(parse_page_answer(b"[]", cst()).is_err());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
         alertmanager: None,
         replica_name: crate::notify::hostname(),
         ordering_replica: None,
+        metrics: Default::default(),
         accounts: vec![Account {
             name: AccountName::parse("demo")?,
             api: ApiVersion::V2,

@@ -54,6 +54,7 @@ pub fn run(path: &Path) -> ExitCode {
         return ExitCode::from(1);
     };
     crate::logging::init_with(config.log_format);
+    crate::memory::tune_allocator();
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,

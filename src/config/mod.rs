@@ -4,6 +4,7 @@
 //! A bad file is refused with its path, line, key and what would be valid.
 
 pub mod alertmanager;
+pub mod metrics;
 pub mod notify;
 pub mod order;
 pub mod secret;
@@ -64,6 +65,8 @@ pub struct Config {
     /// The one replica allowed to order, when named (`[order] ordering_replica`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ordering_replica: Option<String>,
+    /// Which series `/metrics` exports.
+    pub metrics: metrics::MetricsConfig,
     /// The accounts to watch, each with its effective thresholds.
     pub accounts: Vec<Account>,
 }
@@ -217,6 +220,8 @@ struct RawConfig {
     email: Option<Spanned<RawEmail>>,
     alertmanager: Option<Spanned<alertmanager::RawAlertmanager>>,
     replica_name: Option<Spanned<String>>,
+    #[serde(default)]
+    metrics: metrics::MetricsConfig,
     accounts: Spanned<Vec<RawAccount>>,
 }
 
@@ -540,6 +545,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         alertmanager,
         replica_name,
         ordering_replica,
+        metrics: raw.metrics,
         schedule: match raw.schedule {
             Some(s) => s,
             None => CronSchedule::every_ten_minutes(),

@@ -149,10 +149,13 @@ impl Ledger {
             let OrderState::Placed { order_ids, .. } = &entry.state else {
                 continue;
             };
+            // A set: an account of 100,000 packages would make a list
+            // search here 10^10 comparisons.
+            let known: std::collections::HashSet<&str> = entry.known_packages.iter().map(String::as_str).collect();
             let fresh: Vec<String> = packages
                 .iter()
                 .filter(|p| p.size_bytes == u64::from(entry.unit_gb) * GB)
-                .filter(|p| !entry.known_packages.contains(&p.id) && !claimed.contains(&p.id))
+                .filter(|p| !known.contains(p.id.as_str()) && !claimed.contains(&p.id))
                 .map(|p| p.id.clone())
                 .take(entry.number as usize)
                 .collect();

@@ -3,14 +3,25 @@
 
 use super::watch::AccountWatch;
 use crate::config::units::{format_size_human, format_span};
-use crate::http::server::{Handler, HttpRequest, HttpResponse};
+use crate::http::encoding::prefers_gzip;
+use crate::http::server::{Body, Handler, HttpRequest, HttpResponse};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::notify::render::escape_html;
-use bytes::Bytes;
 use chrono::Utc;
+use hyper::header::{CONTENT_ENCODING, HeaderValue, VARY};
 use std::fmt::Write;
 use std::sync::Arc;
+
+/// The text exposition format, version 0.0.4.
+const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How long a scrape that wants text waits for it to be rendered.
+const TEXT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The status page lists at most this many packages per account; every
+/// package is in `/metrics`.
+const STATUS_PAGE_ROWS: usize = 200;
 
 /// Routes requests to the endpoints.
 pub struct Endpoints {
@@ -28,24 +39,47 @@ impl Handler for Endpoints {
             return HttpResponse::text(405, "only GET is served\n");
         }
         match request.path.as_str() {
-            "/metrics" => HttpResponse {
-                status: 200,
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: Bytes::from(self.metrics.render()),
-            },
+            "/metrics" => self.metrics(&request).await,
             "/healthz" => HttpResponse::text(200, "ok\n"),
             "/readyz" => self.readiness(),
-            "/" => HttpResponse {
-                status: 200,
-                content_type: "text/html; charset=utf-8",
-                body: Bytes::from(self.status_page()),
-            },
+            "/" => HttpResponse::new(200, "text/html; charset=utf-8", self.status_page()),
             _ => HttpResponse::text(404, "not found: try /metrics, /healthz, /readyz or /\n"),
         }
     }
 }
 
 impl Endpoints {
+    /// The exposition as rendered after the last poll: ready bytes, gzip
+    /// when the scraper asks for it. Nothing is rendered or compressed here.
+    async fn metrics(&self, request: &HttpRequest) -> HttpResponse {
+        let wants_gzip = prefers_gzip(request.header("accept-encoding"));
+        let mut rendered = self.metrics.rendered();
+        let deadline = tokio::time::Instant::now() + TEXT_WAIT;
+        loop {
+            let ready = self.metrics.ready();
+            let (body, gzip) = match (&ready.gzip, &ready.text) {
+                (Some(g), _) if wants_gzip => (g, true),
+                (_, Some(t)) => (t, false),
+                // Right after a poll of a large account its text is being
+                // rendered anew (the gzip body is whole): wait for it.
+                _ => match tokio::time::timeout_at(deadline, rendered.changed()).await {
+                    Ok(Ok(())) => continue,
+                    _ => return HttpResponse::text(503, "the metrics are being rendered; try again\n"),
+                },
+            };
+            let mut response = HttpResponse::new(200, METRICS_TYPE, Body::Parts(body.parts.clone(), body.len));
+            response
+                .headers
+                .push((VARY, HeaderValue::from_static("Accept-Encoding")));
+            if gzip {
+                response
+                    .headers
+                    .push((CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+            }
+            return response;
+        }
+    }
+
     /// Ready once every account has been polled successfully at least once.
     fn readiness(&self) -> HttpResponse {
         let waiting: Vec<&str> = self
@@ -143,7 +177,14 @@ impl Endpoints {
                 );
             }
             page.push_str("</ul><table><tr><th>package</th><th>title</th><th>remaining</th><th>used</th><th>expires (UTC)</th><th>state</th></tr>");
-            for p in &a.packages {
+            // Long-expired packages are left out as in /metrics, and a
+            // large account is cut short: the page stays small and quick.
+            let shown: Vec<_> = a
+                .packages
+                .iter()
+                .filter(|p| self.metrics.packages.exports(p, now))
+                .collect();
+            for p in shown.iter().take(STATUS_PAGE_ROWS) {
                 let _ = write!(
                     page,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td></tr>",
@@ -156,6 +197,16 @@ impl Endpoints {
                 );
             }
             page.push_str("</table>");
+            let hidden = a.packages.len() - shown.len();
+            let cut = shown.len().saturating_sub(STATUS_PAGE_ROWS);
+            if hidden + cut > 0 {
+                let _ = write!(
+                    page,
+                    "<p>{} of {} packages listed here; not shown: {cut} more, {hidden} expired long ago (see <code>[metrics] expired_package_series</code>).</p>",
+                    shown.len().min(STATUS_PAGE_ROWS),
+                    a.packages.len()
+                );
+            }
         }
         page.push_str("</body></html>\n");
         page

@@ -86,8 +86,10 @@ impl Daemon {
                 None
             }
         };
-        let metrics =
-            Arc::new(Metrics::new().map_err(|e| DaemonError::Client(format!("cannot set up the metrics: {e}")))?);
+        let metrics = Arc::new(
+            Metrics::with_config(&config.metrics)
+                .map_err(|e| DaemonError::Client(format!("cannot set up the metrics: {e}")))?,
+        );
         let notifier =
             Arc::new(Notifier::new(&config, metrics.clone(), chrono::Utc::now()).map_err(DaemonError::Notifier)?);
         let orderer = Arc::new(Orderer::new(&config.state_dir, notifier.clone(), metrics.clone()));
@@ -266,7 +268,7 @@ async fn guard_polling(
                 tracing::error!(account = %watch.name(), "{why}");
                 let report = PollReport::Failed {
                     error: &why,
-                    last_good: status.assessment.as_ref(),
+                    last_good: status.assessment.as_deref(),
                 };
                 notifier.after_poll(watch.name(), report, now);
             }

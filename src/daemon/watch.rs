@@ -41,8 +41,8 @@ pub struct AccountStatus {
     pub last_success: Option<DateTime<Utc>>,
     /// Why the last poll failed, if it did.
     pub last_error: Option<String>,
-    /// The assessment of the last successful poll.
-    pub assessment: Option<Assessment>,
+    /// The assessment of the last successful poll (shared, not copied).
+    pub assessment: Option<Arc<Assessment>>,
 }
 
 /// How a poll ended.
@@ -64,8 +64,8 @@ pub struct AccountWatch {
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
-    history: Mutex<AccountHistory>,
-    history_file: HistoryFile,
+    history: Arc<Mutex<AccountHistory>>,
+    history_file: Arc<HistoryFile>,
     billing: Mutex<Billing>,
     status: RwLock<AccountStatus>,
     // Whether the previous poll brought an unbelievable package list (a
@@ -95,8 +95,8 @@ impl AccountWatch {
             metrics,
             notifier,
             orderer,
-            history: Mutex::new(history),
-            history_file,
+            history: Arc::new(Mutex::new(history)),
+            history_file: Arc::new(history_file),
             billing: Mutex::new(Billing::default()),
             status: RwLock::new(AccountStatus::default()),
             doubted: Mutex::new(false),
@@ -248,20 +248,10 @@ impl AccountWatch {
         match result {
             Ok(snapshot) => {
                 self.refresh_billing(&snapshot, now).await;
-                let depletion_active = self.notifier.is_active(self.name(), Rule::DepletionForecast.name());
-                let assessment = {
-                    let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-                    history.record(&snapshot);
-                    self.history_file.save(&history, now);
-                    let input = ForecastInput {
-                        usage: &history.hourly,
-                        recent_rate: history.recent_rate(),
-                        model: ForecastModel::Seasonal,
-                        depletion_active,
-                    };
-                    assess_with(snapshot, &input, &self.account.thresholds, now)
+                let Some(assessment) = self.assess_and_render(snapshot, now).await else {
+                    // Only when the runtime is shutting down under the poll.
+                    return PollOutcome::Skipped;
                 };
-                self.metrics.packages.set(self.name(), &assessment.packages);
                 self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
                 let order_findings = self
@@ -278,7 +268,15 @@ impl AccountWatch {
                 status.last_poll = Some(now);
                 status.last_success = Some(now);
                 status.last_error = None;
-                status.assessment = Some(assessment);
+                let previous = status.assessment.replace(assessment);
+                drop(status);
+                // The last assessment is freed off the runtime thread (a
+                // large account is many small frees), and with it what the
+                // poll let go is returned to the system.
+                tokio::task::spawn_blocking(move || {
+                    drop(previous);
+                    crate::memory::release_free_memory();
+                });
                 PollOutcome::Succeeded
             }
             Err(error) => {
@@ -289,7 +287,7 @@ impl AccountWatch {
                 let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
                 let report = PollReport::Failed {
                     error: &error,
-                    last_good: status.assessment.as_ref(),
+                    last_good: status.assessment.as_deref(),
                 };
                 self.notifier.after_poll(self.name(), report, now);
                 status.last_poll = Some(now);
@@ -311,6 +309,42 @@ fn billing_area(snapshot: &crate::model::Snapshot) -> &'static str {
         .filter_map(|p| p.area.as_deref())
         .any(|a| a == "overseas");
     if overseas { "overseas" } else { "mainland" }
+}
+
+impl AccountWatch {
+    /// Records the poll in the history (and saves it), assesses it and
+    /// renders its per-package series on a blocking thread: for a large
+    /// account that is real work, and the daemon's one runtime thread must
+    /// stay free for `/healthz`.
+    async fn assess_and_render(&self, snapshot: Snapshot, now: DateTime<Utc>) -> Option<Arc<Assessment>> {
+        let history = self.history.clone();
+        let file = self.history_file.clone();
+        let metrics = self.metrics.clone();
+        let thresholds = self.account.thresholds;
+        let name = self.name().to_string();
+        let depletion_active = self.notifier.is_active(self.name(), Rule::DepletionForecast.name());
+        let work = move || {
+            let assessment = {
+                let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
+                history.record(&snapshot);
+                file.save(&history, now);
+                let input = ForecastInput {
+                    usage: &history.hourly,
+                    recent_rate: history.recent_rate(),
+                    model: ForecastModel::Seasonal,
+                    depletion_active,
+                };
+                assess_with(snapshot, &input, &thresholds, now)
+            };
+            metrics.set_packages(&name, &assessment.packages, now);
+            Arc::new(assessment)
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(assessment) => Some(assessment),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        }
+    }
 }
 
 /// Logs the poll's totals; the alert lifecycle logs what fires and clears.

@@ -2,6 +2,8 @@
 
 use crate::core::assess::Assessment;
 use prometheus::{GaugeVec, Registry};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Gauges describing each account's pool as of its last successful poll.
 pub struct AccountMetrics {
@@ -9,10 +11,11 @@ pub struct AccountMetrics {
     size: GaugeVec,
     consumption: GaugeVec,
     depletion: GaugeVec,
+    changes: Arc<AtomicU64>,
 }
 
 impl AccountMetrics {
-    pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
+    pub(super) fn register(r: &Registry, changes: Arc<AtomicU64>) -> prometheus::Result<Self> {
         let g = |name: &str, help: &str| super::gauge_vec(r, name, help, &["account"]);
         Ok(AccountMetrics {
             remaining: g(
@@ -31,6 +34,7 @@ impl AccountMetrics {
                 "account_depletion_timestamp_seconds",
                 "Forecast Unix time (UTC) when the pool runs dry at the recent rate; absent when nothing is consumed.",
             )?,
+            changes,
         })
     }
 
@@ -42,6 +46,7 @@ impl AccountMetrics {
         self.size.with_label_values(&[account]).set(a.totals.size_bytes as f64);
         set_or_remove(&self.consumption, account, a.consumption_bytes_per_second);
         set_or_remove(&self.depletion, account, a.depletion_at.map(|t| t.timestamp() as f64));
+        self.changes.fetch_add(1, Ordering::Release);
     }
 }
 

@@ -1,13 +1,18 @@
-//! The Prometheus metrics, one collector group per file; this module ties
-//! them into one registry and renders the text format.
+//! The Prometheus metrics, one group per file; this module ties them into
+//! one exposition.
 //!
 //! Values come from the last poll, never from the scrape: a scrape only
-//! reads what the poller last set.
+//! reads what the poller last set. The per-package series, nearly all of
+//! the samples, are rendered once per poll into ready bytes (`package.rs`,
+//! `exposition.rs`); the few dozen others live in a `prometheus` registry
+//! and are rendered when they change. A scrape is handed the joined bytes,
+//! as text or as gzip.
 
 mod account;
 mod alertmanager;
 mod alerts;
 mod build;
+pub mod exposition;
 mod orders;
 mod package;
 mod poll;
@@ -17,11 +22,23 @@ pub use account::AccountMetrics;
 pub use alertmanager::AlertmanagerMetrics;
 pub use alerts::AlertMetrics;
 pub use orders::OrderMetrics;
-pub use package::PackageMetrics;
+pub use package::{AccountSeries, PackageMetrics};
+
+use crate::core::assess::PackageView;
 pub use poll::PollMetrics;
 pub use replica::ReplicaMetrics;
 
+use crate::config::metrics::MetricsConfig;
+use exposition::{Chunk, Ready, join};
 use prometheus::{Encoder, Registry, TextEncoder};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Values set outside polls (mail and order counters, the outbox) do not
+/// announce a change: their text is read again at most this long after it
+/// was rendered, so a scrape is at most this stale for them.
+const QUIET_VALUES_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// The metric name prefix.
 pub const PREFIX: &str = "cdnquota_";
@@ -43,36 +60,110 @@ pub struct Metrics {
     pub alertmanager: AlertmanagerMetrics,
     /// This replica's name and ordering role.
     pub replica: ReplicaMetrics,
+    /// Bumped by every change that is announced (polls, requests).
+    changes: Arc<AtomicU64>,
+    ready: Mutex<Option<Joined>>,
+    /// Counts renderings of package series, for scrapes waiting on text.
+    rendered: tokio::sync::watch::Sender<u64>,
+}
+
+/// The last joined exposition and what it was made from.
+struct Joined {
+    ready: Arc<Ready>,
+    changes: u64,
+    at: Instant,
 }
 
 impl Metrics {
-    /// Creates and registers every metric. Fails only if two definitions
-    /// clash, which the tests would show.
+    /// Creates and registers every metric with the default settings. Fails
+    /// only if two definitions clash, which the tests would show.
     pub fn new() -> prometheus::Result<Metrics> {
+        Metrics::with_config(&MetricsConfig::default())
+    }
+
+    /// Creates and registers every metric, exporting per-package series as
+    /// `config` says.
+    pub fn with_config(config: &MetricsConfig) -> prometheus::Result<Metrics> {
         let registry = Registry::new();
+        let changes = Arc::new(AtomicU64::new(0));
         let metrics = Metrics {
-            packages: PackageMetrics::register(&registry)?,
-            accounts: AccountMetrics::register(&registry)?,
-            polls: PollMetrics::register(&registry)?,
+            packages: PackageMetrics::new(config.expired_package_series, changes.clone()),
+            accounts: AccountMetrics::register(&registry, changes.clone())?,
+            polls: PollMetrics::register(&registry, changes.clone())?,
             alerts: AlertMetrics::register(&registry)?,
             orders: OrderMetrics::register(&registry)?,
             alertmanager: AlertmanagerMetrics::register(&registry)?,
             replica: ReplicaMetrics::register(&registry)?,
             registry,
+            changes,
+            ready: Mutex::new(None),
+            rendered: tokio::sync::watch::Sender::new(0),
         };
         build::register(&metrics.registry)?;
         Ok(metrics)
     }
 
-    /// The text exposition format, for `/metrics`.
+    /// Renders `account`'s per-package series from `packages` as of `now`
+    /// (on the caller's thread: a blocking one for a large account). The
+    /// old text goes first; meanwhile scrapes get the last gzip body, and
+    /// those that want text wait for [`Metrics::rendered`].
+    pub fn set_packages(&self, account: &str, packages: &[PackageView], now: chrono::DateTime<chrono::Utc>) {
+        self.packages.release_text(account);
+        // The joined body holds the old text too.
+        self.forget_joined();
+        self.packages.set(account, packages, now);
+        self.forget_joined();
+        self.rendered.send_modify(|n| *n += 1);
+    }
+
+    /// Changes each time package series have been rendered.
+    pub fn rendered(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.rendered.subscribe()
+    }
+
+    fn forget_joined(&self) {
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The exposition, ready to send as text or gzip. Joining the parts is
+    /// cheap (no copy, no compression of package series); it happens only
+    /// after a change, and at most once per second for unannounced ones.
+    pub fn ready(&self) -> Arc<Ready> {
+        let mut joined = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = self.changes.load(Ordering::Acquire);
+        if let Some(j) = joined.as_ref()
+            && j.changes == changes
+            && j.at.elapsed() < QUIET_VALUES_MAX_AGE
+        {
+            return j.ready.clone();
+        }
+        let mut chunks = self.packages.chunks();
+        chunks.push(Chunk::new(self.encode_registry()));
+        let ready = Arc::new(join(chunks.iter()));
+        *joined = Some(Joined {
+            ready: ready.clone(),
+            changes,
+            at: Instant::now(),
+        });
+        ready
+    }
+
+    /// The text exposition format, for tests; empty while package series
+    /// are being rendered.
     pub fn render(&self) -> String {
+        let text = self.ready().text.as_ref().map(|t| t.to_vec()).unwrap_or_default();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// The registry's families (all but the per-package ones) as text.
+    fn encode_registry(&self) -> Vec<u8> {
         let mut out = Vec::new();
         // Encoding into a Vec only fails on an invalid metric family, which
         // the fixed definitions here cannot produce.
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::error!("encoding metrics failed: {e}");
         }
-        String::from_utf8_lossy(&out).into_owned()
+        out
     }
 }
 
@@ -116,5 +207,43 @@ mod tests {
         let text = m.render();
         assert!(text.contains("cdnquota_build_info{version="), "{text}");
         assert!(text.contains("cdnquota_outbox_pending 0"), "{text}");
+    }
+
+    #[test]
+    fn while_series_are_rendered_anew_gzip_stays_whole_and_text_waits() {
+        use crate::core::testing::{at, package};
+        use std::io::Read;
+        let m = Metrics::new().unwrap();
+        let now = at("2026-06-01 00:00:00");
+        let views = |used: u64| {
+            vec![PackageView {
+                package: package("7", 1000, used, "2026-01-01 00:00:00", "2027-01-01 00:00:00"),
+                usable: true,
+                remaining_bytes: 1000 - used,
+                used_ratio: used as f64 / 1000.0,
+                expiring_unused_bytes: 0,
+                surely_unused_bytes: 0,
+            }]
+        };
+        let mut rendered = m.rendered();
+        m.set_packages("main", &views(10), now);
+        assert!(rendered.has_changed().unwrap());
+        rendered.mark_unchanged();
+        let first = m.render();
+        assert!(
+            first.contains("cdnquota_package_used_bytes{account=\"main\",package_id=\"7\",title=\"1000B\"} 10\n"),
+            "{first}"
+        );
+        m.packages.release_text("main");
+        let during = m.ready();
+        assert!(during.text.is_none());
+        let mut unzipped = String::new();
+        flate2::read::GzDecoder::new(&during.gzip.as_ref().unwrap().to_vec()[..])
+            .read_to_string(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, first, "the last whole body, as gzip");
+        m.set_packages("main", &views(20), now);
+        assert!(rendered.has_changed().unwrap());
+        assert!(m.render().contains("title=\"1000B\"} 20\n"));
     }
 }

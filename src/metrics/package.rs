@@ -1,145 +1,247 @@
-//! Per-package gauges, labelled `account`, `package_id`, `title`. The series
-//! of a package that is no longer listed are removed.
+//! Per-package gauges, labelled `account`, `package_id`, `title`, and the
+//! `package_info` series.
+//!
+//! They are most of the exposition (seven samples a package), so they are
+//! not kept as live gauges: each successful poll renders the account's
+//! samples once, as text and compressed (see `exposition.rs`), and a scrape
+//! hands those bytes out. A package no longer listed is simply not in the
+//! next rendering; one that expired longer ago than
+//! `[metrics] expired_package_series` is left out too.
 
+use super::exposition::{Chunk, gauge_header, push_label_value};
+use crate::config::metrics::ExpiredSeries;
 use crate::core::assess::PackageView;
-use prometheus::{GaugeVec, Registry};
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-type Labels = (String, String); // (package_id, title)
-
-/// Gauges describing each package as of the account's last successful poll.
-pub struct PackageMetrics {
-    size: GaugeVec,
-    used: GaugeVec,
-    remaining: GaugeVec,
-    enable: GaugeVec,
-    expiry: GaugeVec,
-    usable: GaugeVec,
-    info: GaugeVec,
-    exported: Mutex<BTreeMap<String, BTreeSet<Labels>>>,
-    exported_info: Mutex<BTreeMap<String, BTreeSet<Vec<String>>>>,
-}
-
-const INFO_LABELS: &[&str] = &[
-    "account",
-    "package_id",
-    "title",
-    "type",
-    "status",
-    "area",
-    "auto_extension",
+/// The families, in the order they are exported: (name, help).
+const FAMILIES: [(&str, &str); 7] = [
+    (
+        "package_size_bytes",
+        "Total bytes of the traffic package, as of the last successful poll.",
+    ),
+    (
+        "package_used_bytes",
+        "Bytes deducted from the package, as of the last successful poll.",
+    ),
+    (
+        "package_remaining_bytes",
+        "Bytes left in the package (never negative), as of the last successful poll.",
+    ),
+    (
+        "package_enable_timestamp_seconds",
+        "Start of the package's validity window, Unix time (UTC), as of the last successful poll.",
+    ),
+    (
+        "package_expiry_timestamp_seconds",
+        "End of the package's validity window, Unix time (UTC), as of the last successful poll.",
+    ),
+    (
+        "package_usable",
+        "1 if the package is enabled, not expired and inside its window at the last successful poll, else 0.",
+    ),
+    (
+        "package_info",
+        "Always 1; labels describe the package as the API reports it (type, status, area, auto_extension: API 3.0 only).",
+    ),
 ];
 
-/// The info series' label values; empty where the source does not report one.
-fn info_labels(account: &str, v: &PackageView) -> Vec<String> {
-    let p = &v.package;
-    vec![
-        account.to_string(),
-        p.id.clone(),
-        p.title.clone(),
-        p.kind.clone().unwrap_or_default(),
-        p.status.clone().unwrap_or_default(),
-        p.area.clone().unwrap_or_default(),
-        p.auto_extension.map(|a| a.to_string()).unwrap_or_default(),
-    ]
+/// One account's rendered per-package series.
+#[derive(Debug, Default)]
+pub struct AccountSeries {
+    /// One chunk per family, in [`FAMILIES`] order.
+    families: Vec<Chunk>,
+    /// Packages listed by the poll.
+    pub listed: usize,
+    /// Packages with series.
+    pub exported: usize,
 }
 
-const LABELS: &[&str] = &["account", "package_id", "title"];
+/// The per-package series of every account, as of each one's last
+/// successful poll.
+pub struct PackageMetrics {
+    policy: ExpiredSeries,
+    headers: Vec<Chunk>,
+    names: Vec<String>,
+    accounts: Mutex<BTreeMap<String, Arc<AccountSeries>>>,
+    changes: Arc<AtomicU64>,
+}
 
 impl PackageMetrics {
-    pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
-        let g = |name: &str, help: &str| super::gauge_vec(r, name, help, LABELS);
-        Ok(PackageMetrics {
-            size: g(
-                "package_size_bytes",
-                "Total bytes of the traffic package, as of the last successful poll.",
-            )?,
-            used: g(
-                "package_used_bytes",
-                "Bytes deducted from the package, as of the last successful poll.",
-            )?,
-            remaining: g(
-                "package_remaining_bytes",
-                "Bytes left in the package (never negative), as of the last successful poll.",
-            )?,
-            enable: g(
-                "package_enable_timestamp_seconds",
-                "Start of the package's validity window, Unix time (UTC), as of the last successful poll.",
-            )?,
-            expiry: g(
-                "package_expiry_timestamp_seconds",
-                "End of the package's validity window, Unix time (UTC), as of the last successful poll.",
-            )?,
-            usable: g(
-                "package_usable",
-                "1 if the package is enabled, not expired and inside its window at the last successful poll, else 0.",
-            )?,
-            info: super::gauge_vec(
-                r,
-                "package_info",
-                "Always 1; labels describe the package as the API reports it (type, status, area, auto_extension: API 3.0 only).",
-                INFO_LABELS,
-            )?,
-            exported: Mutex::new(BTreeMap::new()),
-            exported_info: Mutex::new(BTreeMap::new()),
-        })
+    pub(super) fn new(policy: ExpiredSeries, changes: Arc<AtomicU64>) -> Self {
+        let names: Vec<String> = FAMILIES.iter().map(|(n, _)| format!("{}{n}", super::PREFIX)).collect();
+        PackageMetrics {
+            policy,
+            headers: names
+                .iter()
+                .zip(FAMILIES)
+                .map(|(name, (_, help))| Chunk::new(gauge_header(name, help)))
+                .collect(),
+            names,
+            accounts: Mutex::new(BTreeMap::new()),
+            changes,
+        }
     }
 
-    fn all(&self) -> [&GaugeVec; 6] {
-        [
-            &self.size,
-            &self.used,
-            &self.remaining,
-            &self.enable,
-            &self.expiry,
-            &self.usable,
-        ]
+    /// Sets the series of `account` to `packages` as of `now`, removing
+    /// vanished ones. The work (rendering and compressing) is done before
+    /// the swap, so scrapes are not held up meanwhile.
+    pub fn set(&self, account: &str, packages: &[PackageView], now: DateTime<Utc>) -> Arc<AccountSeries> {
+        let series = Arc::new(self.render(account, packages, now));
+        self.lock().insert(account.to_string(), series.clone());
+        self.changes.fetch_add(1, Ordering::Release);
+        series
     }
 
-    /// Sets the gauges of `account` to `packages`, removing vanished ones.
-    pub fn set(&self, account: &str, packages: &[PackageView]) {
-        let mut exported = self.exported.lock().unwrap_or_else(|p| p.into_inner());
-        let now: BTreeSet<Labels> = packages
-            .iter()
-            .map(|v| (v.package.id.clone(), v.package.title.clone()))
-            .collect();
-        let before = exported.insert(account.to_string(), now.clone()).unwrap_or_default();
-        for (id, title) in before.difference(&now) {
-            for gauge in self.all() {
-                // Absent labels are not an error worth reporting.
-                let _ = gauge.remove_label_values(&[account, id, title]);
+    /// Lets go of the text of `account`'s series, keeping their gzip form,
+    /// before they are rendered anew: two renderings of a large account's
+    /// text at once would be the daemon's largest peak of memory.
+    pub fn release_text(&self, account: &str) {
+        let mut accounts = self.lock();
+        if let Some(old) = accounts.get(account) {
+            let gzip_only = AccountSeries {
+                families: old.families.iter().map(Chunk::without_text).collect(),
+                listed: old.listed,
+                exported: old.exported,
+            };
+            accounts.insert(account.to_string(), Arc::new(gzip_only));
+            self.changes.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Whether a package gets series at `now`.
+    pub fn exports(&self, v: &PackageView, now: DateTime<Utc>) -> bool {
+        match self.policy {
+            ExpiredSeries::All => true,
+            ExpiredSeries::For(keep) => {
+                let keep = TimeDelta::from_std(keep).unwrap_or(TimeDelta::MAX);
+                now.signed_duration_since(v.package.expires_at) <= keep
             }
         }
-        self.set_info(account, packages);
-        for v in packages {
-            let labels = [account, v.package.id.as_str(), v.package.title.as_str()];
-            self.size.with_label_values(&labels).set(v.package.size_bytes as f64);
-            self.used.with_label_values(&labels).set(v.package.used_bytes as f64);
-            self.remaining.with_label_values(&labels).set(v.remaining_bytes as f64);
-            self.enable
-                .with_label_values(&labels)
-                .set(v.package.enabled_at.timestamp() as f64);
-            self.expiry
-                .with_label_values(&labels)
-                .set(v.package.expires_at.timestamp() as f64);
-            self.usable
-                .with_label_values(&labels)
-                .set(if v.usable { 1.0 } else { 0.0 });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<AccountSeries>>> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn render(&self, account: &str, packages: &[PackageView], now: DateTime<Utc>) -> AccountSeries {
+        let mut seen = HashSet::new();
+        let shown: Vec<&PackageView> = packages
+            .iter()
+            .filter(|v| self.exports(v, now))
+            // A package listed twice would be a duplicate series: once only.
+            .filter(|v| seen.insert((v.package.id.as_str(), v.package.title.as_str())))
+            .collect();
+        // Sized from above once: a buffer grown by doubling would briefly
+        // hold twice the text (large blocks are mapped, so the unused tail
+        // of a generous bound costs no resident memory).
+        let escaped = |s: &str| 2 * s.len();
+        let labels_bound: usize = shown
+            .iter()
+            .map(|v| escaped(account) + escaped(&v.package.id) + escaped(&v.package.title) + 40)
+            .sum();
+        let info_bound: usize = shown
+            .iter()
+            .map(|v| {
+                let p = &v.package;
+                let text = |o: &Option<String>| o.as_deref().map_or(0, escaped);
+                escaped(account)
+                    + escaped(&p.id)
+                    + escaped(&p.title)
+                    + text(&p.kind)
+                    + text(&p.status)
+                    + text(&p.area)
+                    + 100
+            })
+            .sum();
+        let mut bufs: Vec<Vec<u8>> = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(f, name)| {
+                let per_line = name.len() + 24;
+                let bound = if f == 6 { info_bound } else { labels_bound };
+                Vec::with_capacity(bound + shown.len() * per_line)
+            })
+            .collect();
+        let mut labels = Vec::with_capacity(256);
+        for v in &shown {
+            let p = &v.package;
+            labels.clear();
+            labels.extend_from_slice(b"{account=\"");
+            push_label_value(&mut labels, account);
+            labels.extend_from_slice(b"\",package_id=\"");
+            push_label_value(&mut labels, &p.id);
+            labels.extend_from_slice(b"\",title=\"");
+            push_label_value(&mut labels, &p.title);
+            labels.extend_from_slice(b"\"} ");
+            let values: [i128; 6] = [
+                p.size_bytes.into(),
+                p.used_bytes.into(),
+                v.remaining_bytes.into(),
+                p.enabled_at.timestamp().into(),
+                p.expires_at.timestamp().into(),
+                v.usable.into(),
+            ];
+            for ((buf, name), value) in bufs.iter_mut().zip(&self.names).zip(values) {
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(&labels);
+                // Writing into a Vec cannot fail.
+                let _ = writeln!(buf, "{value}");
+            }
+            let info = &mut bufs[6];
+            info.extend_from_slice(self.names[6].as_bytes());
+            // Label names in order, as Prometheus clients write them.
+            let auto_extension = p.auto_extension.map(|a| a.to_string()).unwrap_or_default();
+            let pairs = [
+                ("{account=\"", account),
+                ("\",area=\"", p.area.as_deref().unwrap_or_default()),
+                ("\",auto_extension=\"", &auto_extension),
+                ("\",package_id=\"", &p.id),
+                ("\",status=\"", p.status.as_deref().unwrap_or_default()),
+                ("\",title=\"", &p.title),
+                ("\",type=\"", p.kind.as_deref().unwrap_or_default()),
+            ];
+            for (name, value) in pairs {
+                info.extend_from_slice(name.as_bytes());
+                push_label_value(info, value);
+            }
+            info.extend_from_slice(b"\"} 1\n");
+        }
+        AccountSeries {
+            families: bufs.into_iter().map(Chunk::new).collect(),
+            listed: packages.len(),
+            exported: shown.len(),
         }
     }
 
-    fn set_info(&self, account: &str, packages: &[PackageView]) {
-        let mut exported = self.exported_info.lock().unwrap_or_else(|p| p.into_inner());
-        let now: BTreeSet<Vec<String>> = packages.iter().map(|v| info_labels(account, v)).collect();
-        let before = exported.insert(account.to_string(), now.clone()).unwrap_or_default();
-        for gone in before.difference(&now) {
-            let values: Vec<&str> = gone.iter().map(String::as_str).collect();
-            let _ = self.info.remove_label_values(&values);
+    /// Every family with samples, header first, then each account's samples.
+    pub(super) fn chunks(&self) -> Vec<Chunk> {
+        let accounts: Vec<Arc<AccountSeries>> = self.lock().values().cloned().collect();
+        let mut out = Vec::new();
+        for (f, header) in self.headers.iter().enumerate() {
+            let samples: Vec<&Chunk> = accounts
+                .iter()
+                .filter_map(|a| a.families.get(f))
+                .filter(|c| !c.is_empty())
+                .collect();
+            if !samples.is_empty() {
+                out.push(header.clone());
+                out.extend(samples.into_iter().cloned());
+            }
         }
-        for labels in &now {
-            let values: Vec<&str> = labels.iter().map(String::as_str).collect();
-            self.info.with_label_values(&values).set(1.0);
-        }
+        out
+    }
+
+    /// Bytes held by the rendered series, for the measurements.
+    pub fn held_bytes(&self) -> usize {
+        self.lock()
+            .values()
+            .flat_map(|a| a.families.iter())
+            .map(Chunk::held_bytes)
+            .sum()
     }
 }

@@ -4,6 +4,8 @@
 use crate::api::RequestObserver;
 use chrono::{DateTime, Utc};
 use prometheus::{GaugeVec, IntCounterVec, Registry};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Polling health gauges and the request counter.
@@ -13,10 +15,11 @@ pub struct PollMetrics {
     last_success: GaugeVec,
     duration: GaugeVec,
     requests: IntCounterVec,
+    changes: Arc<AtomicU64>,
 }
 
 impl PollMetrics {
-    pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
+    pub(super) fn register(r: &Registry, changes: Arc<AtomicU64>) -> prometheus::Result<Self> {
         let g = |name: &str, help: &str| super::gauge_vec(r, name, help, &["account"]);
         Ok(PollMetrics {
             success: g(
@@ -41,6 +44,7 @@ impl PollMetrics {
                 "API requests sent, by action and outcome (success, api_error, http_error, timeout, transport_error, malformed).",
                 &["account", "action", "outcome"],
             )?,
+            changes,
         })
     }
 
@@ -56,11 +60,13 @@ impl PollMetrics {
                 .set(at.timestamp() as f64);
         }
         self.duration.with_label_values(&[account]).set(took.as_secs_f64());
+        self.changes.fetch_add(1, Ordering::Release);
     }
 }
 
 impl RequestObserver for PollMetrics {
     fn observe(&self, account: &str, action: &str, outcome: &str) {
         self.requests.with_label_values(&[account, action, outcome]).inc();
+        self.changes.fetch_add(1, Ordering::Release);
     }
 }

@@ -203,7 +203,17 @@ impl Orderer {
         };
         settle_stale_intents(&mut guard);
         let as_read = guard.ledger.clone();
-        let packages: Vec<_> = a.packages.iter().map(|v| v.package.clone()).collect();
+        // Only an order waiting for its package needs the list: a large
+        // account is not copied on every poll.
+        let waiting = guard
+            .ledger
+            .entries
+            .iter()
+            .any(|e| e.account == name && matches!(e.state, OrderState::Placed { .. }));
+        let packages: Vec<_> = match waiting {
+            true => a.packages.iter().map(|v| v.package.clone()).collect(),
+            false => Vec::new(),
+        };
         // Mail owed first: an order placed by hand and paid before this poll
         // still gets its "ordered, must be paid" mail.
         self.mail_owed(name, &mut guard.ledger, now);
@@ -222,7 +232,7 @@ impl Orderer {
         let decision = decide(name, a, &guard.ledger, &account.order, seen_before, now);
         match &decision {
             Decision::Order { reason } => {
-                let known: Vec<String> = packages.iter().map(|p| p.id.clone()).collect();
+                let known: Vec<String> = a.packages.iter().map(|v| v.package.id.clone()).collect();
                 let entry = intent(account, &known, reason.clone(), false, now);
                 let id = entry.id.clone();
                 guard.ledger.entries.push(entry);

@@ -43,11 +43,11 @@ impl Handler for SimHandler {
         let (answered, response) = match fault {
             Some(Fault::HttpStatus(status)) => (
                 status.to_string(),
-                HttpResponse {
+                HttpResponse::new(
                     status,
-                    content_type: "text/html",
-                    body: Bytes::from_static(b"<html><body>simulated failure</body></html>"),
-                },
+                    "text/html",
+                    Bytes::from_static(b"<html><body>simulated failure</body></html>"),
+                ),
             ),
             Some(Fault::ApiCode(code)) if v3 => super::v3::injected_error(code),
             Some(Fault::ApiCode(code)) => super::v2::api_error(code, "InternalError", "simulated error"),
@@ -60,7 +60,8 @@ impl Handler for SimHandler {
             ),
             Some(Fault::TruncatedJson) => {
                 let (code, mut r) = answer(&mut state, &request, v3, now);
-                r.body = r.body.slice(..r.body.len() / 2);
+                let whole = r.body.to_bytes();
+                r.body = whole.slice(..whole.len() / 2).into();
                 (code, r)
             }
             Some(Fault::Delay(_)) | Some(Fault::HoldAction(..)) | None => answer(&mut state, &request, v3, now),

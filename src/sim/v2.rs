@@ -12,11 +12,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 
 pub(super) fn json_response(value: Value) -> HttpResponse {
-    HttpResponse {
-        status: 200,
-        content_type: "application/json",
-        body: Bytes::from(value.to_string()),
-    }
+    HttpResponse::new(200, "application/json", Bytes::from(value.to_string()))
 }
 
 /// A v2 error answer, with the code as it is logged.

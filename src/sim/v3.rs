@@ -28,14 +28,7 @@ fn request_id() -> String {
 
 fn respond(code: String, response: Value) -> (String, HttpResponse) {
     let body = json!({ "Response": response }).to_string();
-    (
-        code,
-        HttpResponse {
-            status: 200,
-            content_type: "application/json",
-            body: Bytes::from(body),
-        },
-    )
+    (code, HttpResponse::new(200, "application/json", Bytes::from(body)))
 }
 
 /// A Tencent-shaped error answer.
