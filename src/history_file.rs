@@ -67,6 +67,15 @@ impl HistoryFile {
         (file, history)
     }
 
+    /// Reads `account`'s history without touching anything (for `check`,
+    /// beside a running daemon): `None` when missing or unreadable.
+    pub fn read(state_dir: &Path, account: &str) -> Option<AccountHistory> {
+        let bytes = std::fs::read(state_dir.join("history").join(format!("{account}.json"))).ok()?;
+        serde_json::from_slice::<AccountHistory>(&bytes)
+            .ok()
+            .filter(|h| h.version == VERSION)
+    }
+
     /// Writes `history` atomically; a failure is logged at most hourly.
     pub fn save(&self, history: &AccountHistory, now: DateTime<Utc>) {
         let result = serde_json::to_vec(history)

@@ -27,6 +27,7 @@ pub mod model;
 pub mod notify;
 pub mod order;
 pub mod random;
+pub mod recorder;
 pub mod sim;
 pub mod state;
 pub mod text;

@@ -61,6 +61,26 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         pid: u32,
     },
+    /// Replay recorded polls (JSON Lines) through the forecast and alert
+    /// rules, and report what would have fired and how early.
+    Backtest {
+        /// The recorded polls: one `{"at": ..., "data": [...]}` (GetPackage)
+        /// or `{"at": ..., "TrafficPackages": [...]}` object per line.
+        #[arg(long)]
+        history: PathBuf,
+        /// A config whose thresholds and [alerts] to use (default: built-in defaults).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The account of the config whose thresholds apply (default: the first).
+        #[arg(long)]
+        account: Option<String>,
+        /// One JSON object per line instead of a summary.
+        #[arg(long)]
+        json: bool,
+        /// `seasonal` (the daemon's forecast) or `linear` (a flat 6-hour rate, to compare).
+        #[arg(long, default_value = "seasonal", value_parser = ["seasonal", "linear"])]
+        model: String,
+    },
     /// Run the daemon against a built-in simulated account; no config needed.
     Demo {
         /// Where to serve metrics and the status page.
@@ -93,6 +113,23 @@ fn main() -> ExitCode {
         Command::EmailTest { config } => command::email_test::email_test(&config),
         Command::Order { config, args } => command::order::order(&config, args),
         Command::Reload { pid } => command::reload::reload(pid),
+        Command::Backtest {
+            history,
+            config,
+            account,
+            json,
+            model,
+        } => command::backtest::backtest(&command::backtest::BacktestArgs {
+            history: &history,
+            config: config.as_deref(),
+            account: account.as_deref(),
+            json,
+            model: if model == "linear" {
+                cdnquota::core::assess::ForecastModel::Linear
+            } else {
+                cdnquota::core::assess::ForecastModel::Seasonal
+            },
+        }),
         Command::Demo { listen } => command::demo::demo(listen),
         Command::Simulator {
             listen,

@@ -99,12 +99,38 @@ pub struct Report {
     pub accounts: Vec<AccountReport>,
 }
 
+/// Assesses a one-off poll with the daemon's history of the account when
+/// there is one (read, never written), so `check` forecasts as the daemon
+/// does; without it, from this poll alone.
+fn assess_with_history(
+    state_dir: &std::path::Path,
+    account: &str,
+    snapshot: crate::model::Snapshot,
+    thresholds: &crate::config::Thresholds,
+) -> crate::core::assess::Assessment {
+    let now = Utc::now();
+    match crate::history_file::HistoryFile::read(state_dir, account) {
+        Some(mut history) => {
+            history.record(&snapshot);
+            let input = crate::core::assess::ForecastInput {
+                usage: &history.hourly,
+                recent_rate: history.recent_rate(),
+                model: crate::core::assess::ForecastModel::Seasonal,
+                depletion_active: false,
+            };
+            crate::core::assess::assess_with(snapshot, &input, thresholds, now)
+        }
+        None => assess(&snapshot, &[Sample::of(&snapshot)], thresholds, now),
+    }
+}
+
 /// Polls every account once and assesses it.
 pub async fn poll_all(config: &Config) -> Report {
     let mut tasks = tokio::task::JoinSet::new();
     for (index, account) in config.accounts.iter().enumerate() {
         let account = account.clone();
         let offset = config.api_utc_offset.0;
+        let state_dir = config.state_dir.clone();
         tasks.spawn(async move {
             let name = account.name.to_string();
             let report = match PackageSource::new(&account, offset) {
@@ -116,7 +142,7 @@ pub async fn poll_all(config: &Config) -> Report {
                 },
                 Ok(source) => match source.fetch().await {
                     Ok(snapshot) => {
-                        let a = assess(&snapshot, &[Sample::of(&snapshot)], &account.thresholds, Utc::now());
+                        let a = assess_with_history(&state_dir, &name, snapshot, &account.thresholds);
                         AccountReport {
                             account: name,
                             state: CheckState::of(&a),
@@ -217,6 +243,21 @@ pub fn render_table(report: &Report) -> String {
                     format_size_human(a.totals.remaining_bytes),
                     format_size_human(a.totals.size_bytes),
                     a.totals.usable_packages
+                ));
+                let p = &a.projection;
+                let dry = match (p.depletion_at, p.depletion_early_at) {
+                    (Some(c), Some(e)) => format!(
+                        "runs dry {} UTC ({} at the earliest)",
+                        c.format("%Y-%m-%d %H:%M"),
+                        e.format("%Y-%m-%d %H:%M")
+                    ),
+                    (Some(c), None) => format!("runs dry {} UTC", c.format("%Y-%m-%d %H:%M")),
+                    _ => "does not run dry within 400 days".into(),
+                };
+                out.push_str(&format!(
+                    "  forecast: {dry}; {} to expire unused; {}\n",
+                    format_size_human(p.expiring_unused_bytes),
+                    p.basis_text
                 ));
                 for f in &a.findings {
                     out.push_str(&format!("  {} {}: {}\n", f.severity.label(), f.rule, f.summary));

@@ -25,6 +25,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
         listen,
         // The simulated account is new every run, so its alert state is too.
         state_dir: std::env::temp_dir().join(format!("cdnquota-demo-{}", std::process::id())),
+        record_polls: false,
         api_utc_offset: UtcOffset::default(),
         log_format: crate::logging::LogFormat::Text,
         alerts: AlertsConfig {
@@ -53,7 +54,9 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
         metrics: Default::default(),
         accounts: vec![Account {
             name: AccountName::parse("demo")?,
-            api: ApiVersion::V2,
+            // API 3.0, as against the live service: its billing data gives
+            // the forecast a month of history from the first poll.
+            api: ApiVersion::V3,
             endpoint: Endpoint::parse(endpoint)?,
             secret_id: KeyId::new(secret_id),
             secret_key: Secret::new(secret_key),
@@ -89,7 +92,7 @@ pub fn demo(listen: SocketAddr) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let config = match demo_config(&sim.endpoint(), &secret_id, &secret_key, listen) {
+        let config = match demo_config(&sim.endpoint_v3(), &secret_id, &secret_key, listen) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("cdnquota: {e}");
@@ -104,13 +107,16 @@ pub fn demo(listen: SocketAddr) -> ExitCode {
             }
         };
         let addr = daemon.local_addr().unwrap_or(listen);
-        println!("cdnquota demo: a simulated account with 400 GB left, draining at 2 GB/s, polled every 5 s.");
-        println!("  simulator (API v2):  {}", sim.endpoint());
+        println!("cdnquota demo: a simulated account with 400 GB left, polled every 5 s. Its traffic has a daily");
+        println!("cycle on the real clock (peak 21:00 UTC+8, six times the night trough, 2 GB/s on average).");
+        println!("  simulator (API 3.0): {}", sim.endpoint_v3());
         println!("  metrics:             http://{addr}/metrics");
         println!("  status page:         http://{addr}/");
-        println!("Alert mail is printed below; an alert fires at the second poll that finds it. Expect");
-        println!("PackageExpiringSoon and DepletionForecast at once, PoolLow after about 100 s, PoolExhausted");
-        println!("after about 200 s, then a 1 TB top-up 30 s later and the resolved mail.");
+        println!("Alert mail is printed below; an alert fires at the second poll that finds it. The forecast");
+        println!("reads 30 days of billing data at start, so it knows the cycle at once: expect DepletionForecast");
+        println!("at once, no PackageExpiringSoon (the 100 GB package expiring in 5 days is used up long before),");
+        println!("PoolLow as 200 GB is crossed, PoolExhausted when it runs dry, a 1 TB top-up 30 s later, and");
+        println!("the resolved mail.");
         println!("Ctrl-C stops it.");
         let state_dir = std::env::temp_dir().join(format!("cdnquota-demo-{}", std::process::id()));
         let result = daemon.run(stop_signal()).await;

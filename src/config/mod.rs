@@ -48,6 +48,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where durable state lives.
     pub state_dir: PathBuf,
+    /// Whether each successful poll is recorded for `cdnquota backtest`.
+    pub record_polls: bool,
     /// The zone of the API's zone-less times.
     pub api_utc_offset: UtcOffset,
     /// Text or JSON log lines.
@@ -209,6 +211,8 @@ struct RawConfig {
     listen: Option<SocketAddr>,
     #[serde(default, deserialize_with = "non_empty_path")]
     state_dir: Option<PathBuf>,
+    #[serde(default)]
+    record_polls: bool,
     api_utc_offset: Option<UtcOffset>,
     #[serde(default)]
     log_format: crate::logging::LogFormat,
@@ -552,6 +556,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         },
         listen: raw.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10787))),
         state_dir,
+        record_polls: raw.record_polls,
         api_utc_offset: raw.api_utc_offset.unwrap_or_default(),
         accounts,
     };

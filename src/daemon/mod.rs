@@ -106,6 +106,14 @@ impl Daemon {
                 notifier.clone(),
                 orderer.clone(),
                 &config.state_dir,
+                config.record_polls.then(|| {
+                    crate::recorder::PollRecorder::new(
+                        &config.state_dir,
+                        account.name.as_str(),
+                        account.api,
+                        config.api_utc_offset.0,
+                    )
+                }),
             )));
         }
         let listener = TcpListener::bind(config.listen)

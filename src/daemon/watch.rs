@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::model::Snapshot;
 use crate::notify::{Notifier, PollReport};
 use crate::order::Orderer;
+use crate::recorder::PollRecorder;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -66,6 +67,7 @@ pub struct AccountWatch {
     orderer: Arc<Orderer>,
     history: Arc<Mutex<AccountHistory>>,
     history_file: Arc<HistoryFile>,
+    recorder: Option<Arc<PollRecorder>>,
     billing: Mutex<Billing>,
     status: RwLock<AccountStatus>,
     // Whether the previous poll brought an unbelievable package list (a
@@ -79,7 +81,8 @@ pub struct AccountWatch {
 
 impl AccountWatch {
     /// Watches `account` through `source`, publishing to `metrics` and
-    /// reporting every poll to `notifier`; its history lives in `state_dir`.
+    /// reporting every poll to `notifier`; its history lives in `state_dir`,
+    /// and so does the recording of its polls when `recorder` is given.
     pub fn new(
         account: Account,
         source: PackageSource,
@@ -87,6 +90,7 @@ impl AccountWatch {
         notifier: Arc<Notifier>,
         orderer: Arc<Orderer>,
         state_dir: &std::path::Path,
+        recorder: Option<PollRecorder>,
     ) -> Self {
         let (history_file, history) = HistoryFile::open(state_dir, account.name.as_str(), Utc::now());
         AccountWatch {
@@ -97,6 +101,7 @@ impl AccountWatch {
             orderer,
             history: Arc::new(Mutex::new(history)),
             history_file: Arc::new(history_file),
+            recorder: recorder.map(Arc::new),
             billing: Mutex::new(Billing::default()),
             status: RwLock::new(AccountStatus::default()),
             doubted: Mutex::new(false),
@@ -319,11 +324,15 @@ impl AccountWatch {
     async fn assess_and_render(&self, snapshot: Snapshot, now: DateTime<Utc>) -> Option<Arc<Assessment>> {
         let history = self.history.clone();
         let file = self.history_file.clone();
+        let recorder = self.recorder.clone();
         let metrics = self.metrics.clone();
         let thresholds = self.account.thresholds;
         let name = self.name().to_string();
         let depletion_active = self.notifier.is_active(self.name(), Rule::DepletionForecast.name());
         let work = move || {
+            if let Some(r) = &recorder {
+                r.append(&snapshot);
+            }
             let assessment = {
                 let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
                 history.record(&snapshot);

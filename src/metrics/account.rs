@@ -1,4 +1,5 @@
-//! Per-account pool gauges: bytes left, pool size, burn rate, forecast.
+//! Per-account pool gauges: bytes left, pool size, burn rate, forecast and
+//! its early bound, bytes to be lost at expiry, the history behind it.
 
 use crate::core::assess::Assessment;
 use prometheus::{GaugeVec, Registry};
@@ -11,6 +12,10 @@ pub struct AccountMetrics {
     size: GaugeVec,
     consumption: GaugeVec,
     depletion: GaugeVec,
+    depletion_early: GaugeVec,
+    expected: GaugeVec,
+    expiring_unused: GaugeVec,
+    history: GaugeVec,
     changes: Arc<AtomicU64>,
 }
 
@@ -32,7 +37,23 @@ impl AccountMetrics {
             )?,
             depletion: g(
                 "account_depletion_timestamp_seconds",
-                "Forecast Unix time (UTC) when the pool runs dry at the recent rate; absent when nothing is consumed.",
+                "Forecast Unix time (UTC) when the pool runs dry at the expected demand (daily and weekly profile), as of the last successful poll; absent when it does not within 400 days.",
+            )?,
+            depletion_early: g(
+                "account_depletion_early_timestamp_seconds",
+                "Early bound of the run-dry forecast, Unix time (UTC): the pool rarely runs dry sooner. As of the last successful poll; absent when it does not within 400 days.",
+            )?,
+            expected: g(
+                "account_expected_consumption_bytes_per_second",
+                "The forecast's expected demand for the current hour, bytes per second, as of the last successful poll.",
+            )?,
+            expiring_unused: g(
+                "account_expiring_unused_bytes",
+                "Bytes the forecast leaves in the account's packages when they expire (lost), as of the last successful poll.",
+            )?,
+            history: g(
+                "account_forecast_history_seconds",
+                "How much consumption history the forecast stood on at the last successful poll; under 7 days it has no weekly cycle, under 2 days no daily one.",
             )?,
             changes,
         })
@@ -46,6 +67,17 @@ impl AccountMetrics {
         self.size.with_label_values(&[account]).set(a.totals.size_bytes as f64);
         set_or_remove(&self.consumption, account, a.consumption_bytes_per_second);
         set_or_remove(&self.depletion, account, a.depletion_at.map(|t| t.timestamp() as f64));
+        let p = &a.projection;
+        set_or_remove(
+            &self.depletion_early,
+            account,
+            p.depletion_early_at.map(|t| t.timestamp() as f64),
+        );
+        self.expected.with_label_values(&[account]).set(p.expected_rate);
+        self.expiring_unused
+            .with_label_values(&[account])
+            .set(p.expiring_unused_bytes as f64);
+        self.history.with_label_values(&[account]).set(p.history_seconds as f64);
         self.changes.fetch_add(1, Ordering::Release);
     }
 }

@@ -1,7 +1,7 @@
 //! Per-package gauges, labelled `account`, `package_id`, `title`, and the
 //! `package_info` series.
 //!
-//! They are most of the exposition (seven samples a package), so they are
+//! They are most of the exposition (eight samples a package), so they are
 //! not kept as live gauges: each successful poll renders the account's
 //! samples once, as text and compressed (see `exposition.rs`), and a scrape
 //! hands those bytes out. A package no longer listed is simply not in the
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The families, in the order they are exported: (name, help).
-const FAMILIES: [(&str, &str); 7] = [
+const FAMILIES: [(&str, &str); 8] = [
     (
         "package_size_bytes",
         "Total bytes of the traffic package, as of the last successful poll.",
@@ -44,10 +44,17 @@ const FAMILIES: [(&str, &str); 7] = [
         "1 if the package is enabled, not expired and inside its window at the last successful poll, else 0.",
     ),
     (
+        "package_expiring_unused_bytes",
+        "Bytes the forecast leaves in the package when it expires, lost then, as of the last successful poll.",
+    ),
+    (
         "package_info",
         "Always 1; labels describe the package as the API reports it (type, status, area, auto_extension: API 3.0 only).",
     ),
 ];
+
+/// Where `package_info` stands in [`FAMILIES`]: last, after the gauges.
+const INFO: usize = FAMILIES.len() - 1;
 
 /// One account's rendered per-package series.
 #[derive(Debug, Default)]
@@ -163,7 +170,7 @@ impl PackageMetrics {
             .enumerate()
             .map(|(f, name)| {
                 let per_line = name.len() + 24;
-                let bound = if f == 6 { info_bound } else { labels_bound };
+                let bound = if f == INFO { info_bound } else { labels_bound };
                 Vec::with_capacity(bound + shown.len() * per_line)
             })
             .collect();
@@ -178,13 +185,14 @@ impl PackageMetrics {
             labels.extend_from_slice(b"\",title=\"");
             push_label_value(&mut labels, &p.title);
             labels.extend_from_slice(b"\"} ");
-            let values: [i128; 6] = [
+            let values: [i128; INFO] = [
                 p.size_bytes.into(),
                 p.used_bytes.into(),
                 v.remaining_bytes.into(),
                 p.enabled_at.timestamp().into(),
                 p.expires_at.timestamp().into(),
                 v.usable.into(),
+                v.expiring_unused_bytes.into(),
             ];
             for ((buf, name), value) in bufs.iter_mut().zip(&self.names).zip(values) {
                 buf.extend_from_slice(name.as_bytes());
@@ -192,8 +200,8 @@ impl PackageMetrics {
                 // Writing into a Vec cannot fail.
                 let _ = writeln!(buf, "{value}");
             }
-            let info = &mut bufs[6];
-            info.extend_from_slice(self.names[6].as_bytes());
+            let info = &mut bufs[INFO];
+            info.extend_from_slice(self.names[INFO].as_bytes());
             // Label names in order, as Prometheus clients write them.
             let auto_extension = p.auto_extension.map(|a| a.to_string()).unwrap_or_default();
             let pairs = [

@@ -43,7 +43,12 @@ pub fn headline(notice: &Notice) -> String {
     match a.rule.as_str() {
         "PoolExhausted" => "CDN traffic pool exhausted".into(),
         "PoolLow" => format!("CDN traffic pool low: {}", a.summary),
-        "DepletionForecast" => format!("CDN traffic pool forecast to run dry: {}", a.summary),
+        // The summary's first clause ("forecast to run dry in 2d 4h (...)"):
+        // the rest (the earliest time, the demand) is in the body.
+        "DepletionForecast" => format!(
+            "CDN traffic pool {}",
+            a.summary.split([';', ',']).next().unwrap_or(&a.summary)
+        ),
         "PackageExpiringSoon" => format!(
             "traffic package {} expiring with bytes unused",
             a.package_id.as_deref().unwrap_or("?")
@@ -183,7 +188,20 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
         }
         if let Some(dry) = a.depletion_at {
             let _ = write!(pool, "; forecast to run dry {} UTC", dry.format("%Y-%m-%d %H:%M"));
+            if let Some(early) = a.projection.depletion_early_at {
+                let _ = write!(pool, ", {} UTC at the earliest", early.format("%Y-%m-%d %H:%M"));
+            }
         }
+        if a.projection.expiring_unused_bytes > 0 {
+            let _ = write!(
+                pool,
+                "; {} forecast to expire unused",
+                format_size_human(a.projection.expiring_unused_bytes)
+            );
+        }
+        // Said every time: a forecast from a few hours of history is a
+        // rough one, and the reader should know.
+        let _ = write!(pool, ". Forecast: {}", a.projection.basis_text);
         let polled = format_span((ctx.now - a.at).to_std().unwrap_or_default());
         let _ = write!(text, "\nPool (polled {polled} ago): {pool}\n\nPackages:\n");
         let _ = write!(html, "<p>Pool (polled {polled} ago): {}</p>", escape_html(&pool));
