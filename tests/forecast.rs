@@ -31,6 +31,11 @@ fn polls(d: &Daemon) -> f64 {
     .unwrap_or(0.0)
 }
 
+/// Whether a poll's results are published (poll health is set last).
+fn published(d: &Daemon) -> bool {
+    metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
+}
+
 fn wait(what: &str, d: &Daemon, f: impl FnMut() -> bool) {
     assert!(
         wait_until(Duration::from_secs(20), f),
@@ -66,7 +71,7 @@ fn the_first_poll_after_a_restart_has_the_rate_and_the_forecast() {
     let d = Daemon::start(&cfg, &a);
     // The first poll after the restart: no second poll is needed for the
     // rate or the forecast.
-    wait("the first poll", &d, || polls(&d) >= 1.0);
+    wait("the first poll", &d, || published(&d));
     let m = d.metrics();
     assert_eq!(polls(&d), 1.0, "more than one poll already; {m}");
     let rate = metric(&m, "cdnquota_account_consumption_bytes_per_second", "account=\"main\"")
@@ -144,7 +149,7 @@ fn billing_data_gives_the_forecast_a_month_of_history_at_the_first_poll() {
         &format!("listen = \"{a}\""),
     );
     let d = Daemon::start(&cfg, &a);
-    wait("the first poll", &d, || polls(&d) >= 1.0);
+    wait("the first poll", &d, || published(&d));
     let m = d.metrics();
     let history = metric(&m, "cdnquota_account_forecast_history_seconds", "account=\"main\"").unwrap_or(0.0);
     assert!(history >= 29.0 * 86_400.0, "{history} s of history; {m}");

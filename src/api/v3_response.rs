@@ -349,6 +349,48 @@ mod tests {
         ]}}"#;
 
     #[test]
+    fn the_true_window_and_the_extension_mode_are_read() {
+        let page = r#"{"Response": {"RequestId": "r", "TotalCount": 2, "TrafficPackages": [
+            {"Id": 1, "Bytes": 100, "BytesUsed": 0, "Status": "enabled",
+             "EnableTime": "2026-01-01 15:00:00", "ExpireTime": "2026-07-01 15:00:00",
+             "TrueEnableTime": "2026-01-01 15:00:00", "TrueExpireTime": "2026-07-01 15:59:59",
+             "ExtensionMode": 2},
+            {"Id": 2, "Bytes": 100, "BytesUsed": 0, "Status": "enabled",
+             "EnableTime": "2026-01-01 15:00:00", "ExpireTime": "2026-07-01 15:00:00",
+             "TrueEnableTime": null, "TrueExpireTime": null, "ExtensionMode": null}
+        ]}}"#;
+        let page = parse_page_answer(page.as_bytes(), cst()).unwrap();
+        let utc = |t: &str| crate::api::json_fields::parse_api_time(t, cst()).unwrap();
+        assert_eq!(page.packages[0].expires_at, utc("2026-07-01 15:59:59"));
+        assert_eq!(
+            page.packages[0].extension_mode,
+            Some(crate::model::ExtensionMode::WhenUsedUp)
+        );
+        assert_eq!(page.packages[1].expires_at, utc("2026-07-01 15:00:00"));
+        assert_eq!(page.packages[1].extension_mode, None);
+    }
+
+    #[test]
+    fn billing_data_is_read_by_the_hour() {
+        let answer = r#"{"Response": {"RequestId": "r", "Interval": "hour", "Data": [{"Resource": "all",
+            "BillingData": [{"Metric": "flux", "DetailData": [
+                {"Time": "2026-06-01 00:00:00", "Value": 1000},
+                {"Time": "2026-06-01 01:00:00", "Value": 2500.0}],
+             "SummarizedData": {"Name": "sum", "Value": 3500}}]}]}}"#;
+        let hours = parse_billing(&parse_envelope(answer.as_bytes()).unwrap(), cst()).unwrap();
+        let utc = |t: &str| crate::api::json_fields::parse_api_time(t, cst()).unwrap();
+        assert_eq!(
+            hours,
+            vec![
+                (utc("2026-06-01 00:00:00"), 1000.0),
+                (utc("2026-06-01 01:00:00"), 2500.0)
+            ]
+        );
+        let bad = r#"{"Response": {"RequestId": "r", "Data": [{"BillingData": [{"Metric": "flux", "DetailData": [{"Time": "x", "Value": 1}]}]}]}}"#;
+        assert!(parse_billing(&parse_envelope(bad.as_bytes()).unwrap(), cst()).is_err());
+    }
+
+    #[test]
     fn reads_a_page() {
         let page = parse_page(&parse_envelope(PAGE.as_bytes()).unwrap(), cst()).unwrap();
         assert_eq!(page.total, 3);

@@ -367,6 +367,24 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_that_renews_when_used_up_is_not_an_emergency_and_says_so() {
+        let mut p = package("r", 100 * GB, 100 * GB, FROM, TO);
+        p.extension_mode = Some(crate::model::ExtensionMode::WhenUsedUp);
+        let snap = Snapshot {
+            taken_at: at("2026-06-01 00:00:00"),
+            packages: vec![p],
+        };
+        let a = assess_at_rate(snap, Some(1000.0), &thresholds(), at("2026-06-01 00:00:00"));
+        let exhausted = a.findings.iter().find(|f| f.rule == Rule::PoolExhausted).unwrap();
+        assert_eq!(exhausted.severity, Severity::Warning);
+        assert!(
+            exhausted.summary.contains("renews itself when used up"),
+            "{}",
+            exhausted.summary
+        );
+    }
+
+    #[test]
     fn zero_thresholds_turn_rules_off() {
         let t = Thresholds {
             remaining_bytes_below: 0,

@@ -114,6 +114,9 @@ pub fn escape_html(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The most packages a mail lists.
+const MAIL_PACKAGES: usize = 50;
+
 /// Writes the mail for one poll's notices of one account.
 pub fn render(ctx: &MailContext) -> RenderedMail {
     // The subject leads with the most urgent news: critical, then warning,
@@ -220,7 +223,17 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
             "EXPIRES (UTC)",
             format!("EXPIRES ({})", ctx.offset)
         );
-        for p in &a.packages {
+        // Usable packages and those still to start, soonest expiry first; an
+        // account with years of expired packages would otherwise mail them all.
+        let mut shown: Vec<&crate::core::assess::PackageView> = a
+            .packages
+            .iter()
+            .filter(|p| p.usable || (p.package.enabled_at > ctx.now && !p.package.expired))
+            .collect();
+        shown.sort_by_key(|p| p.package.expires_at);
+        let hidden = a.packages.len() - shown.len().min(MAIL_PACKAGES);
+        shown.truncate(MAIL_PACKAGES);
+        for p in shown {
             let expires = p.package.expires_at.format("%Y-%m-%d %H:%M").to_string();
             let expires_local = p
                 .package
@@ -245,6 +258,13 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
             );
         }
         html.push_str("</table>");
+        if hidden > 0 {
+            let more = format!(
+                "{hidden} more package(s) (expired, not usable, or past the first {MAIL_PACKAGES}) are on the status page."
+            );
+            let _ = writeln!(text, "{more}");
+            let _ = write!(html, "<p>{}</p>", escape_html(&more));
+        }
     }
 
     let mut rules: Vec<&str> = ordered
