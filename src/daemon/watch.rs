@@ -117,7 +117,6 @@ impl AccountWatch {
                     // Only when the runtime is shutting down under the poll.
                     return PollOutcome::Skipped;
                 };
-                self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
                 let order_findings = self
                     .orderer
@@ -180,6 +179,9 @@ impl AccountWatch {
                 history.consumption_rate()
             };
             let assessment = assess_at_rate(snapshot, rate, &thresholds, now);
+            // Totals first: by the time the new package series are out
+            // (text scrapes wait for them), the totals match them.
+            metrics.accounts.set(&name, &assessment);
             metrics.set_packages(&name, &assessment.packages, now);
             Arc::new(assessment)
         };
