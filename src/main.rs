@@ -87,15 +87,18 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:10787")]
         listen: SocketAddr,
     },
-    /// Serve the API v2 simulator alone.
+    /// Serve the API simulator (v2 and v3) alone.
     #[command(hide = true)]
     Simulator {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:18080")]
         listen: SocketAddr,
-        /// `steady` or `demo`.
+        /// `steady`, `demo`, `many` (all current) or `years` (mostly long expired).
         #[arg(long, default_value = "steady")]
         scenario: String,
+        /// How many packages `many` and `years` hold.
+        #[arg(long, default_value_t = 1000)]
+        packages: usize,
         /// The SecretId the simulator accepts.
         #[arg(long, env = "TENCENTCLOUD_SECRET_ID")]
         secret_id: String,
@@ -134,8 +137,9 @@ fn main() -> ExitCode {
         Command::Simulator {
             listen,
             scenario,
+            packages,
             secret_id,
             secret_key,
-        } => command::simulator::simulator(listen, &scenario, &secret_id, &secret_key),
+        } => command::simulator::simulator(listen, &scenario, packages, &secret_id, &secret_key),
     }
 }

@@ -1,5 +1,5 @@
-//! `cdnquota simulator` (hidden): the API v2 simulator on its own, to point a
-//! separately started daemon at, e.g. for measuring it.
+//! `cdnquota simulator` (hidden): the API simulator (v2 and v3) on its own,
+//! to point a separately started daemon at, e.g. for measuring it.
 
 use crate::daemon::stop_signal;
 use crate::sim::{Simulator, scenario};
@@ -7,14 +7,24 @@ use chrono::Utc;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-/// Serves the named scenario on `listen` until SIGTERM or Ctrl-C.
-pub fn simulator(listen: SocketAddr, scenario_name: &str, secret_id: &str, secret_key: &str) -> ExitCode {
+/// Serves the named scenario on `listen` until SIGTERM or Ctrl-C;
+/// `packages` sizes the `many` and `years` scenarios.
+pub fn simulator(
+    listen: SocketAddr,
+    scenario_name: &str,
+    packages: usize,
+    secret_id: &str,
+    secret_key: &str,
+) -> ExitCode {
     crate::logging::init();
+    let now = Utc::now();
     let state = match scenario_name {
-        "demo" => scenario::demo(secret_id, secret_key, Utc::now()),
-        "steady" => scenario::steady(secret_id, secret_key, Utc::now()),
+        "demo" => scenario::demo(secret_id, secret_key, now),
+        "steady" => scenario::steady(secret_id, secret_key, now),
+        "many" => scenario::many(secret_id, secret_key, now, packages),
+        "years" => scenario::years(secret_id, secret_key, now, packages),
         other => {
-            eprintln!("cdnquota: unknown scenario `{other}`: use demo or steady");
+            eprintln!("cdnquota: unknown scenario `{other}`: use demo, steady, many or years");
             return ExitCode::from(2);
         }
     };
@@ -25,7 +35,12 @@ pub fn simulator(listen: SocketAddr, scenario_name: &str, secret_id: &str, secre
     runtime.block_on(async {
         match Simulator::start(listen, state).await {
             Ok(sim) => {
-                println!("simulator serving scenario `{scenario_name}` at {}", sim.endpoint());
+                println!(
+                    "simulator serving scenario `{scenario_name}` ({} packages) at {} (v2) and {} (v3)",
+                    sim.state().packages.len(),
+                    sim.endpoint(),
+                    sim.endpoint_v3()
+                );
                 stop_signal().await;
                 ExitCode::SUCCESS
             }

@@ -257,7 +257,6 @@ impl AccountWatch {
                     // Only when the runtime is shutting down under the poll.
                     return PollOutcome::Skipped;
                 };
-                self.metrics.accounts.set(self.name(), &assessment);
                 self.metrics.polls.finished(self.name(), true, now, took);
                 let order_findings = self
                     .orderer
@@ -345,6 +344,9 @@ impl AccountWatch {
                 };
                 assess_with(snapshot, &input, &thresholds, now)
             };
+            // Totals first: by the time the new package series are out
+            // (text scrapes wait for them), the totals match them.
+            metrics.accounts.set(&name, &assessment);
             metrics.set_packages(&name, &assessment.packages, now);
             Arc::new(assessment)
         };

@@ -58,3 +58,48 @@ pub fn steady(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState
     s.drain_bytes_per_second = 1_000_000.0;
     s
 }
+
+/// An account of `n` packages that are all current (usable, or starting
+/// within the month), of assorted sizes and expiries: the most series the
+/// daemon can have to export for `n` packages.
+pub fn many(secret_id: &str, secret_key: &str, now: DateTime<Utc>, n: usize) -> SimState {
+    let mut s = SimState::new(secret_id, secret_key, now);
+    for i in 0..n as u64 {
+        let size = [50, 100, 500, 1000, 5000][(i % 5) as usize] * GB;
+        // Spread over the last year, each valid for a year or two.
+        let enabled = now - TimeDelta::seconds((i * 7919 % (330 * DAY)) as i64);
+        let valid = Duration::from_secs((400 + i % 300) * DAY);
+        let used = size / 100 * (i % 90);
+        let id = s.next_package_id();
+        let mut p = SimPackage::new(id, size, used, enabled, valid);
+        if i % 50 == 0 {
+            // A few bought ahead, starting within the month.
+            p.enabled_at = now + TimeDelta::seconds((i % (30 * DAY)) as i64);
+            p.expires_at = p.enabled_at + TimeDelta::days(365);
+            p.used_bytes = 0.0;
+        }
+        s.packages.push(p);
+    }
+    s.drain_bytes_per_second = 10.0 * 1_000_000.0;
+    s
+}
+
+/// An account of `n` packages bought over ten years, each valid for 30
+/// days, as DescribeTrafficPackages lists them: all but the last month's
+/// expired long ago. With the default `[metrics]` only the last two
+/// months' get series.
+pub fn years(secret_id: &str, secret_key: &str, now: DateTime<Utc>, n: usize) -> SimState {
+    let mut s = SimState::new(secret_id, secret_key, now);
+    let span = 3650 * DAY;
+    for i in 0..n as u64 {
+        // Evenly over ten years, oldest first, each valid for 30 days.
+        let age = span - span * i / (n as u64).max(1);
+        let enabled = now - TimeDelta::seconds(age as i64);
+        let id = s.next_package_id();
+        let mut p = SimPackage::new(id, 100 * GB, 0, enabled, Duration::from_secs(30 * DAY));
+        p.used_bytes = if p.expires_at <= now { 100.0 * GB as f64 } else { 0.0 };
+        s.packages.push(p);
+    }
+    s.drain_bytes_per_second = 1_000_000.0;
+    s
+}
