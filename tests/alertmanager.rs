@@ -605,8 +605,10 @@ fn pushes_over_tls_with_basic_auth_and_a_wrong_password_is_refused() {
     good.start();
     bad.start();
     assert!(
+        // The log line may land a moment after the counter: wait for both.
         wait_until(Duration::from_secs(20), || good.pushes(&url, "sent") >= 1.0
-            && bad.pushes(&url, "rejected") >= 1.0),
+            && bad.pushes(&url, "rejected") >= 1.0
+            && bad.log().contains("401")),
         "good:\n{}\nbad:\n{}\nam:\n{}",
         good.log(),
         bad.log(),
