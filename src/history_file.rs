@@ -28,6 +28,8 @@ impl HistoryFile {
             path: path.clone(),
             complained_at: Mutex::new(None),
         };
+        // The daemon holds the state_dir lock: no other writer is cut short.
+        crate::state::remove_stale_temp_files(&path);
         let history = match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => AccountHistory::new(),
             Err(e) => {

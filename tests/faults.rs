@@ -176,6 +176,58 @@ fn one_empty_package_list_orders_nothing_a_confirmed_shortfall_orders_once() {
     assert_eq!(arrivals(&sim, "OrderPackage"), 1);
 }
 
+#[test]
+fn one_poll_reading_no_usage_orders_nothing() {
+    // 600 GB left, draining slowly: no reason to order. One poll reads every
+    // package's usage as 0; counted as traffic at the next poll, it would
+    // make a huge burn rate and a forecast shortfall.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::with_packages(&[(1000 * GB, 400 * GB)]);
+    sim.state().drain_bytes_per_second = 1_000_000.0;
+    let a = addr();
+    let order = "[accounts.order]\nmode = \"live\"\nunit_gb = 100\nwhen_remaining_below = \"0\"\nwhen_depletion_within = \"2d\"\nmax_orders_per_30d = 5";
+    let body = format!(
+        "schedule = \"* * * * * *\"\nlisten = \"{a}\"\n{}{order}\n",
+        account_toml("main", &sim.endpoint(), "")
+    );
+    let d = Daemon::start(&write_config(dir.path(), &body), &a);
+    wait("a rate", &d, Duration::from_secs(10), || {
+        metric(
+            &d.metrics(),
+            "cdnquota_account_consumption_bytes_per_second",
+            "account=\"main\"",
+        )
+        .is_some()
+    });
+    sim.sim.inject(Fault::UsageReadsZero);
+    let before = arrivals(&sim, "GetPackage");
+    wait("five more polls", &d, Duration::from_secs(15), || {
+        arrivals(&sim, "GetPackage") >= before + 5
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        arrivals(&sim, "OrderPackage"),
+        0,
+        "ordered on a glitch; log:\n{}",
+        d.log()
+    );
+    let rate = metric(
+        &d.metrics(),
+        "cdnquota_account_consumption_bytes_per_second",
+        "account=\"main\"",
+    )
+    .unwrap();
+    assert!(rate < 1.0e7, "the glitch counted as traffic: {rate} B/s");
+    assert_eq!(
+        metric(
+            &d.metrics(),
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"DepletionForecast\""
+        ),
+        None
+    );
+}
+
 // 3. A ledger out of reach read as "an order was interrupted".
 
 #[test]

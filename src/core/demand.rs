@@ -10,7 +10,7 @@
 //!   plain recent rate;
 //! - **scaled** to the level of the last day (growth since the profile's
 //!   weeks), and carried forward with the day-over-day growth of the last
-//!   two weeks (at most 4 % a day);
+//!   two weeks (at most 4 % a day, for two weeks ahead);
 //! - a **surge** (the last hours well above the profile) is carried into
 //!   the next hours and fades with a half-life of three hours.
 //!
@@ -83,6 +83,7 @@ const SURGE_HALF_LIFE_HOURS: f64 = 3.0;
 /// The last hours this much above the profile are a surge.
 const SURGE_THRESHOLD: f64 = 1.4;
 const WEEK_HOURS: i64 = 168;
+const GROWTH_HORIZON_HOURS: f64 = 14.0 * 24.0;
 
 fn slot_of(hour_start: i64, slots: usize) -> usize {
     // Unix time 0 is a Thursday 00:00 UTC; any fixed origin gives the same
@@ -150,9 +151,12 @@ impl Demand {
             early_factor: 1.25,
         };
         let days = history.as_secs_f64() / 86_400.0;
-        let (slots, decay, basis) = if days >= 7.0 {
+        // Span alone could mislead (one hour seen ten days ago and today's):
+        // a profile also needs half its hours observed.
+        let observed = usage.rates(current_hour - 35 * 24 * HOUR, current_hour).count();
+        let (slots, decay, basis) = if days >= 7.0 && observed >= 84 {
             (WEEK_HOURS as usize, 0.7, Basis::HourOfWeek)
-        } else if days >= 2.0 {
+        } else if days >= 2.0 && observed >= 24 {
             (24, 0.8, Basis::HourOfDay)
         } else {
             return match recent_rate {
@@ -194,12 +198,18 @@ impl Demand {
         }
 
         // Surge: the last three hours against the scaled profile.
-        let (mut actual, mut predicted) = (0.0, 0.0);
+        let (mut actual, mut predicted, mut hours) = (0.0, 0.0, 0);
         for (start, rate) in usage.rates(current_hour - 3 * HOUR, current_hour + HOUR) {
             actual += rate;
             predicted += expected(start, &profile);
+            hours += 1;
         }
-        let ratio = if predicted > 0.0 { actual / predicted } else { 1.0 };
+        // One hour is not a surge: it could be one odd reading.
+        let ratio = if predicted > 0.0 && hours >= 2 {
+            actual / predicted
+        } else {
+            1.0
+        };
         let surge = if ratio >= SURGE_THRESHOLD { ratio.min(10.0) } else { 1.0 };
 
         // Growth: the last week against the week before, per day, damped.
@@ -288,7 +298,9 @@ impl Demand {
         let start = t.div_euclid(HOUR) * HOUR;
         let base = self.profile[slot_of(start, self.profile.len())];
         let hours = ((start - self.now.timestamp().div_euclid(HOUR) * HOUR) / HOUR) as f64;
-        let growth = self.growth_per_day.powf(hours / 24.0);
+        // Growth is carried two weeks ahead at most: compounded over the
+        // whole horizon it would make far-off dates meaningless.
+        let growth = self.growth_per_day.powf(hours.min(GROWTH_HORIZON_HOURS) / 24.0);
         // The early bound lets a surge fade half as fast.
         let half_life = if early {
             2.0 * SURGE_HALF_LIFE_HOURS

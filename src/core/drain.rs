@@ -94,15 +94,13 @@ pub fn drain(packages: &[DrainPackage], rate: impl Fn(f64) -> f64, step: f64, ph
                 0.0
             },
         )
+        // One step past the last expiry, so that expiry is handled (its
+        // bytes lost, the pool dry) before the drain stops.
         .min(HORIZON_SECONDS)
-        // Long enough to see a pool that is dry from the start.
-        .max(step);
+        + step;
     // Bounded: every pass ends a package, starts one, or crosses a step.
     let max_passes = 4 * packages.len() + (horizon / step.max(1.0)) as usize + 16;
     for _ in 0..max_passes {
-        if t >= horizon {
-            break;
-        }
         while next_start < starts.len() && packages[starts[next_start]].start <= t {
             let i = starts[next_start];
             let p = packages[i];
@@ -136,6 +134,12 @@ pub fn drain(packages: &[DrainPackage], rate: impl Fn(f64) -> f64, step: f64, ph
             }
         }
         let r = rate(t).max(0.0);
+        if t >= horizon {
+            if heap.is_empty() && r > 0.0 && dry_in.is_none() {
+                dry_in = Some(t);
+            }
+            break;
+        }
         let boundary = phase_boundary(t, step, phase);
         let upcoming = starts.get(next_start).map_or(f64::INFINITY, |i| packages[*i].start);
         let mut seg_end = boundary.min(upcoming).min(horizon);
@@ -252,6 +256,16 @@ mod tests {
         assert!((out.dry_in.unwrap() - H).abs() < 1e-6, "{:?}", out.dry_in);
         assert_eq!(drain(&[], |_| 1.0, H, 0.0).dry_in, Some(0.0));
         assert_eq!(drain(&[pack(0.0, DAY, H)], |_| 0.0, H, 0.0).dry_in, None);
+    }
+
+    #[test]
+    fn the_last_package_expiring_with_bytes_left_is_dry_at_its_expiry_and_loses_them() {
+        let out = drain(&[pack(0.0, 5.0 * H, 100.0 * H)], |_| 1.0, H, 0.0);
+        assert_eq!(out.dry_in, Some(5.0 * H), "{out:?}");
+        assert!((out.unused_at_expiry[0] - 95.0 * H).abs() < 1e-6, "{out:?}");
+        // Off the hour too.
+        let out = drain(&[pack(0.0, 5.5 * H, 100.0 * H)], |_| 1.0, H, 1234.0);
+        assert_eq!(out.dry_in, Some(5.5 * H), "{out:?}");
     }
 
     #[test]

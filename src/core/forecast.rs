@@ -158,7 +158,18 @@ impl History {
                     prev_at,
                 )
             });
-            next.insert(p.id.as_str(), (p.used_bytes, consumed));
+            // A package's usage only grows: a lower reading is a glitch of
+            // the API, so the baseline stays at the highest seen. Were it to
+            // follow the glitch down, the next poll would count the whole
+            // usage again as traffic, a surge out of nothing that could buy
+            // a package. No interval deducts more than the package holds.
+            let baseline = self
+                .last_used
+                .get(p.id.as_str())
+                .copied()
+                .unwrap_or(0)
+                .max(p.used_bytes);
+            next.insert(p.id.as_str(), (baseline, consumed.min(p.size_bytes)));
         }
         let consumed_bytes = next.values().map(|(_, c)| *c).fold(0u64, u64::saturating_add);
         self.last_used = next.into_iter().map(|(id, (used, _))| (Box::from(id), used)).collect();
@@ -388,14 +399,29 @@ mod tests {
             ),
         ];
         let h = history_of(&polls, Duration::from_secs(86_400));
-        // "a" reset (nothing), "fresh" created in between (60), then 100 + 10.
-        assert_eq!(h.consumption_rate(), Some(170.0 / 1200.0));
+        // "a" reads lower (a glitch: nothing, and its baseline stays at
+        // 500, so 100 is no traffic either), "fresh" created in between
+        // (60), then 10 more on it.
+        assert_eq!(h.consumption_rate(), Some(70.0 / 1200.0));
         assert_eq!((h.len(), h.packages()), (3, 2));
         assert_eq!(
             history_of(&polls[..1], Duration::from_secs(86_400)).consumption_rate(),
             None
         );
         assert_eq!(History::new().consumption_rate(), None);
+    }
+
+    #[test]
+    fn a_lower_reading_is_not_counted_twice() {
+        let polls = vec![
+            ("2026-06-01 00:00:00", vec![package("a", 1000, 500, FROM, TO)]),
+            // A glitch: the API reports nothing used for one poll.
+            ("2026-06-01 00:10:00", vec![package("a", 1000, 0, FROM, TO)]),
+            ("2026-06-01 00:20:00", vec![package("a", 1000, 520, FROM, TO)]),
+        ];
+        let h = history_of(&polls, Duration::from_secs(86_400));
+        // 20 bytes in 20 minutes, not 520.
+        assert_eq!(h.consumption_rate(), Some(20.0 / 1200.0));
     }
 
     #[test]
@@ -483,8 +509,10 @@ mod tests {
                 let mut packages = Vec::new();
                 for (i, u) in used.iter_mut().enumerate() {
                     match rng.below(6) {
-                        0 => continue,           // not listed this time
-                        1 => *u = rng.below(50), // reset or correction
+                        0 => continue, // not listed this time
+                        // Usage never drops (a lower reading is treated as a
+                        // glitch; see a_lower_reading_is_not_counted_twice).
+                        1 => {}
                         _ => *u += rng.below(500),
                     }
                     let mut p = package(&format!("p{i}"), 10_000, *u, FROM, TO);

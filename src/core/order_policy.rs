@@ -65,6 +65,23 @@ pub fn shortfall(a: &Assessment, cfg: &OrderConfig, now: DateTime<Utc>) -> Optio
     }
 }
 
+/// How long a shortfall that only the forecast sees must hold before it
+/// orders: longer than a surge takes to fade from the forecast, so that an
+/// odd hour of traffic (or an odd reading) does not buy a package.
+pub const FORECAST_CONFIRMATION: TimeDelta = TimeDelta::hours(1);
+
+/// Whether the shortfall first seen at `first_seen` (by an earlier poll;
+/// `None` if this poll is the first to see it) is confirmed at `now`: by a
+/// second poll when bytes are already below `when_remaining_below`, and
+/// also by [`FORECAST_CONFIRMATION`] when only the forecast says so.
+pub fn confirmed(first_seen: Option<DateTime<Utc>>, a: &Assessment, cfg: &OrderConfig, now: DateTime<Utc>) -> bool {
+    let Some(first) = first_seen else {
+        return false;
+    };
+    let low_now = cfg.when_remaining_below > 0 && a.totals.remaining_bytes < cfg.when_remaining_below;
+    low_now || now - first >= FORECAST_CONFIRMATION
+}
+
 /// Decides for `account` after a successful poll. `seen_before` says
 /// whether the previous successful poll found a shortfall too: an order
 /// spends money, so it needs at least the evidence an alert needs to fire,
@@ -258,6 +275,26 @@ mod tests {
         let on = ledger_unavailable(why, &live(), false).unwrap();
         assert_eq!(on.severity, Severity::Critical);
         assert_eq!(on.summary, why);
+    }
+
+    #[test]
+    fn a_shortfall_only_the_forecast_sees_must_hold_for_an_hour() {
+        let t = at(NOW);
+        let low = pool(50);
+        let plenty = pool(500);
+        assert!(!confirmed(None, &low, &live(), t), "a first sighting");
+        assert!(
+            confirmed(Some(t - TimeDelta::minutes(10)), &low, &live(), t),
+            "bytes are low: two polls"
+        );
+        assert!(
+            !confirmed(Some(t - TimeDelta::minutes(50)), &plenty, &live(), t),
+            "forecast only, 50 min"
+        );
+        assert!(
+            confirmed(Some(t - TimeDelta::minutes(60)), &plenty, &live(), t),
+            "forecast only, an hour"
+        );
     }
 
     #[test]

@@ -139,9 +139,13 @@ impl HourlyUsage {
     }
 
     /// Records Tencent's billed traffic for the hour starting at `start`:
-    /// final, it replaces any estimate.
+    /// final, it replaces any estimate, except that a billed 0 does not
+    /// replace polls that saw traffic (billing data can be late).
     pub fn set_billed(&mut self, start: DateTime<Utc>, bytes: f64) {
         if let Some(h) = self.slot(hour_of(start.timestamp())) {
+            if bytes <= 0.0 && !h.billed && h.bytes > 0.0 {
+                return;
+            }
             *h = Hour {
                 start: h.start,
                 bytes,

@@ -66,6 +66,7 @@ pub struct Daemon {
     listener: TcpListener,
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
+    orderer: Arc<Orderer>,
     accounts: Vec<Arc<AccountWatch>>,
     // Held while this daemon runs: a second daemon on the same state_dir
     // would mail every alert twice and race on every file.
@@ -127,6 +128,7 @@ impl Daemon {
             listener,
             metrics,
             notifier,
+            orderer,
             accounts,
             _state_lock: state_lock,
         })
@@ -216,17 +218,39 @@ impl Daemon {
         if let Some(am) = self.notifier.alertmanager() {
             am.stop();
         }
+        // An order under way gets its whole timeout: cut short, it would be
+        // an outcome a person has to settle.
+        let grace = if self.orderer.ordering() {
+            let longest = self
+                .accounts
+                .iter()
+                .map(|w| w.account.timeout)
+                .max()
+                .unwrap_or_default();
+            STOP_GRACE.max(longest + Duration::from_secs(2))
+        } else {
+            STOP_GRACE
+        };
         let idle = all_idle(&self.accounts);
-        if tokio::time::timeout(STOP_GRACE, idle).await.is_err() {
+        if tokio::time::timeout(grace, idle).await.is_err() {
             tracing::warn!(
                 "a poll was still running after {}s; it is abandoned (an order it was placing is recorded as of unknown outcome)",
-                STOP_GRACE.as_secs()
+                grace.as_secs()
             );
         }
         // Nothing of this daemon may write the state once the next one (a
-        // reload) has read it: polls left running are ended here.
+        // reload) has read it: polls left running are ended here, and the
+        // history work they handed to a blocking thread is waited for.
         for watch in &self.accounts {
             watch.abort_polls();
+        }
+        for watch in &self.accounts {
+            if tokio::time::timeout(Duration::from_secs(10), watch.wait_blocking())
+                .await
+                .is_err()
+            {
+                tracing::warn!(account = %watch.name(), "assessing a poll took over 10 s at stop; going on");
+            }
         }
         let sender_grace = self.notifier.delivery_timeout() + Duration::from_secs(2);
         let sender_abort = sender.abort_handle();

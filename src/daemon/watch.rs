@@ -75,6 +75,9 @@ pub struct AccountWatch {
     doubted: Mutex<bool>,
     // The poll tasks started, so a stop can end those still running.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    // Held by the blocking thread that records and assesses a poll: an
+    // aborted poll cannot stop it, so a stop waits for it.
+    blocking: Arc<tokio::sync::Mutex<()>>,
     // Held for the whole poll, so one account is never polled twice at once.
     polling: tokio::sync::Mutex<()>,
 }
@@ -106,6 +109,7 @@ impl AccountWatch {
             status: RwLock::new(AccountStatus::default()),
             doubted: Mutex::new(false),
             tasks: Mutex::new(Vec::new()),
+            blocking: Arc::new(tokio::sync::Mutex::new(())),
             polling: tokio::sync::Mutex::new(()),
         }
     }
@@ -143,6 +147,11 @@ impl AccountWatch {
         tasks.retain(|t| !t.is_finished());
         tasks.push(handle.abort_handle());
         handle
+    }
+
+    /// Waits until no poll's history work is running on a blocking thread.
+    pub async fn wait_blocking(&self) {
+        let _idle = self.blocking.lock().await;
     }
 
     /// Ends every poll task still running.
@@ -198,37 +207,52 @@ impl AccountWatch {
         let settled = now - BILLING_SETTLED;
         let from = {
             let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            // The last day again too: Tencent may still correct late hours.
             history
                 .hourly
                 .last_billed()
-                .map_or(now - BILLING_BACKFILL, |t| t + chrono::TimeDelta::hours(1))
+                .map_or(now - BILLING_BACKFILL, |t| t - chrono::TimeDelta::hours(24))
                 .max(now - BILLING_BACKFILL)
         };
         let mut next_try = now + chrono::TimeDelta::hours(1);
         if from < settled {
-            let area = billing_area(snapshot);
-            match client.billing_data(from, settled, area).await {
-                Ok(hours) => {
+            let mut hours: std::collections::BTreeMap<DateTime<Utc>, f64> = Default::default();
+            let mut failure = None;
+            for area in billing_areas(snapshot) {
+                match client.billing_data(from, settled, area).await {
+                    Ok(got) => {
+                        for (start, bytes) in got {
+                            *hours.entry(start).or_default() += bytes;
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failure {
+                None => {
                     let complete: Vec<_> = hours
                         .into_iter()
                         .filter(|(start, _)| *start + chrono::TimeDelta::hours(1) <= settled)
                         .collect();
-                    tracing::info!(account = %self.name(), "read {} hour(s) of billed traffic ({area})", complete.len());
+                    tracing::info!(account = %self.name(), "read {} hour(s) of billed traffic", complete.len());
                     self.history
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .add_billing(&complete);
                 }
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(account = %self.name(), "DescribeBillingData failed: {e}; tried again in an hour");
-                }
-                Err(e) => {
+                Some(e) if billing_not_allowed(&e) => {
                     tracing::warn!(
                         account = %self.name(),
                         "DescribeBillingData is not available ({e}): the forecast uses the daemon's own history instead; to let it see real demand from the first poll and while the pool is empty, grant the key cdn:DescribeBillingData"
                     );
                     self.billing.lock().unwrap_or_else(|p| p.into_inner()).refused = true;
                     return;
+                }
+                Some(e) => {
+                    tracing::warn!(account = %self.name(), "DescribeBillingData failed: {e}; tried again in an hour");
                 }
             }
         } else {
@@ -302,17 +326,41 @@ impl AccountWatch {
     }
 }
 
-/// The billing area of the account's usable packages: their `Area` when
-/// they share one, mainland (the common case and the API's default) when
-/// they do not say.
-fn billing_area(snapshot: &crate::model::Snapshot) -> &'static str {
-    let overseas = snapshot
-        .packages
+/// The billing areas of the account's usable packages (their `Area`;
+/// mainland, the API's default, when they do not say): a pool of both
+/// drains both, so both are read and added up.
+fn billing_areas(snapshot: &crate::model::Snapshot) -> Vec<&'static str> {
+    let usable = || {
+        snapshot
+            .packages
+            .iter()
+            .filter(|p| crate::core::pool::is_usable(p, snapshot.taken_at))
+    };
+    let overseas = usable().any(|p| p.area.as_deref() == Some("overseas"));
+    let mainland = usable().any(|p| p.area.as_deref() != Some("overseas"));
+    match (mainland, overseas) {
+        (_, false) => vec!["mainland"],
+        (false, true) => vec!["overseas"],
+        (true, true) => vec!["mainland", "overseas"],
+    }
+}
+
+/// Whether DescribeBillingData's error means this key or endpoint will
+/// never read it (then the daemon stops asking), rather than a passing or
+/// one-off failure (then it asks again in an hour).
+fn billing_not_allowed(e: &crate::api::error::ApiError) -> bool {
+    match e {
+        crate::api::error::ApiError::Tencent { code, .. } => [
+            "AuthFailure",
+            "UnauthorizedOperation",
+            "InvalidAction",
+            "UnsupportedOperation",
+        ]
         .iter()
-        .filter(|p| crate::core::pool::is_usable(p, snapshot.taken_at))
-        .filter_map(|p| p.area.as_deref())
-        .any(|a| a == "overseas");
-    if overseas { "overseas" } else { "mainland" }
+        .any(|p| code.starts_with(p)),
+        crate::api::error::ApiError::HttpStatus { status, .. } => *status == 404,
+        _ => false,
+    }
 }
 
 impl AccountWatch {
@@ -328,7 +376,9 @@ impl AccountWatch {
         let thresholds = self.account.thresholds;
         let name = self.name().to_string();
         let depletion_active = self.notifier.is_active(self.name(), Rule::DepletionForecast.name());
+        let busy = self.blocking.clone().lock_owned().await;
         let work = move || {
+            let _busy = busy;
             if let Some(r) = &recorder {
                 r.append(&snapshot);
             }

@@ -33,7 +33,7 @@ impl AccountMetrics {
             )?,
             consumption: g(
                 "account_consumption_bytes_per_second",
-                "Recent burn rate from the history of polls; absent until two polls are known.",
+                "Burn rate over the polls of the last 6 hours, as of the last successful poll; absent until two polls are known.",
             )?,
             depletion: g(
                 "account_depletion_timestamp_seconds",

@@ -15,7 +15,7 @@ impl OrderMetrics {
             outcomes: super::counter_vec(
                 r,
                 "orders_total",
-                "Order decisions and results: placed, failed, fulfilled, dry_run, cap_reached, blocked (by an unsettled order).",
+                "Order decisions and results: placed, failed (refused), unknown (no answer that says), fulfilled, dry_run, cap_reached, blocked (by an unsettled order).",
                 &["account", "outcome"],
             )?,
             outstanding: super::gauge_vec(

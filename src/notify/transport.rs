@@ -109,7 +109,9 @@ impl MailTransport {
         let message = build_message(config, mail)?;
         match tokio::time::timeout(config.timeout, self.deliver(config, mail, message)).await {
             Ok(result) => result.map_err(|e| SendError {
-                message: redact(config, &cap(&e.message)),
+                // Redacted whole, then cut: a credential cut in half would
+                // no longer match, and its first half would show.
+                message: cap(&redact(config, &e.message)),
                 ..e
             }),
             Err(_) => Err(SendError {

@@ -18,7 +18,7 @@ use crate::config::Account;
 use crate::config::order::OrderMode;
 use crate::core::assess::Assessment;
 use crate::core::ledger::{Ledger, LedgerEntry, OrderState};
-use crate::core::order_policy::{Decision, decide, findings, ledger_unavailable, shortfall};
+use crate::core::order_policy::{Decision, confirmed, decide, findings, ledger_unavailable, shortfall};
 use crate::core::rules::Finding;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -99,17 +99,36 @@ pub async fn place(guard: &mut LedgerGuard, entry_id: &str, source: &PackageSour
             order_ids,
             placed_at: Utc::now(),
         },
-        Err(e) => OrderState::Failed {
+        // Only an answer that says no is a refusal. A request that timed
+        // out, a cut connection, a 5xx or an answer that does not read may
+        // have been processed, and 5400 is "partly succeeded": whether an
+        // order exists is then not known, and a person must look.
+        Err(e) if refused(&e) => OrderState::Failed {
             error: format!("{e}; {}", e.hint()),
             failed_at: Utc::now(),
         },
+        Err(e) => {
+            tracing::error!(
+                "OrderPackage's outcome is unknown ({e}): the order may have been placed; check the console, then settle it with cdnquota order --resolve {entry_id}"
+            );
+            OrderState::Unknown
+        }
     };
+    if let OrderState::Placed { order_ids, .. } = &state {
+        // Logged before the save: should the save fail, the ids are not lost.
+        tracing::warn!("order {entry_id} placed, order ids {}", order_ids.join(", "));
+    }
     if let Some(entry) = guard.ledger.get_mut(entry_id) {
         entry.state = state.clone();
     }
     guard.save()?;
     pause_point("after-ids").await;
     Ok(state)
+}
+
+/// Whether OrderPackage's error is a definite refusal: nothing was ordered.
+fn refused(e: &crate::api::error::ApiError) -> bool {
+    matches!(e, crate::api::error::ApiError::Api { code, .. } if *code != 5400)
 }
 
 /// Turns intents into unknown outcomes. Called by whoever holds the ledger
@@ -136,10 +155,12 @@ pub struct Orderer {
     // The order alerts of each account at its last poll, repeated while the
     // ledger is busy: an absent alert would read as resolved.
     last_findings: std::sync::Mutex<std::collections::HashMap<String, Vec<Finding>>>,
-    // Accounts whose last successful poll found a shortfall: the next poll
-    // confirms it before anything is ordered. Kept in memory only, so a
+    // When each account's shortfall was first seen (and is still seen): see
+    // `order_policy::confirmed`. Kept in memory only, so a
     // restart asks for two polls again: the safe direction.
-    shortfall_seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    shortfall_seen: std::sync::Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
+    // OrderPackage requests under way: a stop waits for their answer.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Orderer {
@@ -160,6 +181,7 @@ impl Orderer {
             metrics,
             last_findings: Default::default(),
             shortfall_seen: Default::default(),
+            in_flight: Default::default(),
         }
     }
 
@@ -175,14 +197,13 @@ impl Orderer {
         let name = account.name.as_str();
         let seen_before = {
             let mut seen = self.shortfall_seen.lock().unwrap_or_else(|p| p.into_inner());
-            let now_short = shortfall(a, &account.order, now).is_some();
-            let before = seen.contains(name);
-            if now_short {
-                seen.insert(name.to_string());
+            let first_seen = seen.get(name).copied();
+            if shortfall(a, &account.order, now).is_some() {
+                seen.entry(name.to_string()).or_insert(now);
             } else {
                 seen.remove(name);
             }
-            before
+            confirmed(first_seen, a, &account.order, now)
         };
         let mut guard = match self.file.try_lock() {
             Ok(Some(guard)) => guard,
@@ -244,12 +265,15 @@ impl Orderer {
                     }
                     Ok(()) => {
                         tracing::warn!(account = %name, "ordering {} x {} GB because {reason} ({id})", account.order.number, account.order.unit_gb);
-                        match place(&mut guard, &id, source).await {
+                        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let placed = place(&mut guard, &id, source).await;
+                        self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        match placed {
                             Ok(state) => {
-                                let outcome = if matches!(state, OrderState::Placed { .. }) {
-                                    "placed"
-                                } else {
-                                    "failed"
+                                let outcome = match state {
+                                    OrderState::Placed { .. } => "placed",
+                                    OrderState::Unknown => "unknown",
+                                    _ => "failed",
                                 };
                                 self.metrics.orders.outcome(name, outcome);
                                 self.mail_owed(name, &mut guard.ledger, Utc::now());
@@ -289,6 +313,11 @@ impl Orderer {
         let mut last = self.last_findings.lock().unwrap_or_else(|p| p.into_inner());
         last.insert(name.to_string(), found.clone());
         found
+    }
+
+    /// Whether an OrderPackage request is under way.
+    pub fn ordering(&self) -> bool {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0
     }
 
     /// Queues the mail owed for placed or failed orders of `account` (also

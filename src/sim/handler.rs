@@ -58,6 +58,19 @@ impl Handler for SimHandler {
                     serde_json::json!({"code": 0, "message": "", "codeDesc": "Success", "data": []}),
                 ),
             ),
+            Some(Fault::UsageReadsZero) => {
+                // Drained first, so the glitch does not eat real traffic.
+                state.advance(now);
+                let kept: Vec<f64> = state.packages.iter().map(|p| p.used_bytes).collect();
+                for p in &mut state.packages {
+                    p.used_bytes = 0.0;
+                }
+                let answered = answer(&mut state, &request, v3, now);
+                for (p, used) in state.packages.iter_mut().zip(kept) {
+                    p.used_bytes = used;
+                }
+                answered
+            }
             Some(Fault::TruncatedJson) => {
                 let (code, mut r) = answer(&mut state, &request, v3, now);
                 let whole = r.body.to_bytes();

@@ -88,6 +88,8 @@ pub enum Fault {
     ApiMessage(i64, String),
     /// Answer the next package list (v2) as if the account had no packages.
     EmptyPackageList,
+    /// Answer the next package list with every package's usage read as 0.
+    UsageReadsZero,
 }
 
 /// An order placed through OrderPackage.
