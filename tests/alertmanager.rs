@@ -80,8 +80,10 @@ fn replica_body(sim: &Sim, urls: &[String], name: &str, addr: &str) -> String {
     format!(
         "replica_name = \"{name}\"\nschedule = \"* * * * * *\"\nlisten = \"{addr}\"\n[thresholds]\ndepletion_within = \"0s\"\n[alerts]\nrepeat_interval = \"1h\"\n[alertmanager]\nurls = [{}]\nresend_interval = \"5s\"\nretry_backoff = \"500ms\"\ntimeout = \"2s\"\nexternal_url = \"http://{addr}/\"\nlabels = {{ team = \"cdn\" }}\n{}{}",
         urls.join(", "),
-        account_toml("main", &sim.endpoint(), ""),
-        account_toml("spare", &sim.endpoint(), "")
+        // Generous: on a loaded machine a poll cut short by a 2 s timeout
+        // would keep an alert firing and read as a duplicate notification.
+        account_toml("main", &sim.endpoint(), "timeout = \"10s\"\nmax_attempts = 3"),
+        account_toml("spare", &sim.endpoint(), "timeout = \"10s\"\nmax_attempts = 3")
     )
 }
 

@@ -112,8 +112,11 @@ fn a_restart_while_firing_neither_repeats_early_nor_forgets_to_repeat() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let mails = wait_for_mails(&smtp, 2, &second);
+    // `fired` is when the test saw the first mail, later than when the
+    // daemon sent it by the delivery's latency (up to a second on a loaded
+    // machine); the repeat is due 8 s after the send.
     assert!(
-        fired.elapsed() >= Duration::from_secs(8),
+        fired.elapsed() >= Duration::from_secs(7),
         "repeated after {:?}",
         fired.elapsed()
     );
