@@ -110,16 +110,12 @@ fn assess_with_history(
 ) -> crate::core::assess::Assessment {
     let now = Utc::now();
     match crate::history_file::HistoryFile::read(state_dir, account) {
-        Some(mut history) => {
-            history.record(&snapshot);
-            let input = crate::core::assess::ForecastInput {
-                usage: &history.hourly,
-                recent_rate: history.recent_rate(),
-                model: crate::core::assess::ForecastModel::Seasonal,
-                depletion_active: false,
-            };
-            crate::core::assess::assess_with(snapshot, &input, thresholds, now)
-        }
+        Some(mut history) => history.record_and_assess(
+            snapshot,
+            thresholds,
+            crate::core::assess::ForecastModel::Seasonal,
+            false,
+        ),
         None => assess(&snapshot, &[Sample::of(&snapshot)], thresholds, now),
     }
 }

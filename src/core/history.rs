@@ -79,6 +79,27 @@ impl AccountHistory {
         }
     }
 
+    /// Records the successful poll `snapshot` and assesses it with this
+    /// history: the one path from a poll to an assessment, shared by the
+    /// daemon, `check` and `backtest`.
+    pub fn record_and_assess(
+        &mut self,
+        snapshot: Snapshot,
+        thresholds: &crate::config::Thresholds,
+        model: crate::core::assess::ForecastModel,
+        depletion_active: bool,
+    ) -> crate::core::assess::Assessment {
+        self.record(&snapshot);
+        let now = snapshot.taken_at;
+        let input = crate::core::assess::ForecastInput {
+            usage: &self.hourly,
+            recent_rate: self.recent_rate(),
+            model,
+            depletion_active,
+        };
+        crate::core::assess::assess_with(snapshot, &input, thresholds, now)
+    }
+
     /// Bytes per second over the recent polls.
     pub fn recent_rate(&self) -> Option<f64> {
         self.recent.consumption_rate()

@@ -7,7 +7,7 @@
 use crate::config::Thresholds;
 use crate::config::notify::AlertsConfig;
 use crate::core::alerts::{Lifecycle, NoticeKind, PollResult};
-use crate::core::assess::{ForecastInput, ForecastModel, assess_with};
+use crate::core::assess::ForecastModel;
 use crate::core::history::AccountHistory;
 use crate::core::rules::Rule;
 use crate::model::Snapshot;
@@ -85,14 +85,10 @@ impl Replay {
     pub fn step(&mut self, snapshot: Snapshot) -> Step {
         let now = snapshot.taken_at;
         let started = *self.started.get_or_insert(now);
-        self.history.record(&snapshot);
-        let input = ForecastInput {
-            usage: &self.history.hourly,
-            recent_rate: self.history.recent_rate(),
-            model: self.model,
-            depletion_active: self.lifecycle.is_active(ACCOUNT, Rule::DepletionForecast.name()),
-        };
-        let a = assess_with(snapshot, &input, &self.thresholds, now);
+        let depletion_active = self.lifecycle.is_active(ACCOUNT, Rule::DepletionForecast.name());
+        let a = self
+            .history
+            .record_and_assess(snapshot, &self.thresholds, self.model, depletion_active);
         let firing_before: Vec<(String, Option<String>)> = self.firing();
         let notices = self
             .lifecycle

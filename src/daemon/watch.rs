@@ -4,7 +4,7 @@
 use crate::api::source::PackageSource;
 use crate::config::Account;
 use crate::config::units::format_size_human;
-use crate::core::assess::{Assessment, ForecastInput, ForecastModel, assess_with};
+use crate::core::assess::{Assessment, ForecastModel};
 use crate::core::history::AccountHistory;
 use crate::core::plausibility::implausible;
 use crate::core::rules::Rule;
@@ -384,15 +384,10 @@ impl AccountWatch {
             }
             let assessment = {
                 let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
-                history.record(&snapshot);
+                let assessment =
+                    history.record_and_assess(snapshot, &thresholds, ForecastModel::Seasonal, depletion_active);
                 file.save(&history, now);
-                let input = ForecastInput {
-                    usage: &history.hourly,
-                    recent_rate: history.recent_rate(),
-                    model: ForecastModel::Seasonal,
-                    depletion_active,
-                };
-                assess_with(snapshot, &input, &thresholds, now)
+                assessment
             };
             // Totals first: by the time the new package series are out
             // (text scrapes wait for them), the totals match them.
