@@ -1,11 +1,9 @@
-//! The burn rate and when the pool runs dry.
-//!
-//! The rate comes from the history of polls: bytes consumed between
+//! The recent burn rate, from the history of polls: bytes consumed between
 //! consecutive polls, summed over the packages seen in both, so that a
-//! package appearing, vanishing or being reset does not look like traffic.
-//! The depletion forecast then drains the usable packages at that rate,
-//! earliest-expiring first (bytes left in a package when it expires are
-//! lost), until nothing is left.
+//! package appearing or vanishing does not look like traffic and a reading
+//! that drops is a glitch, not negative traffic. (The daemon's run-dry
+//! forecast follows the daily cycle: `demand`, `drain`, `projection`;
+//! [`depletion_time`] is that drain at one flat rate.)
 //!
 //! The daemon keeps a [`History`]: one small entry per poll and one map of
 //! each package's last usage, so its size is a few bytes per poll plus one
@@ -13,12 +11,10 @@
 //! [`consumption_rate`] keep every poll whole; they serve one-off
 //! assessments and are the reference the compact history is tested against.
 
-use crate::core::pool::{is_usable, remaining_bytes};
 use crate::model::{Package, Snapshot};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// History kept for the rate is capped at this many polls; older ones go.
@@ -221,85 +217,19 @@ impl History {
     }
 }
 
-/// An f64 ordered totally, for the heap.
-#[derive(Clone, Copy, PartialEq)]
-struct Total(f64);
-
-impl Eq for Total {}
-
-impl PartialOrd for Total {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Total {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-/// When the pool runs dry at `rate` bytes per second; `None` when nothing is
-/// being consumed. Packages not yet started join the pool when they start;
-/// a gap with nothing usable counts as dry.
-///
-/// Event by event: each step ends when the package being drained empties or
-/// expires, or another starts, so the work is O(n log n) in packages.
+/// When the pool runs dry at a flat `rate` bytes per second; `None` when
+/// nothing is being consumed. The daemon's forecast follows the daily and
+/// weekly cycle instead (`projection`); this is the same drain at one rate,
+/// for one-off answers and as what the randomised tests check it against.
 pub fn depletion_time(packages: &[Package], now: DateTime<Utc>, rate: f64) -> Option<DateTime<Utc>> {
-    if !(rate > 0.0 && rate.is_finite()) {
-        return None;
-    }
-    let secs = |t: DateTime<Utc>| (t - now).as_seconds_f64();
-    // (start, end, bytes left), in seconds from now.
-    let mut pool: Vec<(f64, f64, f64)> = packages
-        .iter()
-        .filter(|p| p.enabled && !p.expired && p.expires_at > now && remaining_bytes(p) > 0)
-        .filter(|p| is_usable(p, now) || p.enabled_at > now)
-        .map(|p| {
-            (
-                secs(p.enabled_at).max(0.0),
-                secs(p.expires_at),
-                remaining_bytes(p) as f64,
-            )
-        })
-        .collect();
-    let mut by_start: Vec<usize> = (0..pool.len()).collect();
-    by_start.sort_by(|a, b| pool[*a].0.total_cmp(&pool[*b].0));
-    let mut next = 0;
-    // Started packages, earliest expiry first (ties: the first listed).
-    let mut started: BinaryHeap<Reverse<(Total, usize)>> = BinaryHeap::new();
-    let mut t = 0.0f64;
-    // Each step ends with a package emptied, expired or started: bounded.
-    for _ in 0..=3 * pool.len() + 1 {
-        while let Some(&i) = by_start.get(next).filter(|&&i| pool[i].0 <= t) {
-            started.push(Reverse((Total(pool[i].1), i)));
-            next += 1;
-        }
-        while let Some(&Reverse((_, i))) = started.peek() {
-            let (_, end, left) = pool[i];
-            if t < end && left > 0.0 {
-                break;
-            }
-            started.pop();
-        }
-        let Some(&Reverse((_, i))) = started.peek() else {
-            return Some(now + TimeDelta::milliseconds((t * 1000.0) as i64));
-        };
-        let (_, end, left) = pool[i];
-        let next_start = by_start.get(next).map_or(f64::INFINITY, |&j| pool[j].0);
-        let step_end = (t + left / rate).min(end).min(next_start);
-        pool[i].2 = (left - (step_end - t) * rate).max(0.0);
-        if step_end >= t + left / rate {
-            pool[i].2 = 0.0;
-        }
-        t = step_end;
-    }
-    Some(now + TimeDelta::milliseconds((t * 1000.0) as i64))
+    let demand = crate::core::demand::Demand::flat(Some(rate).filter(|r| r.is_finite()), now);
+    crate::core::projection::project(packages, &demand, now).0.depletion_at
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::pool::{is_usable, remaining_bytes};
     use crate::core::testing::{at, package};
 
     fn snap(when: &str, packages: Vec<Package>) -> Sample {
@@ -531,7 +461,7 @@ mod tests {
         }
     }
 
-    /// The forecast as first written, O(n^2): the reference for the fast one.
+    /// The forecast as first written, O(n^2): the reference for the drain.
     fn depletion_reference(packages: &[Package], now: DateTime<Utc>, rate: f64) -> Option<DateTime<Utc>> {
         if !(rate > 0.0 && rate.is_finite()) {
             return None;
