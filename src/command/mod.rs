@@ -5,6 +5,7 @@ pub mod check;
 pub mod demo;
 pub mod email_test;
 pub mod order;
+pub mod output;
 pub mod reload;
 pub mod run;
 pub mod show_config;
