@@ -2,12 +2,14 @@
 //! `cdnquota::command`.
 
 use cdnquota::command;
+use cdnquota::command::check;
 use cdnquota::command::order::OrderArgs;
 use cdnquota::config::DEFAULT_PATH;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "cdnquota", version, about = "Watches Tencent Cloud CDN traffic packages")]
@@ -29,9 +31,14 @@ enum Command {
         /// The config file.
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
-        /// Print JSON instead of a table.
+        /// Print JSON instead of the plugin output.
         #[arg(long)]
         json: bool,
+        /// Give up on accounts that have not answered after this long
+        /// (exit 3, naming them); keep it under the monitoring system's own
+        /// plugin timeout (Nagios: 60s).
+        #[arg(long, value_name = "DURATION", default_value = check::DEFAULT_TIMEOUT, value_parser = check::parse_timeout)]
+        timeout: Duration,
     },
     /// Validate the config and print the effective one, secrets redacted.
     Config {
@@ -88,7 +95,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config } => command::run::run(&config),
-        Command::Check { config, json } => command::check::check(&config, json),
+        Command::Check { config, json, timeout } => command::check::check(&config, json, timeout),
         Command::Config { config } => command::show_config::show_config(&config),
         Command::EmailTest { config } => command::email_test::email_test(&config),
         Command::Order { config, args } => command::order::order(&config, args),

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod demo;
 pub mod email_test;
+pub mod nagios;
 pub mod order;
 pub mod output;
 pub mod reload;
