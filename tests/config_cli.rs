@@ -173,3 +173,38 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn help_lists_the_environment_the_order_modes_and_the_simulator() {
+    let out = run_to_end(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for name in [
+        "TENCENTCLOUD_SECRET_ID",
+        "TENCENTCLOUD_SECRET_KEY",
+        "TENCENTCLOUD_SESSION_TOKEN",
+        "CDNQUOTA_SMTP_PASSWORD",
+        "CDNQUOTA_ALERTMANAGER_PASSWORD",
+        "CREDENTIALS_DIRECTORY",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(name), "{name} missing:\n{help}");
+    }
+    assert!(help.contains("\n  simulator "), "{help}");
+    let order = String::from_utf8_lossy(&run_to_end(&["order", "--help"]).stdout).into_owned();
+    for mode in [
+        "--account NAME --unit GB --number N",
+        "--list",
+        "--resolve ID (--placed",
+    ] {
+        assert!(
+            order.contains(&format!("cdnquota order [-c FILE] {mode}")),
+            "{mode}:\n{order}"
+        );
+    }
+    let check = String::from_utf8_lossy(&run_to_end(&["check", "--help"]).stdout).into_owned();
+    assert!(
+        check.contains("--timeout <DURATION>") && check.contains("[default: 30s]"),
+        "{check}"
+    );
+}
