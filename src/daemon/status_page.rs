@@ -187,10 +187,10 @@ pub fn render(notifier: &Notifier, watches: &[Arc<AccountWatch>], ledger_path: &
     if views.len() > DETAILED_ACCOUNTS {
         compact_table(&mut page, &views[DETAILED_ACCOUNTS..], now);
     }
-    let _ = write!(
+    let _ = writeln!(
         page,
         "</main><footer>cdnquota {} · rendered {} · reloads every {REFRESH_SECONDS} s · \
-         <a href=\"/metrics\">metrics</a> · <a href=\"/readyz\">readyz</a> · <a href=\"/healthz\">healthz</a></footer></body></html>\n",
+         <a href=\"/metrics\">metrics</a> · <a href=\"/readyz\">readyz</a> · <a href=\"/healthz\">healthz</a></footer></body></html>",
         env!("CARGO_PKG_VERSION"),
         now.format("%Y-%m-%d %H:%M:%S UTC")
     );
