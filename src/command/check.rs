@@ -25,7 +25,7 @@ pub const DEFAULT_TIMEOUT: &str = "30s";
 
 /// At most this many accounts are polled at once: each holds a connection,
 /// and a plugin runs with the default limit of 1,024 open files.
-const CONCURRENT_POLLS: usize = 256;
+const CONCURRENT_POLLS: usize = 512;
 
 /// A Nagios plugin state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -174,14 +174,35 @@ fn assess_snapshot(
 
 /// The report of an account that gave no answer in time.
 fn timed_out(account: &str, action: &str, timeout: Duration, thresholds: Thresholds) -> AccountReport {
+    unknown(
+        account,
+        format!(
+            "timed out: no answer from {action} within --timeout {}",
+            crate::config::units::format_duration_exact(timeout)
+        ),
+        thresholds,
+    )
+}
+
+/// The report of an account whose turn did not come before the timeout.
+fn not_reached(account: &str, timeout: Duration, thresholds: Thresholds) -> AccountReport {
+    unknown(
+        account,
+        format!(
+            "timed out: not polled within --timeout {}, waiting for its turn ({CONCURRENT_POLLS} accounts are polled at once)",
+            crate::config::units::format_duration_exact(timeout)
+        ),
+        thresholds,
+    )
+}
+
+/// An UNKNOWN account, and why.
+fn unknown(account: &str, error: String, thresholds: Thresholds) -> AccountReport {
     AccountReport {
         account: account.to_string(),
         state: CheckState::Unknown,
         assessment: None,
-        error: Some(format!(
-            "timed out: no answer from {action} within --timeout {}",
-            crate::config::units::format_duration_exact(timeout)
-        )),
+        error: Some(error),
         thresholds,
     }
 }
@@ -198,25 +219,15 @@ async fn poll_one(
     let thresholds = account.thresholds;
     let source = match PackageSource::new(account, offset) {
         Ok(source) => source,
-        Err(e) => {
-            return AccountReport {
-                account: name,
-                state: CheckState::Unknown,
-                assessment: None,
-                error: Some(e),
-                thresholds,
-            };
-        }
+        Err(e) => return unknown(&name, e, thresholds),
     };
     match tokio::time::timeout_at(deadline, source.fetch()).await {
         Err(_) => timed_out(&name, source.action(), timeout, thresholds),
-        Ok(Err(e)) => AccountReport {
-            account: name,
-            state: CheckState::Unknown,
-            assessment: None,
-            error: Some(format!("{} failed: {e}; {}", source.action(), e.hint())),
+        Ok(Err(e)) => unknown(
+            &name,
+            format!("{} failed: {e}; {}", source.action(), e.hint()),
             thresholds,
-        },
+        ),
         Ok(Ok(snapshot)) => {
             let a = assess_snapshot(snapshot, daemon_history(state_dir, &name), &thresholds);
             AccountReport {
@@ -245,7 +256,7 @@ pub async fn poll_all(config: &Config, timeout: Duration) -> Report {
             // The wait for a turn counts against the deadline too.
             let report = match tokio::time::timeout_at(deadline, limit.acquire_owned()).await {
                 Ok(Ok(_turn)) => poll_one(&account, offset, &state_dir, timeout, deadline).await,
-                _ => timed_out(account.name.as_str(), "the API", timeout, account.thresholds),
+                _ => not_reached(account.name.as_str(), timeout, account.thresholds),
             };
             (index, report)
         });
