@@ -24,6 +24,7 @@ use crate::core::rules::Severity;
 use crate::notify::render::escape_html;
 use crate::notify::{Notifier, NotifierHealth};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -146,12 +147,18 @@ pub fn render(notifier: &Notifier, watches: &[Arc<AccountWatch>], ledger_path: &
     let health = notifier.health();
     let alertmanagers = notifier.alertmanager_health();
     let all_alerts = notifier.active_alerts();
+    // Grouped once: a scan of every alert per account is quadratic when
+    // thousands of accounts all have one (PollFailing everywhere).
+    let mut by_account: HashMap<&str, Vec<&Alert>> = HashMap::new();
+    for a in &all_alerts {
+        by_account.entry(a.account.as_str()).or_default().push(a);
+    }
     let ledger = read_ledger(ledger_path);
     let mut views: Vec<AccountView> = watches
         .iter()
         .map(|watch| {
             let status = watch.status();
-            let alerts: Vec<&Alert> = all_alerts.iter().filter(|a| a.account == watch.name()).collect();
+            let alerts = by_account.remove(watch.name()).unwrap_or_default();
             let state = account_state(&status, &alerts);
             AccountView {
                 watch,
@@ -294,7 +301,7 @@ fn daemon_section(
     if let Some(why) = &health.unsaved {
         let _ = write!(
             page,
-            "<p class=\"critical\">State NOT saved: {}; alerts and queued mail live only in memory until this is fixed.</p>",
+            "<p class=\"critical\">Alert state NOT saved: {}; alerts and queued mail live only in memory until this is fixed.</p>",
             escape_html(why)
         );
     }
