@@ -2,15 +2,45 @@
 //! `cdnquota::command`.
 
 use cdnquota::command;
+use cdnquota::command::check;
 use cdnquota::command::order::OrderArgs;
 use cdnquota::config::DEFAULT_PATH;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// The environment the commands read, shown under `cdnquota --help`.
+const ENVIRONMENT: &str = "\
+Environment:
+  TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY
+                        the API key of every account that names none in the config
+  TENCENTCLOUD_SESSION_TOKEN
+                        API 3.0 only: the token of a temporary key
+  CDNQUOTA_SMTP_PASSWORD
+                        the [email] password, when the config names none
+  CDNQUOTA_ALERTMANAGER_PASSWORD
+                        the [alertmanager] password, when the config names none
+  CREDENTIALS_DIRECTORY where relative *_file secrets are read (systemd's
+                        LoadCredential= sets it); else beside the config file
+  RUST_LOG              log levels, e.g. debug or cdnquota=debug (default: info)
+  SSL_CERT_FILE, SSL_CERT_DIR
+                        CA certificates to trust instead of the system's
+  NOTIFY_SOCKET, WATCHDOG_USEC, JOURNAL_STREAM
+                        set by systemd: readiness, the watchdog, and log lines
+                        without timestamps
+
+Try a config without Tencent Cloud: `cdnquota simulator` serves a simulated
+account; point an account's endpoint at it. `cdnquota demo` runs both.";
 
 #[derive(Parser)]
-#[command(name = "cdnquota", version, about = "Watches Tencent Cloud CDN traffic packages")]
+#[command(
+    name = "cdnquota",
+    version,
+    about = "Watches Tencent Cloud CDN traffic packages",
+    after_help = ENVIRONMENT
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,14 +54,21 @@ enum Command {
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
     },
-    /// Poll every account once; exit 0 ok, 1 warning, 2 critical, 3 unknown.
+    /// Poll every account once, as a Nagios/Icinga plugin: a status line
+    /// with perfdata, then a table; exit 0 ok, 1 warning, 2 critical, 3
+    /// unknown.
     Check {
         /// The config file.
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
-        /// Print JSON instead of a table.
+        /// Print JSON instead of the plugin output.
         #[arg(long)]
         json: bool,
+        /// Give up on accounts that have not answered after this long
+        /// (exit 3, naming them); keep it under the monitoring system's own
+        /// plugin timeout (Nagios: 60s).
+        #[arg(long, value_name = "DURATION", default_value = check::DEFAULT_TIMEOUT, value_parser = check::parse_timeout)]
+        timeout: Duration,
     },
     /// Validate the config and print the effective one, secrets redacted.
     Config {
@@ -39,8 +76,13 @@ enum Command {
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
     },
-    /// Place an order by hand (same ledger and cap as the daemon), list the
-    /// ledger, or settle an order whose outcome is unknown or failed.
+    /// Three modes: order a package by hand (same ledger and cap as the
+    /// daemon), --list the ledger, or --resolve an order whose outcome is
+    /// unknown or failed.
+    #[command(override_usage = "\
+cdnquota order [-c FILE] --account NAME --unit GB --number N [--yes]
+       cdnquota order [-c FILE] --list
+       cdnquota order [-c FILE] --resolve ID (--placed ORDER_ID[,ORDER_ID...] | --not-placed)")]
     Order {
         /// The config file.
         #[arg(short, long, default_value = DEFAULT_PATH)]
@@ -87,13 +129,16 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:10787")]
         listen: SocketAddr,
     },
-    /// Serve the API simulator (v2 and v3) alone.
-    #[command(hide = true)]
+    /// Serve a simulated account, to try a config against: its endpoint is
+    /// http://ADDR/v2/index.php (api = "v2") or http://ADDR/ (api = "v3"),
+    /// with the same secret_id and secret_key.
     Simulator {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:18080")]
         listen: SocketAddr,
-        /// `steady`, `demo`, `many` (all current) or `years` (mostly long expired).
+        /// `steady` (1 TB, 10% used, a slow drain), `demo` (400 GB left, a
+        /// daily cycle, topped up with 1 TB once empty), `many` (all current)
+        /// or `years` (mostly long expired).
         #[arg(long, default_value = "steady")]
         scenario: String,
         /// How many packages `many` and `years` hold.
@@ -111,7 +156,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config } => command::run::run(&config),
-        Command::Check { config, json } => command::check::check(&config, json),
+        Command::Check { config, json, timeout } => command::check::check(&config, json, timeout),
         Command::Config { config } => command::show_config::show_config(&config),
         Command::EmailTest { config } => command::email_test::email_test(&config),
         Command::Order { config, args } => command::order::order(&config, args),

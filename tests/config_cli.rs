@@ -131,3 +131,80 @@ fn the_shipped_example_config_is_valid() {
         "{stdout}"
     );
 }
+
+/// A config of `n` accounts, all on the simulator's address form.
+fn many_accounts(n: usize, endpoint: &str, extra: &str) -> String {
+    (0..n)
+        .map(|i| account_toml(&format!("a{i}"), endpoint, extra))
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    // Far more than a pipe holds (64 KiB): writes go on after the reader left.
+    let path = write_config(
+        dir.path(),
+        &many_accounts(2000, "https://cdn.api.qcloud.com/v2/index.php", ""),
+    );
+    let mut child = cdnquota(&["config", "-c", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `head -c 100` does: read a little, then close the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut start = [0u8; 100];
+    stdout.read_exact(&mut start).unwrap();
+    drop(stdout);
+    assert!(
+        wait_until(std::time::Duration::from_secs(60), || child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "`config` did not end after its reader left"
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(String::from_utf8_lossy(&start).starts_with("# effective configuration"));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn help_lists_the_environment_the_order_modes_and_the_simulator() {
+    let out = run_to_end(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for name in [
+        "TENCENTCLOUD_SECRET_ID",
+        "TENCENTCLOUD_SECRET_KEY",
+        "TENCENTCLOUD_SESSION_TOKEN",
+        "CDNQUOTA_SMTP_PASSWORD",
+        "CDNQUOTA_ALERTMANAGER_PASSWORD",
+        "CREDENTIALS_DIRECTORY",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(name), "{name} missing:\n{help}");
+    }
+    assert!(help.contains("\n  simulator "), "{help}");
+    let order = String::from_utf8_lossy(&run_to_end(&["order", "--help"]).stdout).into_owned();
+    for mode in [
+        "--account NAME --unit GB --number N",
+        "--list",
+        "--resolve ID (--placed",
+    ] {
+        assert!(
+            order.contains(&format!("cdnquota order [-c FILE] {mode}")),
+            "{mode}:\n{order}"
+        );
+    }
+    let check = String::from_utf8_lossy(&run_to_end(&["check", "--help"]).stdout).into_owned();
+    assert!(
+        check.contains("--timeout <DURATION>") && check.contains("[default: 30s]"),
+        "{check}"
+    );
+}

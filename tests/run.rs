@@ -99,7 +99,10 @@ fn gauges_match_the_scenario() {
     assert_eq!(http_get(&d.addr, "/readyz").map(|r| r.0), Some(200));
     let (status, page) = http_get(&d.addr, "/").unwrap();
     assert_eq!(status, 200);
-    assert!(page.contains("<h2>main</h2>") && page.contains("877 GB"), "{page}");
+    assert!(
+        page.contains("id=\"account-main\"") && page.contains("877 GB"),
+        "{page}"
+    );
 }
 
 #[test]

@@ -1,16 +1,30 @@
-//! `cdnquota check`: one poll of every account, a table or JSON on stdout,
-//! and a Nagios exit code.
+//! `cdnquota check`: one poll of every account, as a Nagios plugin (also
+//! Icinga, Naemon, Zabbix agents and Sensu): the status line with perfdata,
+//! then the table as long output (see [`super::nagios`]), or JSON; and the
+//! plugin's exit code. The whole check is bounded by `--timeout`.
 
 use crate::api::source::PackageSource;
-use crate::config::Config;
-use crate::config::units::format_size_human;
-use crate::core::assess::{Assessment, assess};
+use crate::config::units::parse_duration;
+use crate::config::{Config, Thresholds};
+use crate::core::assess::{Assessment, ForecastModel, PackageView, assess};
 use crate::core::forecast::Sample;
 use crate::core::rules::Severity;
 use chrono::Utc;
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The default `--timeout`: under the 60 s after which Nagios kills a
+/// plugin, so the plugin says which account was slow rather than Nagios
+/// saying nothing useful.
+pub const DEFAULT_TIMEOUT: &str = "30s";
+
+/// At most this many accounts are polled at once: each holds a connection,
+/// and a plugin runs with the default limit of 1,024 open files.
+const CONCURRENT_POLLS: usize = 512;
 
 /// A Nagios plugin state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -47,9 +61,9 @@ impl CheckState {
         }
     }
 
-    // Critical outranks Unknown: a known emergency on one account matters
-    // more than a failed read of another. Unknown outranks Warning.
-    fn rank(self) -> u8 {
+    /// Critical outranks Unknown: a known emergency on one account matters
+    /// more than a failed read of another. Unknown outranks Warning.
+    pub fn rank(self) -> u8 {
         match self {
             CheckState::Ok => 0,
             CheckState::Warning => 1,
@@ -60,7 +74,12 @@ impl CheckState {
 
     /// The state of an assessed account.
     pub fn of(a: &Assessment) -> CheckState {
-        match a.worst() {
+        CheckState::of_severity(a.worst())
+    }
+
+    /// The state a severity (or none) stands for.
+    pub fn of_severity(severity: Option<Severity>) -> CheckState {
+        match severity {
             None => CheckState::Ok,
             Some(Severity::Warning) => CheckState::Warning,
             Some(Severity::Critical) => CheckState::Critical,
@@ -71,6 +90,15 @@ impl CheckState {
 /// The combined state of several accounts.
 pub fn overall(states: impl IntoIterator<Item = CheckState>) -> CheckState {
     states.into_iter().max_by_key(|s| s.rank()).unwrap_or(CheckState::Ok)
+}
+
+/// The usable package with bytes left that expires first: the next one
+/// whose bytes can be lost.
+pub fn next_expiry(a: &Assessment) -> Option<&PackageView> {
+    a.packages
+        .iter()
+        .filter(|p| p.usable && p.remaining_bytes > 0)
+        .min_by_key(|p| p.package.expires_at)
 }
 
 /// One account's result.
@@ -86,6 +114,9 @@ pub struct AccountReport {
     /// Why the poll failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The account's thresholds, for the perfdata's warn and crit.
+    #[serde(skip)]
+    pub thresholds: Thresholds,
 }
 
 /// The whole check.
@@ -99,67 +130,138 @@ pub struct Report {
     pub accounts: Vec<AccountReport>,
 }
 
-/// Assesses a one-off poll with the daemon's history of the account when
-/// there is one (read, never written), so `check` forecasts as the daemon
-/// does; without it, from this poll alone.
-fn assess_with_history(
-    state_dir: &std::path::Path,
-    account: &str,
-    snapshot: crate::model::Snapshot,
-    thresholds: &crate::config::Thresholds,
-) -> crate::core::assess::Assessment {
-    let now = Utc::now();
-    match crate::history_file::HistoryFile::read(state_dir, account) {
-        Some(mut history) => history.record_and_assess(
-            snapshot,
-            thresholds,
-            crate::core::assess::ForecastModel::Seasonal,
-            false,
-        ),
-        None => assess(&snapshot, &[Sample::of(&snapshot)], thresholds, now),
+/// Reads `--timeout`: a duration with its unit, more than zero.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("a timeout of 0 would fail every account: use e.g. \"30s\"".into()),
+        d => Ok(d),
     }
 }
 
-/// Polls every account once and assesses it.
-pub async fn poll_all(config: &Config) -> Report {
+/// Assesses one poll's snapshot with the daemon's history of the account
+/// (read, never written: the daemon owns `history/<account>.json`) when
+/// this user may read it, so the check forecasts as the daemon does; else
+/// from this poll alone.
+fn assess_snapshot(
+    state_dir: &Path,
+    account: &str,
+    snapshot: crate::model::Snapshot,
+    thresholds: &Thresholds,
+) -> Assessment {
+    match crate::history_file::HistoryFile::read(state_dir, account) {
+        Some(mut history) => history.record_and_assess(snapshot, thresholds, ForecastModel::Seasonal, false),
+        None => assess(&snapshot, &[Sample::of(&snapshot)], thresholds, Utc::now()),
+    }
+}
+
+/// The report of an account that gave no answer in time.
+fn timed_out(account: &str, action: &str, timeout: Duration, thresholds: Thresholds) -> AccountReport {
+    unknown(
+        account,
+        format!(
+            "timed out: no answer from {action} within --timeout {}",
+            crate::config::units::format_duration_exact(timeout)
+        ),
+        thresholds,
+    )
+}
+
+/// The report of an account whose turn did not come before the timeout.
+fn not_reached(account: &str, timeout: Duration, thresholds: Thresholds) -> AccountReport {
+    unknown(
+        account,
+        format!(
+            "timed out: not polled within --timeout {}, waiting for its turn ({CONCURRENT_POLLS} accounts are polled at once)",
+            crate::config::units::format_duration_exact(timeout)
+        ),
+        thresholds,
+    )
+}
+
+/// An UNKNOWN account, and why.
+fn unknown(account: &str, error: String, thresholds: Thresholds) -> AccountReport {
+    AccountReport {
+        account: account.to_string(),
+        state: CheckState::Unknown,
+        assessment: None,
+        error: Some(error),
+        thresholds,
+    }
+}
+
+/// Polls one account, giving up at `deadline`.
+async fn poll_one(
+    account: &crate::config::Account,
+    offset: chrono::FixedOffset,
+    state_dir: &Path,
+    timeout: Duration,
+    deadline: Instant,
+) -> AccountReport {
+    let name = account.name.to_string();
+    let thresholds = account.thresholds;
+    let source = match PackageSource::new(account, offset) {
+        Ok(source) => source,
+        Err(e) => return unknown(&name, e, thresholds),
+    };
+    match tokio::time::timeout_at(deadline, source.fetch()).await {
+        Err(_) => timed_out(&name, source.action(), timeout, thresholds),
+        Ok(Err(e)) => unknown(
+            &name,
+            format!("{} failed: {e}; {}", source.action(), e.hint()),
+            thresholds,
+        ),
+        Ok(Ok(snapshot)) => {
+            let a = assess_snapshot(state_dir, &name, snapshot, &thresholds);
+            AccountReport {
+                account: name,
+                state: CheckState::of(&a),
+                assessment: Some(a),
+                error: None,
+                thresholds,
+            }
+        }
+    }
+}
+
+/// Polls every account once and assesses it; an account with no answer
+/// within `timeout` of the start is UNKNOWN and says it timed out.
+pub async fn poll_all(config: &Config, timeout: Duration) -> Report {
+    let deadline = Instant::now() + timeout;
+    let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_POLLS));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, account) in config.accounts.iter().enumerate() {
         let account = account.clone();
         let offset = config.api_utc_offset.0;
         let state_dir = config.state_dir.clone();
+        let limit = limit.clone();
         tasks.spawn(async move {
-            let name = account.name.to_string();
-            let report = match PackageSource::new(&account, offset) {
-                Err(e) => AccountReport {
-                    account: name,
-                    state: CheckState::Unknown,
-                    assessment: None,
-                    error: Some(e),
-                },
-                Ok(source) => match source.fetch().await {
-                    Ok(snapshot) => {
-                        let a = assess_with_history(&state_dir, &name, snapshot, &account.thresholds);
-                        AccountReport {
-                            account: name,
-                            state: CheckState::of(&a),
-                            assessment: Some(a),
-                            error: None,
-                        }
-                    }
-                    Err(e) => AccountReport {
-                        account: name,
-                        state: CheckState::Unknown,
-                        assessment: None,
-                        error: Some(format!("{} failed: {e}; {}", source.action(), e.hint())),
-                    },
-                },
+            // The wait for a turn counts against the deadline too.
+            let report = match tokio::time::timeout_at(deadline, limit.acquire_owned()).await {
+                Ok(Ok(_turn)) => poll_one(&account, offset, &state_dir, timeout, deadline).await,
+                _ => not_reached(account.name.as_str(), timeout, account.thresholds),
             };
             (index, report)
         });
     }
-    let mut reports: Vec<(usize, AccountReport)> = tasks.join_all().await;
-    reports.sort_by_key(|(i, _)| *i);
-    let accounts: Vec<AccountReport> = reports.into_iter().map(|(_, r)| r).collect();
+    let mut reports: Vec<Option<AccountReport>> = config.accounts.iter().map(|_| None).collect();
+    // Every poll ends by the deadline on its own; this bounds them all
+    // together as well, should one not (a client set-up that blocks).
+    let all_done = deadline + Duration::from_millis(500);
+    while let Ok(Some(joined)) = tokio::time::timeout_at(all_done, tasks.join_next()).await {
+        if let Ok((index, report)) = joined
+            && let Some(slot) = reports.get_mut(index)
+        {
+            *slot = Some(report);
+        }
+    }
+    tasks.abort_all();
+    let accounts: Vec<AccountReport> = reports
+        .into_iter()
+        .zip(&config.accounts)
+        .map(|(report, account)| {
+            report.unwrap_or_else(|| timed_out(account.name.as_str(), "the API", timeout, account.thresholds))
+        })
+        .collect();
     let state = overall(accounts.iter().map(|r| r.state));
     Report {
         state,
@@ -168,130 +270,54 @@ pub async fn poll_all(config: &Config) -> Report {
     }
 }
 
-/// Terminal columns a text takes: East Asian wide characters (package
-/// titles such as 日常流量包) take two.
-fn display_width(text: &str) -> usize {
-    text.chars()
-        .map(|c| match c as u32 {
-            0x1100..=0x115F
-            | 0x2E80..=0xA4CF
-            | 0xAC00..=0xD7A3
-            | 0xF900..=0xFAFF
-            | 0xFE30..=0xFE4F
-            | 0xFF00..=0xFF60
-            | 0xFFE0..=0xFFE6 => 2,
-            _ => 1,
-        })
-        .sum()
+/// Ends the check as UNKNOWN before any poll, saying why on stdout, where
+/// the monitoring system reads it (as a JSON object with `--json`).
+fn unknown_before_polling(json: bool, why: &str) -> ExitCode {
+    let text = if json {
+        let object = serde_json::json!({
+            "state": CheckState::Unknown,
+            "exit_code": CheckState::Unknown.code(),
+            "error": why,
+        });
+        format!("{object:#}\n")
+    } else {
+        super::nagios::status_line(CheckState::Unknown, why, &[])
+    };
+    if let Err(e) = super::output::print(&text) {
+        eprintln!("cdnquota: {e}");
+    }
+    ExitCode::from(CheckState::Unknown.code())
 }
 
-/// Lays the report out as a table followed by the findings.
-pub fn render_table(report: &Report) -> String {
-    let mut rows: Vec<[String; 7]> = vec![[
-        "ACCOUNT".into(),
-        "PACKAGE".into(),
-        "TITLE".into(),
-        "REMAINING".into(),
-        "USED".into(),
-        "EXPIRES (UTC)".into(),
-        "STATE".into(),
-    ]];
-    for r in report.accounts.iter() {
-        for p in r.assessment.iter().flat_map(|a| &a.packages) {
-            rows.push([
-                r.account.clone(),
-                p.package.id.clone(),
-                p.package.title.clone(),
-                format_size_human(p.remaining_bytes),
-                format!("{:.1}%", p.used_ratio * 100.0),
-                p.package.expires_at.format("%Y-%m-%d %H:%M").to_string(),
-                p.state(),
-            ]);
-        }
-    }
-    let widths: Vec<usize> = (0..7)
-        .map(|c| rows.iter().map(|r| display_width(&r[c])).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    if rows.len() > 1 {
-        for row in &rows {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell}{}", " ".repeat(w.saturating_sub(display_width(cell)))))
-                .collect();
-            out.push_str(cells.join("  ").trim_end());
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    for r in &report.accounts {
-        match (&r.assessment, &r.error) {
-            (Some(a), _) => {
-                let pct = a
-                    .totals
-                    .remaining_ratio()
-                    .map_or_else(String::new, |x| format!(" ({:.1}%)", x * 100.0));
-                out.push_str(&format!(
-                    "{}: {} - {} left of {}{pct} in {} usable package(s)\n",
-                    r.account,
-                    r.state.label(),
-                    format_size_human(a.totals.remaining_bytes),
-                    format_size_human(a.totals.size_bytes),
-                    a.totals.usable_packages
-                ));
-                let p = &a.projection;
-                let dry = match (p.depletion_at, p.depletion_early_at) {
-                    (Some(c), Some(e)) => format!(
-                        "runs dry {} UTC ({} at the earliest)",
-                        c.format("%Y-%m-%d %H:%M"),
-                        e.format("%Y-%m-%d %H:%M")
-                    ),
-                    (Some(c), None) => format!("runs dry {} UTC", c.format("%Y-%m-%d %H:%M")),
-                    _ => "does not run dry within 400 days".into(),
-                };
-                out.push_str(&format!(
-                    "  forecast: {dry}; {} to expire unused; {}\n",
-                    format_size_human(p.expiring_unused_bytes),
-                    p.basis_text
-                ));
-                for f in &a.findings {
-                    out.push_str(&format!("  {} {}: {}\n", f.severity.label(), f.rule, f.summary));
-                }
-            }
-            (None, error) => {
-                out.push_str(&format!(
-                    "{}: UNKNOWN - {}\n",
-                    r.account,
-                    error.as_deref().unwrap_or("no answer")
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// Runs the check with the config at `path`.
-pub fn check(path: &Path, json: bool) -> ExitCode {
+/// Runs the check with the config at `path`, bounded by `timeout`.
+pub fn check(path: &Path, json: bool, timeout: Duration) -> ExitCode {
     crate::logging::init();
-    let Some(config) = super::load_config(path) else {
-        return ExitCode::from(CheckState::Unknown.code());
-    };
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(_) => return ExitCode::from(CheckState::Unknown.code()),
-    };
-    let report = runtime.block_on(poll_all(&config));
-    if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("cdnquota: cannot write JSON: {e}");
-                return ExitCode::from(CheckState::Unknown.code());
+    let config = match crate::config::load(path, &crate::config::process_env) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
             }
+            loaded.config
+        }
+        Err(e) => return unknown_before_polling(json, &format!("invalid config: {e}")),
+    };
+    let Ok(runtime) = super::runtime() else {
+        return unknown_before_polling(json, "cannot start the async runtime");
+    };
+    let report = runtime.block_on(poll_all(&config, timeout));
+    // A name lookup still running in the blocking pool must not hold the
+    // exit past the timeout.
+    runtime.shutdown_background();
+    let text = if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => text + "\n",
+            Err(e) => return unknown_before_polling(json, &format!("cannot write JSON: {e}")),
         }
     } else {
-        print!("{}", render_table(&report));
+        super::nagios::render(&report)
+    };
+    if let Err(e) = super::output::print(&text) {
+        eprintln!("cdnquota: {e}");
     }
     ExitCode::from(report.exit_code)
 }
@@ -311,8 +337,13 @@ mod tests {
     }
 
     #[test]
-    fn wide_characters_take_two_columns() {
-        assert_eq!(display_width("500GB"), 5);
-        assert_eq!(display_width("日常流量包"), 10);
+    fn the_timeout_needs_a_unit_and_more_than_zero() {
+        assert_eq!(parse_timeout("30s"), std::result::Result::Ok(Duration::from_secs(30)));
+        assert_eq!(
+            parse_timeout(DEFAULT_TIMEOUT),
+            std::result::Result::Ok(Duration::from_secs(30))
+        );
+        assert!(parse_timeout("0s").unwrap_err().contains("e.g. \"30s\""));
+        assert!(parse_timeout("30").unwrap_err().contains("\"30s\""));
     }
 }

@@ -139,8 +139,9 @@ fn list(file: &LedgerFile) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
+    let mut out = String::new();
     if guard.ledger.entries.is_empty() {
-        println!("no orders in {}", file.path().display());
+        out.push_str(&format!("no orders in {}\n", file.path().display()));
     }
     for e in &guard.ledger.entries {
         let state = match &e.state {
@@ -151,16 +152,19 @@ fn list(file: &LedgerFile) -> ExitCode {
             OrderState::NotPlaced { .. } => "settled as not placed".into(),
         };
         let how = if e.by_hand { "by hand" } else { "auto" };
-        println!(
-            "{}  {}  {} x {} GB  {} UTC  {how}  {state}",
+        out.push_str(&format!(
+            "{}  {}  {} x {} GB  {} UTC  {how}  {state}\n",
             e.id,
             e.account,
             e.number,
             e.unit_gb,
             e.intent_at.format("%Y-%m-%d %H:%M")
-        );
+        ));
     }
-    ExitCode::SUCCESS
+    match super::output::print(&out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
 }
 
 fn resolve(file: &LedgerFile, id: &str, placed: Vec<String>) -> ExitCode {

@@ -11,11 +11,17 @@ pub fn show_config(path: &Path) -> ExitCode {
     };
     match toml::to_string(&config) {
         Ok(text) => {
-            println!(
-                "# effective configuration from {} (secrets redacted)\n{text}",
+            let shown = format!(
+                "# effective configuration from {} (secrets redacted)\n{text}\n",
                 path.display()
             );
-            ExitCode::SUCCESS
+            match super::output::print(&shown) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cdnquota: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Err(e) => {
             eprintln!("cdnquota: cannot print the config: {e}");

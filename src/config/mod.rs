@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 use units::{ByteSize, HumanDuration, PositiveDuration};
-use values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, Ratio, UtcOffset};
+use values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, ListenAddr, Ratio, UtcOffset};
 
 /// Where `cdnquota` looks for its config when `-c` is not given.
 pub const DEFAULT_PATH: &str = "/etc/cdnquota/cdnquota.toml";
@@ -208,7 +208,7 @@ impl ThresholdOverrides {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     schedule: Option<CronSchedule>,
-    listen: Option<SocketAddr>,
+    listen: Option<ListenAddr>,
     #[serde(default, deserialize_with = "non_empty_path")]
     state_dir: Option<PathBuf>,
     #[serde(default)]
@@ -226,7 +226,40 @@ struct RawConfig {
     replica_name: Option<Spanned<String>>,
     #[serde(default)]
     metrics: metrics::MetricsConfig,
-    accounts: Spanned<Vec<RawAccount>>,
+    accounts: Option<Spanned<AccountList>>,
+}
+
+/// The `[[accounts]]` array. Its own type so that `[accounts]`, one table
+/// where an array of tables is meant, is told how to write it rather than
+/// getting serde's "invalid type: map, expected a sequence".
+struct AccountList(Vec<RawAccount>);
+
+impl<'de> Deserialize<'de> for AccountList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Tables;
+        impl<'de> serde::de::Visitor<'de> for Tables {
+            type Value = AccountList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("one [[accounts]] table per account")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AccountList, A::Error> {
+                let mut accounts = Vec::new();
+                while let Some(account) = seq.next_element()? {
+                    accounts.push(account);
+                }
+                Ok(AccountList(accounts))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, _map: A) -> Result<AccountList, A::Error> {
+                Err(serde::de::Error::custom(
+                    "[accounts] is a single table: write [[accounts]], with two brackets, above each account",
+                ))
+            }
+        }
+        d.deserialize_seq(Tables)
+    }
 }
 
 #[derive(Deserialize)]
@@ -338,20 +371,31 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     };
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let credentials_dir = env("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    let mut accounts: Vec<Account> = Vec::new();
-    let accounts_span = raw.accounts.span();
-    let raw_accounts = raw.accounts.into_inner();
+    let no_accounts =
+        "no accounts: add an [[accounts]] table for each account to watch, with its name, secret_id and secret_key";
+    let Some(raw_accounts) = raw.accounts else {
+        // Nothing to point at: the error is the file's, not its first key's.
+        return Err(ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: Some("accounts".into()),
+            message: no_accounts.into(),
+        });
+    };
+    let accounts_span = raw_accounts.span();
+    let raw_accounts = raw_accounts.into_inner().0;
     if raw_accounts.is_empty() {
-        return Err(located(
-            Some(accounts_span),
-            "no accounts: add at least one [[accounts]] table".into(),
-        ));
+        return Err(located(Some(accounts_span), no_accounts.into()));
     }
+    let mut accounts: Vec<Account> = Vec::with_capacity(raw_accounts.len());
+    // A set, not a scan of the accounts so far: that was quadratic, half
+    // of the time `config` took for 10,000 accounts.
+    let mut names = std::collections::HashSet::with_capacity(raw_accounts.len());
     for ra in raw_accounts {
         let name_span = ra.name.span();
         let name = ra.name.into_inner();
         let at = |message: String| located(Some(name_span.clone()), message);
-        if accounts.iter().any(|a| a.name == name) {
+        if !names.insert(name.clone()) {
             return Err(at(format!("account `{name}` is defined twice: names must be unique")));
         }
         let resolver = SecretResolver {
@@ -554,7 +598,9 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
             Some(s) => s,
             None => CronSchedule::every_ten_minutes(),
         },
-        listen: raw.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10787))),
+        listen: raw
+            .listen
+            .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10787)), |l| l.0),
         state_dir,
         record_polls: raw.record_polls,
         api_utc_offset: raw.api_utc_offset.unwrap_or_default(),

@@ -327,3 +327,189 @@ fn a_schedule_that_never_fires_is_refused() {
     let next = c.schedule.next_after(chrono::Utc::now()).unwrap();
     assert_eq!(next.format("%m-%d").to_string(), "02-29");
 }
+
+#[test]
+fn a_bare_number_for_a_size_or_duration_is_refused_where_it_stands() {
+    let email = "host = \"h\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n";
+    let alertmanager = "urls = [\"http://am1:9093\"]\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            format!("[thresholds]\nexpires_within = 7\n{MINIMAL}"),
+            "thresholds.expires_within",
+            "\"7d\"",
+        ),
+        (
+            format!("[thresholds]\nremaining_bytes_below = 200\n{MINIMAL}"),
+            "thresholds.remaining_bytes_below",
+            "\"200GB\"",
+        ),
+        (
+            format!("[thresholds]\nremaining_bytes_below = \"200\"\n{MINIMAL}"),
+            "thresholds.remaining_bytes_below",
+            "\"200GB\"",
+        ),
+        (
+            format!("[thresholds]\nexpiring_unused_above = 1.5\n{MINIMAL}"),
+            "thresholds.expiring_unused_above",
+            "\"1.5GB\"",
+        ),
+        (
+            format!("[thresholds]\ndepletion_within = 3\n{MINIMAL}"),
+            "thresholds.depletion_within",
+            "\"3d\"",
+        ),
+        (format!("{MINIMAL}timeout = 15\n"), "accounts[0].timeout", "\"15s\""),
+        (
+            format!("{MINIMAL}retry_backoff = 1\n"),
+            "accounts[0].retry_backoff",
+            "\"1s\"",
+        ),
+        (
+            format!("{MINIMAL}max_answer_size = 4096\n"),
+            "accounts[0].max_answer_size",
+            "\"4096MB\"",
+        ),
+        (
+            format!("{MINIMAL}[accounts.thresholds]\nexpires_within = 7\n"),
+            "accounts[0].thresholds.expires_within",
+            "\"7d\"",
+        ),
+        (
+            format!("[order]\nwhen_remaining_below = 100\n{MINIMAL}"),
+            "order.when_remaining_below",
+            "\"100GB\"",
+        ),
+        (
+            format!("[order]\nwhen_depletion_within = 2\n{MINIMAL}"),
+            "order.when_depletion_within",
+            "\"2d\"",
+        ),
+        (
+            format!("[order]\nfulfilment_grace = 1\n{MINIMAL}"),
+            "order.fulfilment_grace",
+            "\"1d\"",
+        ),
+        (
+            format!("{MINIMAL}[accounts.order]\nwhen_remaining_below = 50\n"),
+            "accounts[0].order.when_remaining_below",
+            "\"50GB\"",
+        ),
+        (
+            format!("[alerts]\nrepeat_interval = 24\n{MINIMAL}"),
+            "alerts.repeat_interval",
+            "\"24h\"",
+        ),
+        (
+            format!("[alerts]\npoll_failure_after = 30\n{MINIMAL}"),
+            "alerts.poll_failure_after",
+            "\"30m\"",
+        ),
+        (
+            format!("[email]\n{email}timeout = 30\n{MINIMAL}"),
+            "email.timeout",
+            "\"30s\"",
+        ),
+        (
+            format!("[email]\n{email}retry_backoff = 30\n{MINIMAL}"),
+            "email.retry_backoff",
+            "\"30s\"",
+        ),
+        (
+            format!("[alertmanager]\n{alertmanager}resend_interval = 60\n{MINIMAL}"),
+            "alertmanager.resend_interval",
+            "\"60s\"",
+        ),
+        (
+            format!("[alertmanager]\n{alertmanager}timeout = 10\n{MINIMAL}"),
+            "alertmanager.timeout",
+            "\"10s\"",
+        ),
+        (
+            format!("[alertmanager]\n{alertmanager}retry_backoff = 5\n{MINIMAL}"),
+            "alertmanager.retry_backoff",
+            "\"5s\"",
+        ),
+    ];
+    for (text, key, form) in cases {
+        let e = parse_err(&text);
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.line.is_some(), "{e}");
+        assert!(
+            e.message.contains("bare number") && e.message.contains(form),
+            "{key}: {e}"
+        );
+    }
+    // 0 means the same in every unit, and turns a rule off.
+    let c = parse_ok(&format!(
+        "[thresholds]\nexpires_within = 0\nremaining_bytes_below = \"0\"\n[order]\nwhen_depletion_within = 0\n{MINIMAL}"
+    ));
+    assert_eq!(c.accounts[0].thresholds.expires_within, Duration::ZERO);
+    assert_eq!(c.accounts[0].thresholds.remaining_bytes_below, 0);
+    assert_eq!(c.accounts[0].order.when_depletion_within, Duration::ZERO);
+    let e = parse_err(&format!("[thresholds]\nexpires_within = -7\n{MINIMAL}"));
+    assert!(e.message.contains("negative"), "{e}");
+    let e = parse_err(&format!("[thresholds]\nexpires_within = true\n{MINIMAL}"));
+    assert!(e.message.contains("a duration such as \"7d\""), "{e}");
+}
+
+#[test]
+fn listen_takes_localhost_and_says_what_form_is_valid() {
+    assert_eq!(
+        parse_ok(&format!("listen = \"localhost:10787\"\n{MINIMAL}"))
+            .listen
+            .to_string(),
+        "127.0.0.1:10787"
+    );
+    let e = parse_err(&format!("listen = \"cdnquota.example.com:10787\"\n{MINIMAL}"));
+    assert_eq!((e.line, e.key.as_deref()), (Some(1), Some("listen")), "{e}");
+    assert!(e.message.contains("e.g. \"127.0.0.1:10787\""), "{e}");
+}
+
+#[test]
+fn a_single_accounts_table_is_told_to_use_two_brackets() {
+    let e = parse_err("[accounts]\nname = \"main\"\nsecret_id = \"x\"\nsecret_key = \"k\"\n");
+    assert!(e.message.contains("write [[accounts]], with two brackets"), "{e}");
+    assert_eq!(e.line, Some(1), "{e}");
+    assert!(!e.message.contains("invalid type"), "{e}");
+}
+
+#[test]
+fn no_accounts_blames_no_other_key() {
+    for text in [
+        "schedule = '0 */10 * * * *'\n",
+        "",
+        "[thresholds]\nexpires_within = \"7d\"\n",
+    ] {
+        let e = parse_err(text);
+        assert_eq!(e.key.as_deref(), Some("accounts"), "{e}");
+        assert_eq!(e.line, None, "{e}");
+        assert!(e.message.contains("add an [[accounts]] table"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("/etc/cdnquota/cdnquota.toml: accounts: {}", e.message)
+        );
+    }
+}
+
+#[test]
+fn a_cron_step_out_of_range_is_refused() {
+    let e = parse_err(&format!("schedule = \"0 */70 * * * *\"\n{MINIMAL}"));
+    assert_eq!((e.line, e.key.as_deref()), (Some(1), Some("schedule")), "{e}");
+    assert!(e.message.contains("minute field is out of range: use 1 to 59"), "{e}");
+}
+
+#[test]
+fn ten_thousand_accounts_load_and_a_duplicate_among_them_is_found() {
+    let mut text = String::new();
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "[[accounts]]\nname = \"a{i}\"\nsecret_id = \"x\"\nsecret_key = \"k\"\n"
+        ));
+    }
+    assert_eq!(parse_ok(&text).accounts.len(), 10_000);
+    text.push_str("[[accounts]]\nname = \"a9999\"\nsecret_id = \"x\"\nsecret_key = \"k\"\n");
+    let e = parse_err(&text);
+    assert!(e.message.contains("`a9999` is defined twice"), "{e}");
+    assert_eq!(e.line, Some(40_002), "{e}");
+    assert_eq!(e.key.as_deref(), Some("accounts[10000].name"), "{e}");
+}

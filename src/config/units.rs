@@ -85,24 +85,58 @@ fn scale(number: &str, unit: u128) -> Option<u128> {
     whole.checked_mul(unit)?.checked_add(scaled_frac)
 }
 
-/// Reads `number unit` against a unit table; a missing unit means `bare`.
-fn parse_in_units(text: &str, units: &[(&str, u128)], bare: Option<&str>) -> Option<u64> {
+/// Reads `number unit` against a unit table.
+fn parse_in_units(text: &str, units: &[(&str, u128)]) -> Option<u64> {
     let (number, unit) = split_number(text);
-    let unit = if unit.is_empty() { bare?.to_string() } else { unit };
     let multiplier = units.iter().find(|(name, _)| *name == unit)?.1;
     scale(number, multiplier).and_then(|v| u64::try_from(v).ok())
 }
 
-/// Parses a size such as `200GB`, `1.5TB`, `500GiB` or `12345` into bytes.
+/// Whether `text` is a number without a unit; `Some(true)` when it is zero,
+/// which means the same in every unit.
+fn unitless(text: &str) -> Option<bool> {
+    let (number, unit) = split_number(text);
+    if !unit.is_empty() || !number.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    scale(number, 1).map(|v| v == 0)
+}
+
+/// The refusal of a number written without its unit: it could mean any
+/// unit, and the one it used to mean (bytes, seconds) silently turned alerts
+/// off. Offers the number in the usual units.
+fn bare_number(number: &str, what: &str, units: [&str; 4]) -> String {
+    let [a, b, c, d] = units.map(|u| format!("\"{number}{u}\""));
+    format!(
+        "{number} is a bare number and could mean any unit: write the {what} with its unit, e.g. {a}, {b}, {c} or {d} (only 0 may stand alone)"
+    )
+}
+
+const SIZE_EXAMPLES: [&str; 4] = ["B", "MB", "GB", "TB"];
+const DURATION_EXAMPLES: [&str; 4] = ["s", "m", "h", "d"];
+
+/// Parses a size such as `200GB`, `1.5TB` or `500GiB` into bytes; `0` may
+/// go without a unit.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    parse_in_units(text, SIZE_UNITS, Some("b")).ok_or_else(|| {
+    match unitless(text) {
+        Some(true) => return Ok(0),
+        Some(false) => return Err(bare_number(text.trim(), "size", SIZE_EXAMPLES)),
+        None => {}
+    }
+    parse_in_units(text, SIZE_UNITS).ok_or_else(|| {
         format!("`{text}` is not a size: use a number with B, KB, MB, GB, TB, PB (decimal) or KiB, MiB, GiB, TiB (binary), e.g. \"200GB\" or \"1.5TB\"")
     })
 }
 
-/// Parses a duration such as `30s`, `10m`, `24h`, `7d` or `500ms`.
+/// Parses a duration such as `30s`, `10m`, `24h`, `7d` or `500ms`; `0` may
+/// go without a unit.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    parse_in_units(text, DURATION_UNITS, None)
+    match unitless(text) {
+        Some(true) => return Ok(Duration::ZERO),
+        Some(false) => return Err(bare_number(text.trim(), "duration", DURATION_EXAMPLES)),
+        None => {}
+    }
+    parse_in_units(text, DURATION_UNITS)
         .map(Duration::from_millis)
         .ok_or_else(|| {
             format!("`{text}` is not a duration: use a number with ms, s, m, h, d or w, e.g. \"30s\", \"10m\", \"7d\"")
@@ -164,20 +198,67 @@ impl fmt::Display for HumanDuration {
     }
 }
 
-/// Accepts a string in human units or a plain integer (bytes, or seconds).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TextOrNumber {
-    Text(String),
-    Number(u64),
+/// Reads a size or duration as written: a string in human units, or a TOML
+/// number, which is refused unless it is 0 (see [`bare_number`]).
+struct UnitVisitor {
+    /// What the value is, for serde's own messages ("a size such as ...").
+    expecting: &'static str,
+    /// Parses the text form.
+    parse: fn(&str) -> Result<u64, String>,
+    /// "size" or "duration".
+    what: &'static str,
+    /// The units offered for a bare number.
+    examples: [&'static str; 4],
+}
+
+impl UnitVisitor {
+    fn number<E: serde::de::Error>(&self, shown: String, zero: bool, negative: bool) -> Result<u64, E> {
+        if zero {
+            Ok(0)
+        } else if negative {
+            Err(E::custom(format!(
+                "{shown} is negative: a {} is 0 or more, e.g. {}",
+                self.what, self.expecting
+            )))
+        } else {
+            Err(E::custom(bare_number(&shown, self.what, self.examples)))
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UnitVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<u64, E> {
+        (self.parse)(v).map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+        self.number(v.to_string(), v == 0, false)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+        self.number(v.to_string(), v == 0, v < 0)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+        self.number(v.to_string(), v == 0.0, v < 0.0)
+    }
 }
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match TextOrNumber::deserialize(d)? {
-            TextOrNumber::Number(n) => Ok(ByteSize(n)),
-            TextOrNumber::Text(t) => parse_size(&t).map(ByteSize).map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(UnitVisitor {
+            expecting: "a size such as \"200GB\"",
+            parse: parse_size,
+            what: "size",
+            examples: SIZE_EXAMPLES,
+        })
+        .map(ByteSize)
     }
 }
 
@@ -189,10 +270,17 @@ impl Serialize for ByteSize {
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match TextOrNumber::deserialize(d)? {
-            TextOrNumber::Number(n) => Ok(HumanDuration(Duration::from_secs(n))),
-            TextOrNumber::Text(t) => parse_duration(&t).map(HumanDuration).map_err(serde::de::Error::custom),
-        }
+        // Milliseconds fit a u64 for 584 million years: the parser's limit.
+        let millis = |text: &str| {
+            parse_duration(text).and_then(|d| u64::try_from(d.as_millis()).map_err(|_| format!("`{text}` is too long")))
+        };
+        d.deserialize_any(UnitVisitor {
+            expecting: "a duration such as \"7d\"",
+            parse: millis,
+            what: "duration",
+            examples: DURATION_EXAMPLES,
+        })
+        .map(|ms| HumanDuration(Duration::from_millis(ms)))
     }
 }
 
@@ -211,7 +299,8 @@ mod tests {
         assert_eq!(parse_size("200GB"), Ok(200_000_000_000));
         assert_eq!(parse_size("1.5TB"), Ok(1_500_000_000_000));
         assert_eq!(parse_size("500GiB"), Ok(500 * (1u64 << 30)));
-        assert_eq!(parse_size("12345"), Ok(12345));
+        assert_eq!(parse_size("12345B"), Ok(12345));
+        assert_eq!(parse_size("0"), Ok(0));
         assert_eq!(parse_size(" 50 gb "), Ok(50_000_000_000));
         assert_eq!(parse_size("0.5KB"), Ok(500));
         assert_eq!(parse_size("1_000B"), Ok(1000));
@@ -233,8 +322,23 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("10").is_err());
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("10").unwrap_err().contains("\"10d\""));
         assert!(parse_duration("10y").unwrap_err().contains("e.g."));
+    }
+
+    #[test]
+    fn a_number_without_its_unit_is_refused_except_zero() {
+        let e = parse_size("200").unwrap_err();
+        assert!(
+            e.contains("bare number") && e.contains("\"200GB\"") && e.contains("\"200B\""),
+            "{e}"
+        );
+        let e = parse_duration("7").unwrap_err();
+        assert!(e.contains("\"7d\"") && e.contains("\"7s\""), "{e}");
+        assert_eq!(parse_size(" 0 "), Ok(0));
+        assert_eq!(parse_size("0.0"), Ok(0));
+        assert!(parse_size(".").is_err());
     }
 
     #[test]

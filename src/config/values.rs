@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use reqwest::Url;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     String::deserialize(d)
@@ -14,9 +14,22 @@ fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 /// The default poll schedule.
 const DEFAULT_SCHEDULE: &str = "0 */10 * * * *";
 
-/// A cron schedule with a seconds field, evaluated in UTC.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CronSchedule(String);
+/// A cron schedule with a seconds field, evaluated in UTC. Parsed once:
+/// the poll guard asks every account's next tick every minute, and parsing
+/// each time was most of an idle daemon's work at 10,000 accounts.
+#[derive(Clone, Debug)]
+pub struct CronSchedule {
+    text: String,
+    cron: std::sync::Arc<croner::Cron>,
+}
+
+impl PartialEq for CronSchedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for CronSchedule {}
 
 impl CronSchedule {
     /// Accepts 6 fields (with seconds) or 5 (seconds taken as 0).
@@ -31,12 +44,16 @@ impl CronSchedule {
                 ));
             }
         };
+        check_steps(&normalized, expr)?;
         // Validate with the parser the daemon's scheduler uses, so what
         // passes here runs.
-        parse_cron(&normalized).map_err(|_| {
+        let cron = parse_cron(&normalized).map_err(|_| {
             format!("`{expr}` is not a valid cron schedule, e.g. \"0 */10 * * * *\" (every 10 minutes)")
         })?;
-        let schedule = CronSchedule(normalized);
+        let schedule = CronSchedule {
+            text: normalized,
+            cron: std::sync::Arc::new(cron),
+        };
         // The calendar repeats every 28 years (weekdays and leap years
         // together): a line with no tick in 28 years never fires at all, and
         // the daemon would poll once at start and then fall silent.
@@ -52,20 +69,51 @@ impl CronSchedule {
         Ok(schedule)
     }
 
-    /// The default: every ten minutes, at second 0. (A test parses it.)
+    /// The default: every ten minutes, at second 0.
     pub fn every_ten_minutes() -> Self {
-        CronSchedule(DEFAULT_SCHEDULE.to_string())
+        // A constant, parsed by a unit test: this cannot fail.
+        CronSchedule::parse(DEFAULT_SCHEDULE).expect("the default schedule parses")
     }
 
     /// The 6-field expression handed to the scheduler.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The first tick after `t` (UTC), or `None` if it never fires again.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        parse_cron(&self.0).ok()?.find_next_occurrence(&t, false).ok()
+        self.cron.find_next_occurrence(&t, false).ok()
     }
+}
+
+/// The fields of a 6-field line: name and largest step that still steps
+/// (the field's span). croner takes `*/70` in the minute field without a
+/// word and fires once an hour: a schedule the operator did not write.
+const CRON_FIELDS: [(&str, u32); 6] = [
+    ("second", 59),
+    ("minute", 59),
+    ("hour", 23),
+    ("day-of-month", 30),
+    ("month", 11),
+    ("day-of-week", 6),
+];
+
+/// Refuses a step (`*/N`, `A-B/N`) that is 0 or wider than its field.
+fn check_steps(normalized: &str, expr: &str) -> Result<(), String> {
+    for (field, (name, widest)) in normalized.split_whitespace().zip(CRON_FIELDS) {
+        for part in field.split(',') {
+            let Some((_, step)) = part.split_once('/') else {
+                continue;
+            };
+            let ok = step.parse::<u32>().is_ok_and(|n| (1..=widest).contains(&n));
+            if !ok {
+                return Err(format!(
+                    "`{expr}`: the step `/{step}` in the {name} field is out of range: use 1 to {widest}, e.g. \"*/10\" in the minute field for every 10 minutes"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses a 6-field line (seconds first) with croner.
@@ -84,7 +132,7 @@ impl<'de> Deserialize<'de> for CronSchedule {
 
 impl Serialize for CronSchedule {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(&self.text)
     }
 }
 
@@ -141,6 +189,46 @@ impl<'de> Deserialize<'de> for UtcOffset {
 impl Serialize for UtcOffset {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0.to_string())
+    }
+}
+
+/// The address the HTTP endpoints listen on: `IP:port`, `[IPv6]:port`, or
+/// `localhost:port` (127.0.0.1). Other host names are not looked up: a
+/// daemon should not wait on DNS to start, nor listen where a name moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenAddr(pub SocketAddr);
+
+impl ListenAddr {
+    /// Reads an address to listen on.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if let Ok(addr) = value.parse::<SocketAddr>() {
+            return Ok(ListenAddr(addr));
+        }
+        let valid = "use IP:port, e.g. \"127.0.0.1:10787\" (this host only), \"0.0.0.0:10787\" (every IPv4 interface), \"[::]:10787\" or \"localhost:10787\"";
+        let (host, port) = match value.rsplit_once(':') {
+            Some((host, port)) => (host, port),
+            None if value.parse::<IpAddr>().is_ok() || value.eq_ignore_ascii_case("localhost") => {
+                return Err(format!("`{value}` has no port: {valid}"));
+            }
+            None => (value, ""),
+        };
+        let port = port.parse::<u16>();
+        match (host, port) {
+            (host, Ok(port)) if host.eq_ignore_ascii_case("localhost") => {
+                Ok(ListenAddr(SocketAddr::from(([127, 0, 0, 1], port))))
+            }
+            (_, Err(_)) if value.parse::<IpAddr>().is_ok() => Err(format!("`{value}` has no port: {valid}")),
+            (host, Ok(_)) if host.parse::<IpAddr>().is_err() && !host.starts_with('[') => Err(format!(
+                "`{value}`: host names other than localhost are not looked up; listen on an address: {valid}"
+            )),
+            _ => Err(format!("`{value}` is not an address to listen on: {valid}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ListenAddr::parse(&text(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -297,10 +385,7 @@ mod tests {
 
     #[test]
     fn the_default_schedule_parses() {
-        assert_eq!(
-            CronSchedule::parse(DEFAULT_SCHEDULE).unwrap(),
-            CronSchedule::every_ten_minutes()
-        );
+        assert_eq!(CronSchedule::every_ten_minutes().as_str(), DEFAULT_SCHEDULE);
     }
 
     #[test]
@@ -312,6 +397,51 @@ mod tests {
         );
         assert!(CronSchedule::parse("* * *").unwrap_err().contains("6 fields"));
         assert!(CronSchedule::parse("0 99 * * * *").is_err());
+    }
+
+    #[test]
+    fn cron_steps_must_step_inside_their_field() {
+        for bad in [
+            "0 */70 * * * *",
+            "*/0 * * * * *",
+            "0 0 */24 * * *",
+            "0 0 0 1 */13 *",
+            "0 0-30/99 * * * *",
+        ] {
+            let e = CronSchedule::parse(bad).unwrap_err();
+            assert!(e.contains("out of range") && e.contains("field"), "{bad}: {e}");
+        }
+        let e = CronSchedule::parse("*/70 * * * *").unwrap_err();
+        assert!(e.contains("minute field") && e.contains("1 to 59"), "{e}");
+        for good in [
+            "*/59 * * * * *",
+            "0 */10 * * * *",
+            "0 0 */6 * * *",
+            "0 0 0 */2 * *",
+            "0 0 0 * * 1-5/2",
+        ] {
+            assert!(CronSchedule::parse(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses() {
+        let ok = |v: &str| ListenAddr::parse(v).unwrap().0.to_string();
+        assert_eq!(ok("127.0.0.1:10787"), "127.0.0.1:10787");
+        assert_eq!(ok("[::1]:10787"), "[::1]:10787");
+        assert_eq!(ok("localhost:10787"), "127.0.0.1:10787");
+        assert_eq!(ok("LOCALHOST:1"), "127.0.0.1:1");
+        for (bad, says) in [
+            ("example.com:10787", "host names other than localhost"),
+            ("127.0.0.1", "has no port"),
+            ("localhost", "has no port"),
+            ("127.0.0.1:99999", "not an address"),
+            ("::1:10787", "not an address"),
+            ("", "not an address"),
+        ] {
+            let e = ListenAddr::parse(bad).unwrap_err();
+            assert!(e.contains(says) && e.contains("\"127.0.0.1:10787\""), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! cron schedule, serves the HTTP endpoints, and stops cleanly on a signal.
 
 mod endpoints;
+mod status_page;
+mod svg_chart;
 pub mod systemd;
 pub mod watch;
 
@@ -146,6 +148,9 @@ impl Daemon {
             metrics: self.metrics.clone(),
             notifier: self.notifier.clone(),
             accounts: self.accounts.clone(),
+            ledger: crate::order::ledger_file::LedgerFile::new(&self.config.state_dir)
+                .path()
+                .to_path_buf(),
         });
         let http = tokio::spawn(serve(self.listener, endpoints, http_stopped));
         tracing::info!(

@@ -182,6 +182,12 @@ impl Notifier {
         }
     }
 
+    /// Every pending and firing alert, for the status page: one lock, a
+    /// copy, nothing written.
+    pub fn active_alerts(&self) -> Vec<crate::core::alerts::Alert> {
+        self.lock().alerts.alerts.values().cloned().collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -129,6 +129,19 @@ pub fn run_command_to_end(mut cmd: Command, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
+    // Both pipes are read while the command runs: output larger than a pipe
+    // holds (64 KiB) would otherwise block the command on its write, and it
+    // would never end.
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        let mut pipe = pipe.expect("a piped stream");
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
@@ -137,7 +150,11 @@ pub fn run_command_to_end(mut cmd: Command, args: &[&str]) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().expect("output")
+    Output {
+        status: child.wait().expect("wait"),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
 
 /// A free loopback port (bound and released).
