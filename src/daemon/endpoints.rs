@@ -42,7 +42,13 @@ impl Handler for Endpoints {
             "/" => HttpResponse::new(
                 200,
                 "text/html; charset=utf-8",
-                status_page::render(&self.notifier, &self.accounts, &self.ledger, Utc::now()),
+                status_page::render(
+                    &self.notifier,
+                    &self.accounts,
+                    &self.ledger,
+                    &self.metrics.packages,
+                    Utc::now(),
+                ),
             ),
             _ => HttpResponse::text(404, "not found: try /metrics, /healthz, /readyz or /\n"),
         }

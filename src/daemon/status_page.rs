@@ -143,7 +143,13 @@ fn read_ledger(path: &Path) -> Result<Option<Ledger>, String> {
 }
 
 /// The whole page.
-pub fn render(notifier: &Notifier, watches: &[Arc<AccountWatch>], ledger_path: &Path, now: DateTime<Utc>) -> String {
+pub fn render(
+    notifier: &Notifier,
+    watches: &[Arc<AccountWatch>],
+    ledger_path: &Path,
+    series: &crate::metrics::PackageMetrics,
+    now: DateTime<Utc>,
+) -> String {
     let health = notifier.health();
     let alertmanagers = notifier.alertmanager_health();
     let all_alerts = notifier.active_alerts();
@@ -189,7 +195,7 @@ pub fn render(notifier: &Notifier, watches: &[Arc<AccountWatch>], ledger_path: &
     page.push_str("<main>");
     daemon_section(&mut page, daemon, &health, &alertmanagers, now);
     for view in views.iter().take(DETAILED_ACCOUNTS) {
-        account_section(&mut page, view, &ledger, now);
+        account_section(&mut page, view, &ledger, series, now);
     }
     if views.len() > DETAILED_ACCOUNTS {
         compact_table(&mut page, &views[DETAILED_ACCOUNTS..], now);
@@ -346,7 +352,13 @@ fn alertmanager_line(am: &UrlHealth, now: DateTime<Utc>) -> String {
     line
 }
 
-fn account_section(page: &mut String, view: &AccountView, ledger: &Result<Option<Ledger>, String>, now: DateTime<Utc>) {
+fn account_section(
+    page: &mut String,
+    view: &AccountView,
+    ledger: &Result<Option<Ledger>, String>,
+    exported: &crate::metrics::PackageMetrics,
+    now: DateTime<Utc>,
+) {
     let watch = view.watch;
     let status = &view.status;
     let _ = write!(
@@ -388,7 +400,7 @@ fn account_section(page: &mut String, view: &AccountView, ledger: &Result<Option
         depletion_early_at: a.and_then(|a| a.projection.depletion_early_at),
     }));
     if let Some(a) = a {
-        packages(page, a);
+        packages(page, a, exported);
     }
     page.push_str("</section>");
 }
@@ -589,13 +601,16 @@ fn orders(page: &mut String, watch: &AccountWatch, ledger: &Result<Option<Ledger
 /// packages would make a page of megabytes. Every package is in `/metrics`.
 const PACKAGE_ROWS: usize = 200;
 
-fn packages(page: &mut String, a: &Assessment) {
+fn packages(page: &mut String, a: &Assessment, series: &crate::metrics::PackageMetrics) {
     page.push_str(
         "<h3>Packages</h3><table class=\"packages\"><tr><th>package</th><th>title</th><th>left</th><th>size</th>\
          <th>used</th><th>expires</th><th>state</th></tr>",
     );
-    // Those that matter first: usable or still to start, soonest expiry.
-    let mut shown: Vec<&crate::core::assess::PackageView> = a.packages.iter().collect();
+    // As in /metrics, packages that expired long ago are left out; of the
+    // rest, those that matter first: usable or still to start, soonest expiry.
+    let mut shown: Vec<&crate::core::assess::PackageView> =
+        a.packages.iter().filter(|p| series.exports(p, a.at)).collect();
+    let long_expired = a.packages.len() - shown.len();
     shown.sort_by_key(|p| {
         (
             !(p.usable || (p.package.enabled_at > a.at && !p.package.expired)),
@@ -623,6 +638,12 @@ fn packages(page: &mut String, a: &Assessment) {
         let _ = write!(
             page,
             "<p>{hidden} more package(s), expired or not usable, are in /metrics.</p>"
+        );
+    }
+    if long_expired > 0 {
+        let _ = write!(
+            page,
+            "<p class=\"muted\">{long_expired} expired long ago, not shown ([metrics] expired_package_series).</p>"
         );
     }
 }
