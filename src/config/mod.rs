@@ -391,6 +391,13 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     // A set, not a scan of the accounts so far: that was quadratic, half
     // of the time `config` took for 10,000 accounts.
     let mut names = std::collections::HashSet::with_capacity(raw_accounts.len());
+    // One resolver for every secret: accounts, [email], [alertmanager].
+    let resolver = SecretResolver {
+        base_dir: &base_dir,
+        credentials_dir: credentials_dir.as_deref(),
+        env,
+        inline: &inline,
+    };
     for ra in raw_accounts {
         let name_span = ra.name.span();
         let name = ra.name.into_inner();
@@ -398,12 +405,6 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         if !names.insert(name.clone()) {
             return Err(at(format!("account `{name}` is defined twice: names must be unique")));
         }
-        let resolver = SecretResolver {
-            base_dir: &base_dir,
-            credentials_dir: credentials_dir.as_deref(),
-            env,
-            inline: &inline,
-        };
         let secret_id = resolver
             .resolve(
                 "secret_id",
@@ -524,12 +525,6 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         None => None,
         Some(spanned) => {
             let span = spanned.span();
-            let resolver = SecretResolver {
-                base_dir: &base_dir,
-                credentials_dir: credentials_dir.as_deref(),
-                env,
-                inline: &inline,
-            };
             Some(
                 resolve_email(spanned.into_inner(), &state_dir, &resolver)
                     .map_err(|(s, m)| located(Some(s.unwrap_or(span)), m))?,
@@ -540,12 +535,6 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         None => None,
         Some(spanned) => {
             let span = spanned.span();
-            let resolver = SecretResolver {
-                base_dir: &base_dir,
-                credentials_dir: credentials_dir.as_deref(),
-                env,
-                inline: &inline,
-            };
             Some(
                 spanned
                     .into_inner()

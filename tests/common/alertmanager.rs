@@ -17,20 +17,12 @@ pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 /// Whether the Alertmanager binary is there. Missing under CI is a
 /// failure; elsewhere the caller skips, saying so.
 pub fn alertmanager_available() -> bool {
-    let ok = Command::new(ALERTMANAGER)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but {ALERTMANAGER} does not run: install prometheus-alertmanager (.ci/run does)"
-        );
-        eprintln!("SKIPPED: {ALERTMANAGER} is not available; apt-get install prometheus-alertmanager");
-    }
-    ok
+    let mut check = Command::new(ALERTMANAGER);
+    check.arg("--version");
+    super::available(
+        check,
+        &format!("{ALERTMANAGER} does not run: apt-get install prometheus-alertmanager (.ci/run does)"),
+    )
 }
 
 /// One notification the webhook received.

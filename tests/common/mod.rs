@@ -290,23 +290,28 @@ impl Drop for Daemon {
     }
 }
 
-/// Whether `tool` can run; missing under CI is a failure, elsewhere a
-/// loud skip.
-pub fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
+/// Whether `check` runs and succeeds. When it does not, that is a failure
+/// under CI (`CI` set: .ci/run installs everything) and elsewhere a skip
+/// that says `why`.
+pub fn available(mut check: Command, why: &str) -> bool {
+    let ok = check
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok();
+        .is_ok_and(|s| s.success());
     if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but `{tool}` is missing: .ci/run installs it"
-        );
-        eprintln!("SKIPPED: `{tool}` is not installed");
+        assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+        eprintln!("SKIPPED: {why}");
     }
     ok
+}
+
+/// Whether `tool` can run; missing under CI is a failure, elsewhere a
+/// loud skip.
+pub fn have(tool: &str) -> bool {
+    let mut check = Command::new(tool);
+    check.arg("--version");
+    available(check, &format!("`{tool}` is missing: .ci/run installs it"))
 }
 
 /// Debian's python, which has `python3-aiosmtpd` (the machine's default
@@ -316,20 +321,12 @@ const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 /// Whether a real SMTP server can be started. Missing under CI is a
 /// failure; elsewhere the caller skips, saying so.
 pub fn smtp_server_available() -> bool {
-    let ok = Command::new(SYSTEM_PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but {SYSTEM_PYTHON} cannot import aiosmtpd: install python3-aiosmtpd (.ci/run does)"
-        );
-        eprintln!("SKIPPED: {SYSTEM_PYTHON} -m aiosmtpd is not available; apt-get install python3-aiosmtpd");
-    }
-    ok
+    let mut check = Command::new(SYSTEM_PYTHON);
+    check.args(["-c", "import aiosmtpd"]);
+    available(
+        check,
+        &format!("{SYSTEM_PYTHON} cannot import aiosmtpd: apt-get install python3-aiosmtpd (.ci/run does)"),
+    )
 }
 
 /// A real SMTP server (aiosmtpd) on loopback, storing mail in a Maildir.
