@@ -17,12 +17,12 @@
 //! Pass seeds as arguments to replay other traces: `-- 1 2 3`.
 
 use cdnquota::api::record::parse_record;
-use cdnquota::config::Thresholds;
-use cdnquota::config::notify::AlertsConfig;
 use cdnquota::config::values::CHINA_STANDARD_TIME;
-use cdnquota::core::assess::ForecastModel;
-use cdnquota::core::replay::{Replay, Step};
 use cdnquota::sim::trace::{Trace, generate};
+use cdnquota_core::assess::ForecastModel;
+use cdnquota_core::replay::{Replay, Step};
+use cdnquota_core::settings::AlertSettings;
+use cdnquota_core::settings::Thresholds;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Instant;
 
@@ -114,7 +114,7 @@ struct Score {
 
 fn replay(trace: &Trace, model: ForecastModel) -> Vec<Step> {
     let lines = trace.to_jsonl(CHINA_STANDARD_TIME);
-    let mut replay = Replay::new(Thresholds::default(), AlertsConfig::default(), model);
+    let mut replay = Replay::new(Thresholds::default(), AlertSettings::default(), model);
     lines
         .lines()
         .map(|l| replay.step(parse_record(l, CHINA_STANDARD_TIME).expect("a trace record parses")))
@@ -127,7 +127,7 @@ fn score(trace: &Trace, model: ForecastModel, s: &mut Score) {
     let steps = replay(trace, model);
     s.seconds += started.elapsed().as_secs_f64();
     s.polls += steps.len();
-    let want_lead = TimeDelta::from_std(t.depletion_within).unwrap_or_default() - TimeDelta::hours(6);
+    let want_lead = t.depletion_within.unwrap_or_default() - TimeDelta::hours(6);
     for e in episodes(trace) {
         s.episodes += 1;
         let changes: Vec<_> = steps
@@ -193,7 +193,7 @@ fn score(trace: &Trace, model: ForecastModel, s: &mut Score) {
         }
     }
     let lost: Vec<(String, DateTime<Utc>, f64)> = expiries(trace);
-    let ahead = TimeDelta::from_std(t.expires_within).unwrap_or_default() - TimeDelta::days(1);
+    let ahead = t.expires_within.unwrap_or_default() - TimeDelta::days(1);
     let first_warning = |id: &str| {
         steps
             .iter()

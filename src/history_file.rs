@@ -6,8 +6,8 @@
 //! empty history; an unreadable one is moved aside with one error line and
 //! the history starts empty. Neither ever stops the daemon.
 
-use crate::core::history::{AccountHistory, VERSION};
 use crate::state::write_atomically;
+use cdnquota_core::history::{AccountHistory, VERSION};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -111,8 +111,8 @@ impl HistoryFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, package};
-    use crate::model::Snapshot;
+    use cdnquota_core::model::Snapshot;
+    use cdnquota_core::testing::{at, package};
 
     #[test]
     fn a_saved_history_is_read_back_and_a_corrupt_one_starts_empty() {

@@ -173,9 +173,9 @@ fn main() -> ExitCode {
             account: account.as_deref(),
             json,
             model: if model == "linear" {
-                cdnquota::core::assess::ForecastModel::Linear
+                cdnquota_core::assess::ForecastModel::Linear
             } else {
-                cdnquota::core::assess::ForecastModel::Seasonal
+                cdnquota_core::assess::ForecastModel::Seasonal
             },
         }),
         Command::Demo { listen } => command::demo::demo(listen),

@@ -6,7 +6,7 @@
 
 use crate::api::record::to_record;
 use crate::config::values::ApiVersion;
-use crate::model::Snapshot;
+use cdnquota_core::model::Snapshot;
 use chrono::{FixedOffset, TimeDelta};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -6,8 +6,8 @@
 //! that cannot be read is moved aside and reported, and the daemon starts
 //! afresh rather than crash-looping. Nothing secret is stored here.
 
-use crate::core::alerts::Lifecycle;
 use crate::notify::outbox::OutboxMail;
+use cdnquota_core::alerts::Lifecycle;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -263,7 +263,7 @@ impl StateDirLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::at;
+    use cdnquota_core::testing::at;
 
     #[test]
     fn round_trips_and_leaves_no_temp_file() {

@@ -9,9 +9,9 @@
 
 mod common;
 
-use cdnquota::core::history::AccountHistory;
-use cdnquota::core::ledger::{Ledger, LedgerEntry, OrderState};
 use cdnquota::sim::state::SimPackage;
+use cdnquota_core::history::AccountHistory;
+use cdnquota_core::ledger::{Ledger, LedgerEntry, OrderState};
 use chrono::{TimeDelta, Utc};
 use common::*;
 use std::path::{Path, PathBuf};

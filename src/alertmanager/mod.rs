@@ -22,9 +22,9 @@ pub mod queue;
 pub mod store;
 
 use crate::config::alertmanager::AlertmanagerConfig;
-use crate::core::alerts::{Lifecycle, Notice, NoticeKind, Phase};
-use crate::core::assess::Assessment;
 use crate::metrics::Metrics;
+use cdnquota_core::alerts::{Lifecycle, Notice, NoticeKind, Phase};
+use cdnquota_core::assess::Assessment;
 use chrono::{DateTime, TimeDelta, Utc};
 use client::PushClient;
 use payload::{AmAlert, key, track};

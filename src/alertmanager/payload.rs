@@ -8,11 +8,11 @@
 //! `order_id`, the configured extras), never a number that changes from
 //! poll to poll; the numbers go in annotations.
 
-use crate::config::units::format_size_human;
-use crate::core::alerts::{Alert, Notice, NoticeKind};
-use crate::core::assess::Assessment;
 use crate::notify::render::{advice, headline};
 use crate::text::truncate_chars;
+use cdnquota_core::alerts::{Alert, Notice, NoticeKind};
+use cdnquota_core::assess::Assessment;
+use cdnquota_core::units::format_size_human;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -224,13 +224,13 @@ pub fn body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Thresholds;
-    use crate::core::alerts::Phase;
-    use crate::core::assess::assess;
-    use crate::core::forecast::Sample;
-    use crate::core::rules::Severity;
-    use crate::core::testing::{at, package};
-    use crate::model::Snapshot;
+    use cdnquota_core::alerts::Phase;
+    use cdnquota_core::assess::assess;
+    use cdnquota_core::forecast::Sample;
+    use cdnquota_core::model::Snapshot;
+    use cdnquota_core::rules::Severity;
+    use cdnquota_core::settings::Thresholds;
+    use cdnquota_core::testing::{at, package};
 
     const GB: u64 = 1_000_000_000;
 

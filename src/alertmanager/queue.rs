@@ -241,7 +241,7 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::at;
+    use cdnquota_core::testing::at;
 
     const A: &str = "http://am1:9093/";
     const B: &str = "http://am2:9093/";

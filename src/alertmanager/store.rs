@@ -116,7 +116,7 @@ impl QueueFile {
 mod tests {
     use super::*;
     use crate::alertmanager::payload::AmAlert;
-    use crate::core::testing::at;
+    use cdnquota_core::testing::at;
     use std::collections::BTreeMap;
 
     #[test]

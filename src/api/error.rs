@@ -145,7 +145,7 @@ impl fmt::Display for ApiError {
             ApiError::TooLarge { limit } => write!(
                 f,
                 "the answer is larger than max_answer_size ({})",
-                crate::config::units::format_size_human(*limit as u64)
+                cdnquota_core::units::format_size_human(*limit as u64)
             ),
             ApiError::Malformed { detail, .. } => write!(f, "malformed response: {}", bounded(detail)),
             ApiError::Tencent {

@@ -6,7 +6,7 @@
 //! them.
 
 use crate::config::values::ApiVersion;
-use crate::model::{Package, Snapshot};
+use cdnquota_core::model::{Package, Snapshot};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value, json};
 
@@ -98,13 +98,13 @@ pub fn to_record(snapshot: &Snapshot, api: ApiVersion, offset: FixedOffset, keep
 mod tests {
     use super::*;
     use crate::config::values::CHINA_STANDARD_TIME;
-    use crate::core::testing::{at, package};
+    use cdnquota_core::testing::{at, package};
 
     #[test]
     fn records_round_trip_in_both_formats() {
         let mut p = package("7", 100, 40, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
         p.status = Some("enabled".into());
-        p.extension_mode = Some(crate::model::ExtensionMode::WhenUsedUp);
+        p.extension_mode = Some(cdnquota_core::model::ExtensionMode::WhenUsedUp);
         let snap = Snapshot {
             taken_at: at("2026-06-01 00:10:00"),
             packages: vec![p],

@@ -7,7 +7,7 @@ use super::v2::V2Client;
 use super::v3::V3Client;
 use crate::config::Account;
 use crate::config::values::ApiVersion;
-use crate::model::Snapshot;
+use cdnquota_core::model::Snapshot;
 use chrono::FixedOffset;
 use std::sync::Arc;
 

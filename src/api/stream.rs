@@ -4,7 +4,7 @@
 //! (which takes several times the answer's own size).
 
 use super::error::ApiError;
-use crate::model::Package;
+use cdnquota_core::model::Package;
 use serde::de;
 use serde_json::Value;
 use std::fmt;

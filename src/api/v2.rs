@@ -10,8 +10,8 @@ use super::transport::{ClientCore, parse_off_runtime, send_capped};
 use super::v2_response::{dedupe_packages, parse_envelope, parse_order_ids, parse_package_answer};
 use crate::config::Account;
 use crate::config::values::HttpMethod;
-use crate::model::Snapshot;
 use crate::random;
+use cdnquota_core::model::Snapshot;
 use chrono::{FixedOffset, Utc};
 use serde_json::Value;
 use std::sync::Arc;
@@ -114,7 +114,7 @@ impl V2Client {
     }
 
     /// One GetPackage attempt, the answer read straight into packages.
-    async fn list_attempt(&self) -> Result<Vec<crate::model::Package>, ApiError> {
+    async fn list_attempt(&self) -> Result<Vec<cdnquota_core::model::Package>, ApiError> {
         let params = self.signed_params("GetPackage", &[], Utc::now().timestamp(), random::nonce());
         let offset = self.core.offset;
         let result = match self.send(&params).await {

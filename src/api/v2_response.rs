@@ -9,7 +9,7 @@
 use super::error::ApiError;
 use super::json_fields::{Fields, as_i64, describe, malformed};
 use super::stream::{ListSeed, Listed, json_error};
-use crate::model::Package;
+use cdnquota_core::model::Package;
 use chrono::FixedOffset;
 use serde::de;
 use serde_json::Value;
@@ -99,7 +99,7 @@ fn parse_package(i: usize, item: &Value, offset: FixedOffset) -> Result<Package,
     let size_bytes = f.bytes("flux_byte")?;
     let title = match object.get("flux_title") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => crate::config::units::format_size_exact(size_bytes),
+        _ => cdnquota_core::units::format_size_exact(size_bytes),
     };
     let created_at = match object.get("create_time") {
         None | Some(Value::Null) => None,
@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_package_listed_twice_counts_once_at_its_fuller_reading() {
-        let p = |id: &str, used: u64| crate::model::Package {
+        let p = |id: &str, used: u64| cdnquota_core::model::Package {
             id: id.into(),
             title: String::new(),
             size_bytes: 900,

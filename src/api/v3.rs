@@ -13,7 +13,7 @@ use super::transport::{ClientCore, parse_off_runtime, send_capped};
 use super::v3_response::{Page, parse_billing, parse_envelope, parse_page_answer};
 use crate::config::Account;
 use crate::config::secret::Secret;
-use crate::model::Snapshot;
+use cdnquota_core::model::Snapshot;
 use chrono::{DateTime, FixedOffset, Utc};
 use std::collections::HashSet;
 use std::sync::Arc;

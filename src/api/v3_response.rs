@@ -4,7 +4,7 @@
 use super::error::ApiError;
 use super::json_fields::{Fields, as_i64, describe, malformed};
 use super::stream::{ListSeed, Listed, json_error};
-use crate::model::Package;
+use cdnquota_core::model::Package;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::de;
 use serde_json::{Map, Value};
@@ -128,12 +128,12 @@ fn parse_item(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, Ap
     let extension_mode = object
         .get("ExtensionMode")
         .and_then(as_i64)
-        .and_then(crate::model::ExtensionMode::from_code);
+        .and_then(cdnquota_core::model::ExtensionMode::from_code);
     Ok(Package {
         id: f.id("Id")?,
         title: kind
             .clone()
-            .unwrap_or_else(|| crate::config::units::format_size_exact(size_bytes)),
+            .unwrap_or_else(|| cdnquota_core::units::format_size_exact(size_bytes)),
         size_bytes,
         used_bytes: f.bytes("BytesUsed")?,
         created_at,
@@ -364,7 +364,7 @@ mod tests {
         assert_eq!(page.packages[0].expires_at, utc("2026-07-01 15:59:59"));
         assert_eq!(
             page.packages[0].extension_mode,
-            Some(crate::model::ExtensionMode::WhenUsedUp)
+            Some(cdnquota_core::model::ExtensionMode::WhenUsedUp)
         );
         assert_eq!(page.packages[1].expires_at, utc("2026-07-01 15:00:00"));
         assert_eq!(page.packages[1].extension_mode, None);

@@ -3,10 +3,10 @@
 //! `now`, and reports what would have fired and how good the forecast was.
 
 use crate::api::record::parse_record;
-use crate::config::notify::AlertsConfig;
-use crate::config::{Thresholds, values::UtcOffset};
-use crate::core::assess::ForecastModel;
-use crate::core::replay::{Replay, Step};
+use crate::config::values::UtcOffset;
+use cdnquota_core::assess::ForecastModel;
+use cdnquota_core::replay::{Replay, Step};
+use cdnquota_core::settings::{AlertSettings, Thresholds};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -102,12 +102,12 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn settings(args: &BacktestArgs) -> Result<(Thresholds, AlertsConfig, chrono::FixedOffset), String> {
+fn settings(args: &BacktestArgs) -> Result<(Thresholds, AlertSettings, chrono::FixedOffset), String> {
     let Some(path) = args.config else {
         if args.account.is_some() {
             return Err("--account needs -c CONFIG".into());
         }
-        return Ok((Thresholds::default(), AlertsConfig::default(), UtcOffset::default().0));
+        return Ok((Thresholds::default(), AlertSettings::default(), UtcOffset::default().0));
     };
     // Secrets are not needed to replay: a config read on another host may
     // lack them, so a missing one is not an error here.
@@ -220,7 +220,7 @@ fn summary(steps: &[Step], t: &Thresholds) -> String {
                     s,
                     " DepletionForecast fired {:.0} h ahead (depletion_within {})",
                     (dry - w).num_minutes() as f64 / 60.0,
-                    crate::config::units::format_span(t.depletion_within)
+                    cdnquota_core::units::format_delta(t.depletion_within.unwrap_or_default())
                 );
             }
             None => {

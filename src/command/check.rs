@@ -4,11 +4,12 @@
 //! plugin's exit code. The whole check is bounded by `--timeout`.
 
 use crate::api::source::PackageSource;
+use crate::config::Config;
 use crate::config::units::parse_duration;
-use crate::config::{Config, Thresholds};
-use crate::core::assess::{Assessment, ForecastModel, PackageView, assess};
-use crate::core::forecast::Sample;
-use crate::core::rules::Severity;
+use cdnquota_core::assess::{Assessment, ForecastModel, assess};
+use cdnquota_core::check_state::{CheckState, overall};
+use cdnquota_core::forecast::Sample;
+use cdnquota_core::settings::Thresholds;
 use chrono::Utc;
 use serde::Serialize;
 use std::path::Path;
@@ -25,81 +26,6 @@ pub const DEFAULT_TIMEOUT: &str = "30s";
 /// At most this many accounts are polled at once: each holds a connection,
 /// and a plugin runs with the default limit of 1,024 open files.
 const CONCURRENT_POLLS: usize = 512;
-
-/// A Nagios plugin state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum CheckState {
-    /// Exit 0.
-    Ok,
-    /// Exit 1.
-    Warning,
-    /// Exit 2.
-    Critical,
-    /// Exit 3: the API could not be read.
-    Unknown,
-}
-
-impl CheckState {
-    /// The exit code.
-    pub fn code(self) -> u8 {
-        match self {
-            CheckState::Ok => 0,
-            CheckState::Warning => 1,
-            CheckState::Critical => 2,
-            CheckState::Unknown => 3,
-        }
-    }
-
-    /// The state as Nagios prints it.
-    pub fn label(self) -> &'static str {
-        match self {
-            CheckState::Ok => "OK",
-            CheckState::Warning => "WARNING",
-            CheckState::Critical => "CRITICAL",
-            CheckState::Unknown => "UNKNOWN",
-        }
-    }
-
-    /// Critical outranks Unknown: a known emergency on one account matters
-    /// more than a failed read of another. Unknown outranks Warning.
-    pub fn rank(self) -> u8 {
-        match self {
-            CheckState::Ok => 0,
-            CheckState::Warning => 1,
-            CheckState::Unknown => 2,
-            CheckState::Critical => 3,
-        }
-    }
-
-    /// The state of an assessed account.
-    pub fn of(a: &Assessment) -> CheckState {
-        CheckState::of_severity(a.worst())
-    }
-
-    /// The state a severity (or none) stands for.
-    pub fn of_severity(severity: Option<Severity>) -> CheckState {
-        match severity {
-            None => CheckState::Ok,
-            Some(Severity::Warning) => CheckState::Warning,
-            Some(Severity::Critical) => CheckState::Critical,
-        }
-    }
-}
-
-/// The combined state of several accounts.
-pub fn overall(states: impl IntoIterator<Item = CheckState>) -> CheckState {
-    states.into_iter().max_by_key(|s| s.rank()).unwrap_or(CheckState::Ok)
-}
-
-/// The usable package with bytes left that expires first: the next one
-/// whose bytes can be lost.
-pub fn next_expiry(a: &Assessment) -> Option<&PackageView> {
-    a.packages
-        .iter()
-        .filter(|p| p.usable && p.remaining_bytes > 0)
-        .min_by_key(|p| p.package.expires_at)
-}
 
 /// One account's result.
 #[derive(Serialize)]
@@ -145,7 +71,7 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 fn assess_snapshot(
     state_dir: &Path,
     account: &str,
-    snapshot: crate::model::Snapshot,
+    snapshot: cdnquota_core::model::Snapshot,
     thresholds: &Thresholds,
 ) -> Assessment {
     match crate::history_file::HistoryFile::read(state_dir, account) {
@@ -160,7 +86,7 @@ fn timed_out(account: &str, action: &str, timeout: Duration, thresholds: Thresho
         account,
         format!(
             "timed out: no answer from {action} within --timeout {}",
-            crate::config::units::format_duration_exact(timeout)
+            cdnquota_core::units::format_duration_exact(timeout)
         ),
         thresholds,
     )
@@ -172,7 +98,7 @@ fn not_reached(account: &str, timeout: Duration, thresholds: Thresholds) -> Acco
         account,
         format!(
             "timed out: not polled within --timeout {}, waiting for its turn ({CONCURRENT_POLLS} accounts are polled at once)",
-            crate::config::units::format_duration_exact(timeout)
+            cdnquota_core::units::format_duration_exact(timeout)
         ),
         thresholds,
     )

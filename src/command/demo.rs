@@ -2,14 +2,14 @@
 //! and no credentials, on a fast schedule so the pool visibly drains.
 
 use crate::api::signature::SignatureMethod;
-use crate::config::notify::{AlertsConfig, EmailConfig, SmtpTls, TransportKind};
-use crate::config::order::OrderConfig;
+use crate::config::notify::{EmailConfig, SmtpTls, TransportKind};
 use crate::config::secret::{KeyId, Secret};
 use crate::config::values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, UtcOffset};
-use crate::config::{Account, Config, Thresholds};
+use crate::config::{Account, Config};
 use crate::daemon::{Daemon, stop_signal};
 use crate::random::random_u64;
 use crate::sim::{Simulator, scenario};
+use cdnquota_core::settings::{AlertSettings, OrderRules, Thresholds};
 use chrono::Utc;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -28,10 +28,10 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
         record_polls: false,
         api_utc_offset: UtcOffset::default(),
         log_format: crate::logging::LogFormat::Text,
-        alerts: AlertsConfig {
-            repeat_interval: Duration::from_secs(60),
+        alerts: AlertSettings {
+            repeat_interval: chrono::TimeDelta::minutes(1),
             send_resolved: true,
-            poll_failure_after: Duration::from_secs(60),
+            poll_failure_after: chrono::TimeDelta::minutes(1),
         },
         email: Some(EmailConfig {
             transport: TransportKind::Stdout,
@@ -69,7 +69,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
             retry_backoff: Duration::from_millis(500),
             max_answer_bytes: 64 * 1024 * 1024,
             thresholds: Thresholds::default(),
-            order: OrderConfig::default(),
+            order: OrderRules::default(),
         }],
     })
 }

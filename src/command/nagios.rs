@@ -7,8 +7,9 @@
 //! quoted, space-separated. Thresholds use the plugin range syntax, where
 //! `N:` means "alert below N", as PoolLow and the countdowns do.
 
-use super::check::{AccountReport, CheckState, Report, next_expiry};
-use crate::config::units::format_size_human;
+use super::check::{AccountReport, Report};
+use cdnquota_core::check_state::{CheckState, next_expiry};
+use cdnquota_core::units::format_size_human;
 use std::cmp::Reverse;
 
 /// Accounts named on the status line; the rest are counted.
@@ -42,7 +43,7 @@ pub fn status_line(state: CheckState, summary: &str, perfdata: &[String]) -> Str
 }
 
 /// `remaining of size (pct)`, or that no package is usable.
-fn pool_phrase(a: &crate::core::assess::Assessment) -> String {
+fn pool_phrase(a: &cdnquota_core::assess::Assessment) -> String {
     match a.totals.remaining_ratio() {
         Some(ratio) => format!(
             "{} left of {} ({:.1}%)",
@@ -95,6 +96,11 @@ pub fn summary(report: &Report) -> String {
 }
 
 /// A threshold "alert below `n`", or nothing when the rule is off.
+/// A threshold span in whole seconds, 0 when it is off.
+fn seconds_or_off(d: Option<chrono::TimeDelta>) -> u64 {
+    d.map_or(0, |d| d.num_seconds().max(0) as u64)
+}
+
 fn below(n: u64) -> String {
     if n == 0 { String::new() } else { format!("{n}:") }
 }
@@ -123,18 +129,16 @@ pub fn perfdata(r: &AccountReport) -> Vec<String> {
         format!("{name}_remaining"),
         format!("{}B", a.totals.remaining_bytes),
         [
-            below(t.remaining_bytes_below),
+            below(t.remaining_bytes_below.unwrap_or(0)),
             "1:".into(),
             "0".into(),
             a.totals.size_bytes.to_string(),
         ],
     )];
     if let Some(ratio) = a.totals.remaining_ratio() {
-        let warn = if t.remaining_ratio_below > 0.0 {
-            format!("{}", ((1.0 - t.remaining_ratio_below) * 100.0 * 100.0).round() / 100.0)
-        } else {
-            String::new()
-        };
+        let warn = t.remaining_ratio_below.map_or(String::new(), |below| {
+            format!("{}", ((1.0 - below) * 100.0 * 100.0).round() / 100.0)
+        });
         items.push(perf(
             format!("{name}_used"),
             format!("{:.2}%", (1.0 - ratio) * 100.0),
@@ -152,7 +156,7 @@ pub fn perfdata(r: &AccountReport) -> Vec<String> {
             format!("{name}_dry_in"),
             format!("{dry_in}s"),
             [
-                below(t.depletion_within.as_secs()),
+                below(seconds_or_off(t.depletion_within)),
                 String::new(),
                 "0".into(),
                 String::new(),
@@ -164,7 +168,7 @@ pub fn perfdata(r: &AccountReport) -> Vec<String> {
             format!("{name}_expiry_in"),
             format!("{}s", seconds_to(p.package.expires_at)),
             [
-                below(t.expires_within.as_secs()),
+                below(seconds_or_off(t.expires_within)),
                 String::new(),
                 "0".into(),
                 String::new(),
@@ -289,14 +293,14 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Thresholds;
-    use crate::core::assess::assess_at_rate;
-    use crate::core::testing::{at, package};
-    use crate::model::Snapshot;
+    use cdnquota_core::assess::assess_at_rate;
+    use cdnquota_core::model::Snapshot;
+    use cdnquota_core::settings::Thresholds;
+    use cdnquota_core::testing::{at, package};
 
     const GB: u64 = 1_000_000_000;
 
-    fn report_of(name: &str, packages: Vec<crate::model::Package>, rate: Option<f64>) -> AccountReport {
+    fn report_of(name: &str, packages: Vec<cdnquota_core::model::Package>, rate: Option<f64>) -> AccountReport {
         let now = at("2026-06-01 00:00:00");
         let thresholds = Thresholds::default();
         let a = assess_at_rate(
@@ -318,7 +322,7 @@ mod tests {
     }
 
     fn whole(accounts: Vec<AccountReport>) -> Report {
-        let state = super::super::check::overall(accounts.iter().map(|r| r.state));
+        let state = cdnquota_core::check_state::overall(accounts.iter().map(|r| r.state));
         Report {
             state,
             exit_code: state.code(),

@@ -5,9 +5,9 @@
 use crate::api::source::PackageSource;
 use crate::config::Config;
 use crate::config::values::ApiVersion;
-use crate::core::ledger::OrderState;
 use crate::order::ledger_file::LedgerFile;
 use crate::order::{intent, place};
+use cdnquota_core::ledger::OrderState;
 use chrono::Utc;
 use std::io::{BufRead, Write};
 use std::path::Path;

@@ -12,8 +12,11 @@ pub mod units;
 pub mod values;
 
 use crate::api::signature::SignatureMethod;
-use notify::{AlertsConfig, EmailConfig, RawAlerts, RawEmail, SmtpTls, TransportKind, is_mailbox};
-use order::{OrderConfig, OrderMode, RawOrder};
+use cdnquota_core::settings::{
+    AlertSettings, OrderMode, OrderRules, Thresholds, nonzero_bytes, nonzero_ratio, nonzero_span,
+};
+use notify::{EmailConfig, RawAlerts, RawEmail, SmtpTls, TransportKind, is_mailbox};
+use order::RawOrder;
 use secret::{KeyId, Secret};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -55,7 +58,7 @@ pub struct Config {
     /// Text or JSON log lines.
     pub log_format: crate::logging::LogFormat,
     /// How alerts repeat and resolve.
-    pub alerts: AlertsConfig,
+    pub alerts: AlertSettings,
     /// How mail is sent; without it alerts are only logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailConfig>,
@@ -109,41 +112,7 @@ pub struct Account {
     /// The thresholds for this account (defaults merged with its overrides).
     pub thresholds: Thresholds,
     /// Ordering rules for this account (defaults merged with its overrides).
-    pub order: OrderConfig,
-}
-
-/// When the findings fire. A zero value turns its rule off.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Thresholds {
-    /// PoolLow when fewer bytes than this are left.
-    #[serde(serialize_with = "serialize_bytes")]
-    pub remaining_bytes_below: u64,
-    /// PoolLow when less than this fraction of the pool is left.
-    pub remaining_ratio_below: f64,
-    /// PackageExpiringSoon when a package with bytes left expires this soon.
-    #[serde(serialize_with = "serialize_duration")]
-    pub expires_within: Duration,
-    /// ... and the forecast leaves more than this many bytes in it unused.
-    #[serde(serialize_with = "serialize_bytes")]
-    pub expiring_unused_above: u64,
-    /// DepletionForecast when the pool is forecast to run dry this soon.
-    #[serde(serialize_with = "serialize_duration")]
-    pub depletion_within: Duration,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            remaining_bytes_below: 200_000_000_000,
-            remaining_ratio_below: 0.10,
-            expires_within: Duration::from_secs(7 * 86_400),
-            // Below 10 GB a loss is too small to act on for an account that
-            // buys packages of 100 GB and more, and within the forecast's
-            // own error over a package's last days.
-            expiring_unused_above: 10_000_000_000,
-            depletion_within: Duration::from_secs(3 * 86_400),
-        }
-    }
+    pub order: OrderRules,
 }
 
 fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -195,11 +164,17 @@ struct ThresholdOverrides {
 impl ThresholdOverrides {
     fn apply(&self, base: Thresholds) -> Thresholds {
         Thresholds {
-            remaining_bytes_below: self.remaining_bytes_below.map_or(base.remaining_bytes_below, |b| b.0),
-            remaining_ratio_below: self.remaining_ratio_below.map_or(base.remaining_ratio_below, |r| r.0),
-            expires_within: self.expires_within.map_or(base.expires_within, |d| d.0),
+            remaining_bytes_below: self
+                .remaining_bytes_below
+                .map_or(base.remaining_bytes_below, |b| nonzero_bytes(b.0)),
+            remaining_ratio_below: self
+                .remaining_ratio_below
+                .map_or(base.remaining_ratio_below, |r| nonzero_ratio(r.0)),
+            expires_within: self.expires_within.map_or(base.expires_within, |d| nonzero_span(d.0)),
             expiring_unused_above: self.expiring_unused_above.map_or(base.expiring_unused_above, |b| b.0),
-            depletion_within: self.depletion_within.map_or(base.depletion_within, |d| d.0),
+            depletion_within: self
+                .depletion_within
+                .map_or(base.depletion_within, |d| nonzero_span(d.0)),
         }
     }
 }
@@ -365,9 +340,9 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     let order_defaults = match &raw.order {
         Some(o) => o
             .get_ref()
-            .apply(&OrderConfig::default())
+            .apply(&OrderRules::default())
             .map_err(|(span, m)| located(Some(span), m))?,
-        None => OrderConfig::default(),
+        None => OrderRules::default(),
     };
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let credentials_dir = env("CREDENTIALS_DIRECTORY").map(PathBuf::from);

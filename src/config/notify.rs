@@ -3,32 +3,10 @@
 
 use super::secret::Secret;
 use super::units::{HumanDuration, PositiveDuration};
+use cdnquota_core::settings::{AlertSettings, span_of};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// How alerts fire, repeat and resolve.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AlertsConfig {
-    /// A firing alert is mailed again this often.
-    #[serde(serialize_with = "super::serialize_duration")]
-    pub repeat_interval: Duration,
-    /// Whether a resolved alert is mailed.
-    pub send_resolved: bool,
-    /// No successful poll for this long fires PollFailing.
-    #[serde(serialize_with = "super::serialize_duration")]
-    pub poll_failure_after: Duration,
-}
-
-impl Default for AlertsConfig {
-    fn default() -> Self {
-        AlertsConfig {
-            repeat_interval: Duration::from_secs(24 * 3600),
-            send_resolved: true,
-            poll_failure_after: Duration::from_secs(30 * 60),
-        }
-    }
-}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -39,12 +17,12 @@ pub(super) struct RawAlerts {
 }
 
 impl RawAlerts {
-    pub(super) fn resolve(self) -> AlertsConfig {
-        let d = AlertsConfig::default();
-        AlertsConfig {
-            repeat_interval: self.repeat_interval.map_or(d.repeat_interval, |x| x.0),
+    pub(super) fn resolve(self) -> AlertSettings {
+        let d = AlertSettings::default();
+        AlertSettings {
+            repeat_interval: self.repeat_interval.map_or(d.repeat_interval, |x| span_of(x.0)),
             send_resolved: self.send_resolved.unwrap_or(d.send_resolved),
-            poll_failure_after: self.poll_failure_after.map_or(d.poll_failure_after, |x| x.0),
+            poll_failure_after: self.poll_failure_after.map_or(d.poll_failure_after, |x| span_of(x.0)),
         }
     }
 }

@@ -1,5 +1,6 @@
 use super::*;
-use order::OrderMode;
+use cdnquota_core::settings::OrderMode;
+use chrono::TimeDelta;
 use std::collections::HashMap;
 
 fn env_with(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
@@ -66,10 +67,10 @@ secret_key = "k"
     );
     assert_eq!(c.schedule.as_str(), "0 */5 * * * *");
     let a = c.accounts[0].thresholds;
-    assert_eq!(a.remaining_bytes_below, 1_000_000_000_000);
-    assert_eq!(a.remaining_ratio_below, 0.25);
-    assert_eq!(a.expires_within, Duration::from_secs(14 * 86_400));
-    assert_eq!(c.accounts[1].thresholds.remaining_ratio_below, 0.10);
+    assert_eq!(a.remaining_bytes_below, Some(1_000_000_000_000));
+    assert_eq!(a.remaining_ratio_below, Some(0.25));
+    assert_eq!(a.expires_within, Some(TimeDelta::days(14)));
+    assert_eq!(c.accounts[1].thresholds.remaining_ratio_below, Some(0.10));
 }
 
 #[test]
@@ -216,7 +217,7 @@ fn email_and_alerts_sections() {
     let c = parse_ok(&format!(
         "[alerts]\nrepeat_interval = \"12h\"\n[email]\nhost = \"smtp.example.com\"\nusername = \"u\"\npassword = \"smtp-secret\"\nfrom = \"cdnquota <alerts@example.com>\"\nto = [\"ops@example.com\"]\n{MINIMAL}"
     ));
-    assert_eq!(c.alerts.repeat_interval, Duration::from_secs(12 * 3600));
+    assert_eq!(c.alerts.repeat_interval, TimeDelta::hours(12));
     assert!(c.alerts.send_resolved);
     let e = c.email.as_ref().unwrap();
     assert_eq!((e.port, e.tls), (587, SmtpTls::Starttls));
@@ -443,9 +444,9 @@ fn a_bare_number_for_a_size_or_duration_is_refused_where_it_stands() {
     let c = parse_ok(&format!(
         "[thresholds]\nexpires_within = 0\nremaining_bytes_below = \"0\"\n[order]\nwhen_depletion_within = 0\n{MINIMAL}"
     ));
-    assert_eq!(c.accounts[0].thresholds.expires_within, Duration::ZERO);
-    assert_eq!(c.accounts[0].thresholds.remaining_bytes_below, 0);
-    assert_eq!(c.accounts[0].order.when_depletion_within, Duration::ZERO);
+    assert_eq!(c.accounts[0].thresholds.expires_within, None);
+    assert_eq!(c.accounts[0].thresholds.remaining_bytes_below, None);
+    assert_eq!(c.accounts[0].order.when_depletion_within, None);
     let e = parse_err(&format!("[thresholds]\nexpires_within = -7\n{MINIMAL}"));
     assert!(e.message.contains("negative"), "{e}");
     let e = parse_err(&format!("[thresholds]\nexpires_within = true\n{MINIMAL}"));

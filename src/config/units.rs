@@ -4,32 +4,10 @@
 //! Sizes are decimal by default because Tencent sells and titles packages in
 //! decimal units: the API's own example titles 50 000 000 000 bytes "50GB".
 
+use cdnquota_core::units::{DURATION_UNITS, SIZE_UNITS, format_duration_exact, format_size_exact};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
-
-const SIZE_UNITS: &[(&str, u128)] = &[
-    ("b", 1),
-    ("kb", 1_000),
-    ("mb", 1_000_000),
-    ("gb", 1_000_000_000),
-    ("tb", 1_000_000_000_000),
-    ("pb", 1_000_000_000_000_000),
-    ("kib", 1 << 10),
-    ("mib", 1 << 20),
-    ("gib", 1 << 30),
-    ("tib", 1 << 40),
-    ("pib", 1 << 50),
-];
-
-const DURATION_UNITS: &[(&str, u128)] = &[
-    ("ms", 1),
-    ("s", 1_000),
-    ("m", 60_000),
-    ("h", 3_600_000),
-    ("d", 86_400_000),
-    ("w", 604_800_000),
-];
 
 /// A byte count written in human units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -141,49 +119,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| {
             format!("`{text}` is not a duration: use a number with ms, s, m, h, d or w, e.g. \"30s\", \"10m\", \"7d\"")
         })
-}
-
-/// Writes bytes in the largest decimal unit that divides them exactly, so the
-/// value reads back to the same number.
-pub fn format_size_exact(bytes: u64) -> String {
-    for (name, m) in SIZE_UNITS[1..6].iter().rev() {
-        let m = *m as u64;
-        if bytes >= m && bytes.is_multiple_of(m) {
-            return format!("{}{}", bytes / m, name.to_ascii_uppercase());
-        }
-    }
-    format!("{bytes}B")
-}
-
-/// Writes bytes for people: three significant figures in decimal units.
-pub fn format_size_human(bytes: u64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB", "PB", "EB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else if value >= 100.0 {
-        format!("{value:.0} {}", units[unit])
-    } else if value >= 10.0 {
-        format!("{value:.1} {}", units[unit])
-    } else {
-        format!("{value:.2} {}", units[unit])
-    }
-}
-
-/// Writes a duration in the largest unit that divides it exactly.
-pub fn format_duration_exact(d: Duration) -> String {
-    let ms = d.as_millis();
-    for (name, m) in DURATION_UNITS.iter().rev() {
-        if ms >= *m && ms.is_multiple_of(*m) {
-            return format!("{}{}", ms / m, name);
-        }
-    }
-    format!("{ms}ms")
 }
 
 impl fmt::Display for ByteSize {
@@ -352,45 +287,5 @@ mod tests {
         }
         assert_eq!(format_size_exact(200_000_000_000), "200GB");
         assert_eq!(format_duration_exact(Duration::from_secs(604_800)), "1w");
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(format_size_human(999), "999 B");
-        assert_eq!(format_size_human(50_000_000_000), "50.0 GB");
-        assert_eq!(format_size_human(1_234_000_000_000), "1.23 TB");
-        assert_eq!(format_size_human(987_600_000), "988 MB");
-    }
-}
-
-/// Writes a span for people, to the two largest units: `2d 3h`, `45m`, `12s`.
-pub fn format_span(d: Duration) -> String {
-    let secs = d.as_secs();
-    let parts = [
-        (secs / 86_400, "d"),
-        (secs % 86_400 / 3600, "h"),
-        (secs % 3600 / 60, "m"),
-        (secs % 60, "s"),
-    ];
-    let shown: Vec<String> = parts
-        .iter()
-        .skip_while(|(n, _)| *n == 0)
-        .take(2)
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, u)| format!("{n}{u}"))
-        .collect();
-    if shown.is_empty() { "0s".into() } else { shown.join(" ") }
-}
-
-#[cfg(test)]
-mod span_tests {
-    use super::*;
-
-    #[test]
-    fn spans_for_people() {
-        assert_eq!(format_span(Duration::from_secs(0)), "0s");
-        assert_eq!(format_span(Duration::from_secs(45)), "45s");
-        assert_eq!(format_span(Duration::from_secs(3 * 86_400 + 7200 + 59)), "3d 2h");
-        assert_eq!(format_span(Duration::from_secs(86_400 + 30)), "1d");
     }
 }

@@ -10,13 +10,13 @@ pub mod watch;
 use crate::api::source::PackageSource;
 use crate::config::Config;
 use crate::config::values::CronSchedule;
-use crate::core::poll_guard::overdue;
 use crate::http::server::serve;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::notify::PollReport;
 use crate::order::Orderer;
 use crate::state::{StateDirLock, StateDirLockError};
+use cdnquota_core::poll_guard::overdue;
 use endpoints::Endpoints;
 use std::fmt;
 use std::future::Future;
@@ -286,12 +286,13 @@ async fn guard_polling(
     accounts: Vec<Arc<AccountWatch>>,
     notifier: Arc<Notifier>,
     schedule: CronSchedule,
-    poll_failure_after: Duration,
+    poll_failure_after: chrono::TimeDelta,
 ) {
     if poll_failure_after.is_zero() {
         return;
     }
-    let every = (poll_failure_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let every = (poll_failure_after.to_std().unwrap_or(Duration::MAX) / 4)
+        .clamp(Duration::from_secs(1), Duration::from_secs(60));
     let started = chrono::Utc::now();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -14,15 +14,15 @@
 use super::svg_chart::{self, Chart};
 use super::watch::{AccountStatus, AccountWatch};
 use crate::alertmanager::UrlHealth;
-use crate::command::check::{CheckState, next_expiry, overall};
-use crate::config::order::OrderMode;
-use crate::config::units::{format_size_human, format_span};
-use crate::core::alerts::{Alert, Phase};
-use crate::core::assess::Assessment;
-use crate::core::ledger::{Ledger, OrderState};
-use crate::core::rules::Severity;
 use crate::notify::render::escape_html;
 use crate::notify::{Notifier, NotifierHealth};
+use cdnquota_core::alerts::{Alert, Phase};
+use cdnquota_core::assess::Assessment;
+use cdnquota_core::check_state::{CheckState, next_expiry, overall};
+use cdnquota_core::ledger::{Ledger, OrderState};
+use cdnquota_core::rules::Severity;
+use cdnquota_core::settings::OrderMode;
+use cdnquota_core::units::{format_delta, format_size_human, format_span};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -522,8 +522,8 @@ fn orders(page: &mut String, watch: &AccountWatch, ledger: &Result<Option<Ledger
                 "Ordering: <b>live</b>, {} × {} GB when below {} or dry within {}",
                 order.number,
                 order.unit_gb,
-                format_size_human(order.when_remaining_below),
-                format_span(order.when_depletion_within)
+                format_size_human(order.when_remaining_below.unwrap_or(0)),
+                format_delta(order.when_depletion_within.unwrap_or_default())
             );
         }
     }
@@ -608,7 +608,7 @@ fn packages(page: &mut String, a: &Assessment, series: &crate::metrics::PackageM
     );
     // As in /metrics, packages that expired long ago are left out; of the
     // rest, those that matter first: usable or still to start, soonest expiry.
-    let mut shown: Vec<&crate::core::assess::PackageView> =
+    let mut shown: Vec<&cdnquota_core::assess::PackageView> =
         a.packages.iter().filter(|p| series.exports(p, a.at)).collect();
     let long_expired = a.packages.len() - shown.len();
     shown.sort_by_key(|p| {
@@ -685,7 +685,7 @@ mod tests {
             severity,
             summary: "s".into(),
             phase,
-            since: crate::core::testing::at("2026-06-01 00:00:00"),
+            since: cdnquota_core::testing::at("2026-06-01 00:00:00"),
             notified_at: None,
         }
     }
@@ -745,13 +745,13 @@ mod tests {
 
     #[test]
     fn times_read_both_ways() {
-        let now = crate::core::testing::at("2026-06-01 12:00:00");
+        let now = cdnquota_core::testing::at("2026-06-01 12:00:00");
         assert_eq!(
-            relative(crate::core::testing::at("2026-06-03 16:00:00"), now),
+            relative(cdnquota_core::testing::at("2026-06-03 16:00:00"), now),
             "in 2d 4h"
         );
         assert_eq!(
-            relative(crate::core::testing::at("2026-06-01 11:30:00"), now),
+            relative(cdnquota_core::testing::at("2026-06-01 11:30:00"), now),
             "30m ago"
         );
     }

@@ -4,8 +4,8 @@
 //! no external asset: the page works from a file, behind a strict
 //! Content-Security-Policy, and costs the browser nothing.
 
-use crate::config::units::format_size_human;
 use crate::notify::render::escape_html;
+use cdnquota_core::units::format_size_human;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::fmt::Write;
 
@@ -235,7 +235,7 @@ pub fn render(chart: &Chart) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::at;
+    use cdnquota_core::testing::at;
 
     const GB: u64 = 1_000_000_000;
 

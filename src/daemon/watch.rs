@@ -3,17 +3,17 @@
 
 use crate::api::source::PackageSource;
 use crate::config::Account;
-use crate::config::units::format_size_human;
-use crate::core::assess::{Assessment, ForecastModel};
-use crate::core::history::AccountHistory;
-use crate::core::plausibility::implausible;
-use crate::core::rules::Rule;
 use crate::history_file::HistoryFile;
 use crate::metrics::Metrics;
-use crate::model::Snapshot;
 use crate::notify::{Notifier, PollReport};
 use crate::order::Orderer;
 use crate::recorder::PollRecorder;
+use cdnquota_core::assess::{Assessment, ForecastModel};
+use cdnquota_core::history::AccountHistory;
+use cdnquota_core::model::Snapshot;
+use cdnquota_core::plausibility::implausible;
+use cdnquota_core::rules::Rule;
+use cdnquota_core::units::format_size_human;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -194,7 +194,7 @@ impl AccountWatch {
     /// 30 days at start, then the hours settled since, at most hourly. A key
     /// or endpoint that cannot read it is reported once and the daemon
     /// carries on with its own history.
-    async fn refresh_billing(&self, snapshot: &crate::model::Snapshot, now: DateTime<Utc>) {
+    async fn refresh_billing(&self, snapshot: &cdnquota_core::model::Snapshot, now: DateTime<Utc>) {
         let Some(client) = self.source.billing_client() else {
             return;
         };
@@ -329,12 +329,12 @@ impl AccountWatch {
 /// The billing areas of the account's usable packages (their `Area`;
 /// mainland, the API's default, when they do not say): a pool of both
 /// drains both, so both are read and added up.
-fn billing_areas(snapshot: &crate::model::Snapshot) -> Vec<&'static str> {
+fn billing_areas(snapshot: &cdnquota_core::model::Snapshot) -> Vec<&'static str> {
     let usable = || {
         snapshot
             .packages
             .iter()
-            .filter(|p| crate::core::pool::is_usable(p, snapshot.taken_at))
+            .filter(|p| cdnquota_core::pool::is_usable(p, snapshot.taken_at))
     };
     let overseas = usable().any(|p| p.area.as_deref() == Some("overseas"));
     let mainland = usable().any(|p| p.area.as_deref() != Some("overseas"));

@@ -1,7 +1,7 @@
 //! Per-account pool gauges: bytes left, pool size, burn rate, forecast and
 //! its early bound, bytes to be lost at expiry, the history behind it.
 
-use crate::core::assess::Assessment;
+use cdnquota_core::assess::Assessment;
 use prometheus::{GaugeVec, Registry};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -24,7 +24,7 @@ pub use alerts::AlertMetrics;
 pub use orders::OrderMetrics;
 pub use package::{AccountSeries, PackageMetrics};
 
-use crate::core::assess::PackageView;
+use cdnquota_core::assess::PackageView;
 pub use poll::PollMetrics;
 pub use replica::ReplicaMetrics;
 
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn while_series_are_rendered_anew_gzip_stays_whole_and_text_waits() {
-        use crate::core::testing::{at, package};
+        use cdnquota_core::testing::{at, package};
         use std::io::Read;
         let m = Metrics::new().unwrap();
         let now = at("2026-06-01 00:00:00");

@@ -10,7 +10,7 @@
 
 use super::exposition::{Chunk, gauge_header, push_label_value};
 use crate::config::metrics::ExpiredSeries;
-use crate::core::assess::PackageView;
+use cdnquota_core::assess::PackageView;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;

@@ -14,13 +14,14 @@ pub mod transport;
 
 use crate::alertmanager::{Pusher, UrlHealth};
 use crate::config::Config;
-use crate::config::notify::{AlertsConfig, EmailConfig};
-use crate::core::alerts::{NoticeKind, PollResult};
-use crate::core::assess::Assessment;
+use crate::config::notify::EmailConfig;
 use crate::metrics::Metrics;
 use crate::random::random_u64;
 use crate::state::{State, StateFile};
-use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+use cdnquota_core::alerts::{NoticeKind, PollResult};
+use cdnquota_core::assess::Assessment;
+use cdnquota_core::settings::AlertSettings;
+use chrono::{DateTime, FixedOffset, Utc};
 use outbox::OutboxMail;
 use render::{MailContext, render};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,7 +37,7 @@ pub enum PollReport<'a> {
         /// The assessment.
         assessment: &'a Assessment,
         /// More findings to feed the lifecycle.
-        extra: &'a [crate::core::rules::Finding],
+        extra: &'a [cdnquota_core::rules::Finding],
     },
     /// Failed; `last_good` is the latest successful assessment, if any.
     Failed {
@@ -60,7 +61,7 @@ pub struct NotifierHealth {
 
 /// The alerting shell: lifecycle state, outbox and mail transport.
 pub struct Notifier {
-    alerts: AlertsConfig,
+    alerts: AlertSettings,
     email: Option<EmailConfig>,
     transport: Option<MailTransport>,
     state: Mutex<State>,
@@ -184,7 +185,7 @@ impl Notifier {
 
     /// Every pending and firing alert, for the status page: one lock, a
     /// copy, nothing written.
-    pub fn active_alerts(&self) -> Vec<crate::core::alerts::Alert> {
+    pub fn active_alerts(&self) -> Vec<cdnquota_core::alerts::Alert> {
         self.lock().alerts.alerts.values().cloned().collect()
     }
 
@@ -233,14 +234,14 @@ impl Notifier {
             .or(state.last_success.get(account))
             .copied()
             .unwrap_or(self.started);
-        let all: Vec<crate::core::rules::Finding>;
+        let all: Vec<cdnquota_core::rules::Finding>;
         let (result, assessment) = match report {
             PollReport::Succeeded { assessment, extra } => {
                 live_success.insert(account.to_string(), now);
                 // The saved copy only has to be recent enough for PollFailing
                 // after a restart (at most half of poll_failure_after early):
                 // refreshing it every poll would rewrite the file every poll.
-                let half = TimeDelta::from_std(self.alerts.poll_failure_after / 2).unwrap_or(TimeDelta::MAX);
+                let half = self.alerts.poll_failure_after / 2;
                 if state.last_success.get(account).is_none_or(|t| now - *t >= half) {
                     state.last_success.insert(account.to_string(), now);
                 }

@@ -56,7 +56,7 @@ impl OutboxMail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::at;
+    use cdnquota_core::testing::at;
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -3,10 +3,10 @@
 //! the pool, a table of packages, and what to do next. Pure: the caller
 //! passes the clock, the zone and the host name.
 
-use crate::config::units::{format_size_human, format_span};
-use crate::core::alerts::{Notice, NoticeKind, POLL_FAILING};
-use crate::core::assess::Assessment;
-use crate::core::rules::Severity;
+use cdnquota_core::alerts::{Notice, NoticeKind, POLL_FAILING};
+use cdnquota_core::assess::Assessment;
+use cdnquota_core::rules::Severity;
+use cdnquota_core::units::{format_size_human, format_span};
 use chrono::{DateTime, FixedOffset, Utc};
 use std::fmt::Write;
 
@@ -225,7 +225,7 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
         );
         // Usable packages and those still to start, soonest expiry first; an
         // account with years of expired packages would otherwise mail them all.
-        let mut shown: Vec<&crate::core::assess::PackageView> = a
+        let mut shown: Vec<&cdnquota_core::assess::PackageView> = a
             .packages
             .iter()
             .filter(|p| p.usable || (p.package.enabled_at > ctx.now && !p.package.expired))
@@ -290,12 +290,12 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Thresholds;
-    use crate::core::alerts::{Alert, Phase};
-    use crate::core::assess::assess;
-    use crate::core::forecast::Sample;
-    use crate::core::testing::{at, package};
-    use crate::model::Snapshot;
+    use cdnquota_core::alerts::{Alert, Phase};
+    use cdnquota_core::assess::assess;
+    use cdnquota_core::forecast::Sample;
+    use cdnquota_core::model::Snapshot;
+    use cdnquota_core::settings::Thresholds;
+    use cdnquota_core::testing::{at, package};
 
     fn notice(kind: NoticeKind, rule: &str, severity: Severity) -> Notice {
         Notice {

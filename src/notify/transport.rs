@@ -118,7 +118,7 @@ impl MailTransport {
                 permanent: false,
                 message: format!(
                     "the delivery did not finish within timeout = {}: the mail server stalled; it is retried with backoff",
-                    crate::config::units::format_span(config.timeout)
+                    cdnquota_core::units::format_span(config.timeout)
                 ),
             }),
         }

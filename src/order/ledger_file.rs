@@ -6,8 +6,8 @@
 //! replaced: forgetting an interrupted order could buy a second one. It
 //! stays an error, and no order is placed until a person repairs it.
 
-use crate::core::ledger::Ledger;
 use crate::state::write_atomically;
+use cdnquota_core::ledger::Ledger;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -127,8 +127,8 @@ impl LedgerGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ledger::{LedgerEntry, OrderState};
-    use crate::core::testing::at;
+    use cdnquota_core::ledger::{LedgerEntry, OrderState};
+    use cdnquota_core::testing::at;
 
     #[test]
     fn saves_loads_and_excludes_a_second_holder() {

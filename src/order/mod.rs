@@ -15,13 +15,13 @@ pub mod replica;
 
 use crate::api::source::PackageSource;
 use crate::config::Account;
-use crate::config::order::OrderMode;
-use crate::core::assess::Assessment;
-use crate::core::ledger::{Ledger, LedgerEntry, OrderState};
-use crate::core::order_policy::{Decision, confirmed, decide, findings, ledger_unavailable, shortfall};
-use crate::core::rules::Finding;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use cdnquota_core::assess::Assessment;
+use cdnquota_core::ledger::{Ledger, LedgerEntry, OrderState};
+use cdnquota_core::order_policy::{Decision, confirmed, decide, findings, ledger_unavailable, shortfall};
+use cdnquota_core::rules::Finding;
+use cdnquota_core::settings::OrderMode;
 use chrono::{DateTime, Utc};
 use ledger_file::{LedgerError, LedgerFile, LedgerGuard};
 use std::sync::Arc;

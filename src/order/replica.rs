@@ -6,8 +6,8 @@
 //! and in `cdnquota_replica_info`.
 
 use crate::config::Config;
-use crate::config::order::OrderMode;
 use crate::metrics::Metrics;
+use cdnquota_core::settings::OrderMode;
 
 /// This daemon's ordering role: `live`, `dry-run`, `standby` or `off`.
 pub fn role(config: &Config) -> &'static str {

@@ -36,7 +36,7 @@ impl SimPackage {
     pub fn new(id: u64, size_bytes: u64, used_bytes: u64, enabled_at: DateTime<Utc>, valid_for: Duration) -> Self {
         SimPackage {
             id,
-            title: crate::config::units::format_size_exact(size_bytes),
+            title: cdnquota_core::units::format_size_exact(size_bytes),
             size_bytes,
             used_bytes: used_bytes as f64,
             created_at: enabled_at,
@@ -319,7 +319,7 @@ impl SimState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::at;
+    use cdnquota_core::testing::at;
 
     #[test]
     fn drains_earliest_expiry_first_and_spills_over() {

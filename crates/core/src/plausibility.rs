@@ -4,8 +4,8 @@
 //! than the truth, and read as truth it would say "exhausted" and could buy
 //! traffic. It is treated as a failed poll until a second poll confirms it.
 
-use crate::core::pool::{is_usable, remaining_bytes};
 use crate::model::{Package, Snapshot};
+use crate::pool::{is_usable, remaining_bytes};
 use chrono::{DateTime, Utc};
 
 /// Why `next` is not believable after `last_good` (the packages of the last
@@ -32,14 +32,14 @@ pub fn implausible<'a>(
     Some(format!(
         "the API listed no packages, though the last poll listed {} usable package(s) with {} left: taken as a failed poll until the next poll confirms it",
         live.len(),
-        crate::config::units::format_size_human(left)
+        crate::units::format_size_human(left)
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, package};
+    use crate::testing::{at, package};
 
     const GB: u64 = 1_000_000_000;
 

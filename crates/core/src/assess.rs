@@ -2,14 +2,14 @@
 //! computed from a snapshot, the consumption history, the thresholds and
 //! `now`.
 
-use crate::config::Thresholds;
-use crate::core::demand::Demand;
-use crate::core::forecast::{Sample, consumption_rate};
-use crate::core::pool::{PoolTotals, is_usable, remaining_bytes, totals, used_ratio};
-use crate::core::projection::{Projection, project};
-use crate::core::rules::{ExpiringPackage, Finding, RuleInput, Severity, evaluate};
-use crate::core::usage::HourlyUsage;
+use crate::demand::Demand;
+use crate::forecast::{Sample, consumption_rate};
 use crate::model::{Package, Snapshot};
+use crate::pool::{PoolTotals, is_usable, remaining_bytes, totals, used_ratio};
+use crate::projection::{Projection, project};
+use crate::rules::{ExpiringPackage, Finding, RuleInput, Severity, evaluate};
+use crate::settings::Thresholds;
+use crate::usage::HourlyUsage;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -196,9 +196,9 @@ pub fn assess_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::forecast::History;
-    use crate::core::rules::Rule;
-    use crate::core::testing::{at, package};
+    use crate::forecast::History;
+    use crate::rules::Rule;
+    use crate::testing::{at, package};
     use std::time::Duration;
 
     const GB: u64 = 1_000_000_000;
@@ -207,11 +207,11 @@ mod tests {
 
     fn thresholds() -> Thresholds {
         Thresholds {
-            remaining_bytes_below: 200 * GB,
-            remaining_ratio_below: 0.10,
-            expires_within: Duration::from_secs(7 * 86_400),
+            remaining_bytes_below: Some(200 * GB),
+            remaining_ratio_below: Some(0.10),
+            expires_within: Some(chrono::TimeDelta::days(7)),
             expiring_unused_above: 10 * GB,
-            depletion_within: Duration::from_secs(3 * 86_400),
+            depletion_within: Some(chrono::TimeDelta::days(3)),
         }
     }
 
@@ -387,11 +387,11 @@ mod tests {
     #[test]
     fn zero_thresholds_turn_rules_off() {
         let t = Thresholds {
-            remaining_bytes_below: 0,
-            remaining_ratio_below: 0.0,
-            expires_within: Duration::ZERO,
+            remaining_bytes_below: None,
+            remaining_ratio_below: None,
+            expires_within: None,
             expiring_unused_above: 0,
-            depletion_within: Duration::ZERO,
+            depletion_within: None,
         };
         let snap = Snapshot {
             taken_at: at("2026-06-01 00:00:00"),

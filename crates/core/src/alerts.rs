@@ -14,9 +14,9 @@
 //! state is plain data the shell stores on disk, so a restart in any state
 //! carries on where it left off.
 
-use crate::config::notify::AlertsConfig;
-use crate::config::units::format_span;
-use crate::core::rules::{Finding, Severity};
+use crate::rules::{Finding, Severity};
+use crate::settings::AlertSettings;
+use crate::units::format_span;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -105,8 +105,8 @@ pub enum PollResult<'a> {
     Failed(&'a str),
 }
 
-fn at_least(elapsed: TimeDelta, limit: std::time::Duration) -> bool {
-    elapsed >= TimeDelta::from_std(limit).unwrap_or(TimeDelta::MAX)
+fn at_least(elapsed: TimeDelta, limit: TimeDelta) -> bool {
+    elapsed >= limit
 }
 
 impl Lifecycle {
@@ -118,7 +118,7 @@ impl Lifecycle {
         account: &str,
         result: PollResult,
         healthy_since: DateTime<Utc>,
-        config: &AlertsConfig,
+        config: &AlertSettings,
         now: DateTime<Utc>,
     ) -> Vec<Notice> {
         let mut notices = Vec::new();
@@ -180,7 +180,7 @@ impl Lifecycle {
         k: String,
         seen: Alert,
         fire_at_once: bool,
-        config: &AlertsConfig,
+        config: &AlertSettings,
         now: DateTime<Utc>,
         notices: &mut Vec<Notice>,
     ) {
@@ -225,7 +225,7 @@ impl Lifecycle {
         }
     }
 
-    fn resolve(&mut self, k: &str, config: &AlertsConfig, notices: &mut Vec<Notice>) {
+    fn resolve(&mut self, k: &str, config: &AlertSettings, notices: &mut Vec<Notice>) {
         if let Some(alert) = self.alerts.remove(k)
             && alert.phase == Phase::Firing
             && config.send_resolved
@@ -258,15 +258,14 @@ impl Lifecycle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::rules::Rule;
-    use crate::core::testing::at;
-    use std::time::Duration;
+    use crate::rules::Rule;
+    use crate::testing::at;
 
-    fn config() -> AlertsConfig {
-        AlertsConfig {
-            repeat_interval: Duration::from_secs(3600),
+    fn config() -> AlertSettings {
+        AlertSettings {
+            repeat_interval: TimeDelta::hours(1),
             send_resolved: true,
-            poll_failure_after: Duration::from_secs(1800),
+            poll_failure_after: TimeDelta::minutes(30),
         }
     }
 
@@ -438,7 +437,7 @@ mod tests {
     #[test]
     fn send_resolved_false_stays_quiet_on_resolution() {
         let mut lc = Lifecycle::default();
-        let quiet = AlertsConfig {
+        let quiet = AlertSettings {
             send_resolved: false,
             ..config()
         };

@@ -181,7 +181,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, package};
+    use crate::testing::{at, package};
 
     fn entry(id: &str, state: OrderState, intent: &str) -> LedgerEntry {
         LedgerEntry {

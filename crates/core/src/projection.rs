@@ -3,10 +3,10 @@
 //! estimate and early bound) and how many bytes each package will still hold
 //! when it expires.
 
-use crate::core::demand::{Basis, Demand};
-use crate::core::drain::{DrainPackage, drain};
-use crate::core::pool::{is_usable, remaining_bytes};
+use crate::demand::{Basis, Demand};
+use crate::drain::{DrainPackage, drain};
 use crate::model::Package;
+use crate::pool::{is_usable, remaining_bytes};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
@@ -91,7 +91,7 @@ pub fn project(packages: &[Package], demand: &Demand, now: DateTime<Utc>) -> (Pr
             unused.push(p.left);
         }
         (
-            crate::core::drain::DrainOutcome {
+            crate::drain::DrainOutcome {
                 dry_in: None,
                 unused_at_expiry: unused,
                 renewed: false,
@@ -125,8 +125,8 @@ pub fn project(packages: &[Package], demand: &Demand, now: DateTime<Utc>) -> (Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, package};
     use crate::model::ExtensionMode;
+    use crate::testing::{at, package};
 
     const GB: u64 = 1_000_000_000;
 

@@ -3,9 +3,8 @@
 //! finished poll for `poll_failure_after` past the tick that was due is a
 //! failure the operator must hear about.
 
-use crate::config::units::format_span;
+use crate::units::format_span;
 use chrono::{DateTime, TimeDelta, Utc};
-use std::time::Duration;
 
 /// Why polling is overdue at `now`, if it is. `last_finished` is when the
 /// last poll ended (or watching began); `next_tick` is the schedule's first
@@ -13,10 +12,10 @@ use std::time::Duration;
 pub fn overdue(
     last_finished: DateTime<Utc>,
     next_tick: Option<DateTime<Utc>>,
-    poll_failure_after: Duration,
+    poll_failure_after: TimeDelta,
     now: DateTime<Utc>,
 ) -> Option<String> {
-    let grace = TimeDelta::from_std(poll_failure_after).unwrap_or(TimeDelta::MAX);
+    let grace = poll_failure_after;
     let due = next_tick.unwrap_or(last_finished);
     let late = now - due;
     if late < grace || poll_failure_after.is_zero() {
@@ -35,9 +34,9 @@ pub fn overdue(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::at;
+    use crate::testing::at;
 
-    const HALF_HOUR: Duration = Duration::from_secs(1800);
+    const HALF_HOUR: TimeDelta = TimeDelta::minutes(30);
 
     #[test]
     fn a_poll_due_and_not_done_is_overdue_only_after_the_grace() {

@@ -7,11 +7,11 @@
 //! the 30-day cap blocks, loudly; then dry-run says what it would do, and
 //! live orders.
 
-use crate::config::order::{OrderConfig, OrderMode};
-use crate::config::units::{format_size_human, format_span};
-use crate::core::assess::Assessment;
-use crate::core::ledger::{Ledger, OrderState};
-use crate::core::rules::{Finding, Rule, Severity};
+use crate::assess::Assessment;
+use crate::ledger::{Ledger, OrderState};
+use crate::rules::{Finding, Rule, Severity};
+use crate::settings::{OrderMode, OrderRules};
+use crate::units::{format_size_human, format_span};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// What to do about ordering after one poll.
@@ -44,18 +44,19 @@ pub enum Decision {
 }
 
 /// Why the account needs a package now, if it does.
-pub fn shortfall(a: &Assessment, cfg: &OrderConfig, now: DateTime<Utc>) -> Option<String> {
+pub fn shortfall(a: &Assessment, cfg: &OrderRules, now: DateTime<Utc>) -> Option<String> {
     let left = a.totals.remaining_bytes;
-    if cfg.when_remaining_below > 0 && left < cfg.when_remaining_below {
+    if let Some(below) = cfg.when_remaining_below
+        && left < below
+    {
         return Some(format!(
             "{} left, below {}",
             format_size_human(left),
-            format_size_human(cfg.when_remaining_below)
+            format_size_human(below)
         ));
     }
-    let limit = TimeDelta::from_std(cfg.when_depletion_within).unwrap_or(TimeDelta::MAX);
-    match a.depletion_at {
-        Some(dry) if !cfg.when_depletion_within.is_zero() && dry - now < limit => Some(format!(
+    match (a.depletion_at, cfg.when_depletion_within) {
+        (Some(dry), Some(limit)) if dry - now < limit => Some(format!(
             "{} left, forecast to run dry in {} ({} UTC)",
             format_size_human(left),
             format_span((dry - now).to_std().unwrap_or_default()),
@@ -74,11 +75,13 @@ pub const FORECAST_CONFIRMATION: TimeDelta = TimeDelta::hours(1);
 /// `None` if this poll is the first to see it) is confirmed at `now`: by a
 /// second poll when bytes are already below `when_remaining_below`, and
 /// also by [`FORECAST_CONFIRMATION`] when only the forecast says so.
-pub fn confirmed(first_seen: Option<DateTime<Utc>>, a: &Assessment, cfg: &OrderConfig, now: DateTime<Utc>) -> bool {
+pub fn confirmed(first_seen: Option<DateTime<Utc>>, a: &Assessment, cfg: &OrderRules, now: DateTime<Utc>) -> bool {
     let Some(first) = first_seen else {
         return false;
     };
-    let low_now = cfg.when_remaining_below > 0 && a.totals.remaining_bytes < cfg.when_remaining_below;
+    let low_now = cfg
+        .when_remaining_below
+        .is_some_and(|below| a.totals.remaining_bytes < below);
     low_now || now - first >= FORECAST_CONFIRMATION
 }
 
@@ -90,7 +93,7 @@ pub fn decide(
     account: &str,
     a: &Assessment,
     ledger: &Ledger,
-    cfg: &OrderConfig,
+    cfg: &OrderRules,
     seen_before: bool,
     now: DateTime<Utc>,
 ) -> Decision {
@@ -123,7 +126,7 @@ pub fn decide(
 /// It claims nothing about any order. It is critical only where it stops
 /// live ordering; with ordering off it is worth a warning, and nothing at
 /// all when there is no ledger to read (`ledger_exists` false).
-pub fn ledger_unavailable(why: &str, cfg: &OrderConfig, ledger_exists: bool) -> Option<Finding> {
+pub fn ledger_unavailable(why: &str, cfg: &OrderRules, ledger_exists: bool) -> Option<Finding> {
     if cfg.mode == OrderMode::Off && !ledger_exists {
         return None;
     }
@@ -145,11 +148,11 @@ pub fn findings(
     account: &str,
     ledger: &Ledger,
     decision: &Decision,
-    cfg: &OrderConfig,
+    cfg: &OrderRules,
     now: DateTime<Utc>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    let grace = TimeDelta::from_std(cfg.fulfilment_grace).unwrap_or(TimeDelta::MAX);
+    let grace = cfg.fulfilment_grace;
     for e in ledger.entries.iter().filter(|e| e.account == account) {
         let finding = |rule, severity, summary: String| Finding {
             rule,
@@ -215,13 +218,12 @@ pub fn findings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Thresholds;
-    use crate::core::assess::assess;
-    use crate::core::forecast::Sample;
-    use crate::core::ledger::LedgerEntry;
-    use crate::core::testing::{at, package};
+    use crate::assess::assess;
+    use crate::forecast::Sample;
+    use crate::ledger::LedgerEntry;
     use crate::model::Snapshot;
-    use std::time::Duration;
+    use crate::settings::Thresholds;
+    use crate::testing::{at, package};
 
     const GB: u64 = 1_000_000_000;
 
@@ -239,10 +241,10 @@ mod tests {
         assess(&snap, &[Sample::of(&snap)], &Thresholds::default(), snap.taken_at)
     }
 
-    fn live() -> OrderConfig {
-        OrderConfig {
+    fn live() -> OrderRules {
+        OrderRules {
             mode: OrderMode::Live,
-            ..OrderConfig::default()
+            ..OrderRules::default()
         }
     }
 
@@ -266,8 +268,8 @@ mod tests {
     #[test]
     fn a_ledger_out_of_reach_is_critical_only_when_it_stops_live_ordering() {
         let why = "the order ledger is out of reach: cannot open orders.lock: Too many open files";
-        assert_eq!(ledger_unavailable(why, &OrderConfig::default(), false), None);
-        let off = ledger_unavailable(why, &OrderConfig::default(), true).unwrap();
+        assert_eq!(ledger_unavailable(why, &OrderRules::default(), false), None);
+        let off = ledger_unavailable(why, &OrderRules::default(), true).unwrap();
         assert_eq!(
             (off.rule, off.severity),
             (Rule::OrderLedgerUnavailable, Severity::Warning)
@@ -304,7 +306,7 @@ mod tests {
             decide("main", &pool(50), &none, &live(), false, at(NOW)),
             Decision::Nothing
         );
-        let dry = OrderConfig {
+        let dry = OrderRules {
             mode: OrderMode::DryRun,
             ..live()
         };
@@ -332,9 +334,9 @@ mod tests {
                 reason: "50.0 GB left, below 100 GB".into()
             }
         );
-        let off = OrderConfig::default();
+        let off = OrderRules::default();
         assert_eq!(decide("main", &pool(50), &none, &off, true, at(NOW)), Decision::Nothing);
-        let dry = OrderConfig {
+        let dry = OrderRules {
             mode: OrderMode::DryRun,
             ..live()
         };
@@ -353,8 +355,8 @@ mod tests {
             matches!(&d, Decision::Order { reason } if reason.contains("run dry in 1d")),
             "{d:?}"
         );
-        let no_forecast = OrderConfig {
-            when_depletion_within: Duration::ZERO,
+        let no_forecast = OrderRules {
+            when_depletion_within: None,
             ..live()
         };
         assert_eq!(
@@ -466,7 +468,7 @@ mod tests {
         assert!(f[0].summary.contains("cdnquota order --resolve ord-1"));
         assert!(findings("other", &unknown, &Decision::Nothing, &cfg, at(NOW)).is_empty());
 
-        let dry = OrderConfig {
+        let dry = OrderRules {
             mode: OrderMode::DryRun,
             ..live()
         };

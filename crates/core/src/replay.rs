@@ -4,13 +4,13 @@
 //! what `cdnquota backtest` runs, so thresholds can be tuned on an account's
 //! own history, and what the forecast benchmark measures.
 
-use crate::config::Thresholds;
-use crate::config::notify::AlertsConfig;
-use crate::core::alerts::{Lifecycle, NoticeKind, PollResult};
-use crate::core::assess::ForecastModel;
-use crate::core::history::AccountHistory;
-use crate::core::rules::Rule;
+use crate::alerts::{Lifecycle, NoticeKind, PollResult};
+use crate::assess::ForecastModel;
+use crate::history::AccountHistory;
 use crate::model::Snapshot;
+use crate::rules::Rule;
+use crate::settings::AlertSettings;
+use crate::settings::Thresholds;
 use chrono::{DateTime, Utc};
 
 /// The account name alerts are kept under in a replay.
@@ -61,7 +61,7 @@ pub struct Step {
 /// A replay in progress: feed it polls in time order.
 pub struct Replay {
     thresholds: Thresholds,
-    alerts: AlertsConfig,
+    alerts: AlertSettings,
     model: ForecastModel,
     history: AccountHistory,
     lifecycle: Lifecycle,
@@ -70,7 +70,7 @@ pub struct Replay {
 
 impl Replay {
     /// A replay with these thresholds, alert settings and demand model.
-    pub fn new(thresholds: Thresholds, alerts: AlertsConfig, model: ForecastModel) -> Self {
+    pub fn new(thresholds: Thresholds, alerts: AlertSettings, model: ForecastModel) -> Self {
         Replay {
             thresholds,
             alerts,
@@ -138,7 +138,7 @@ impl Replay {
         self.lifecycle
             .alerts
             .values()
-            .filter(|a| a.phase == crate::core::alerts::Phase::Firing)
+            .filter(|a| a.phase == crate::alerts::Phase::Firing)
             .map(|a| (a.rule.clone(), a.package_id.clone()))
             .collect()
     }
@@ -147,14 +147,14 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, package};
+    use crate::testing::{at, package};
     use chrono::TimeDelta;
 
     const GB: u64 = 1_000_000_000;
 
     #[test]
     fn a_draining_pool_fires_the_forecast_once_then_exhaustion_then_resolves_on_top_up() {
-        let mut replay = Replay::new(Thresholds::default(), AlertsConfig::default(), ForecastModel::Seasonal);
+        let mut replay = Replay::new(Thresholds::default(), AlertSettings::default(), ForecastModel::Seasonal);
         let start = at("2026-06-01 00:00:00");
         let mut changes = Vec::new();
         // 1 TB draining at 10 GB an hour: dry after 100 h; topped up at 110 h.

@@ -62,7 +62,7 @@ pub fn totals(packages: &[Package], now: DateTime<Utc>) -> PoolTotals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, package};
+    use crate::testing::{at, package};
 
     #[test]
     fn usable_means_enabled_unexpired_and_inside_the_window() {

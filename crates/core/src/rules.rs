@@ -5,11 +5,11 @@
 //! exhaustion to hide "low", the alert lifecycle would report PoolLow as
 //! resolved at the very moment the pool ran dry.
 
-use crate::config::Thresholds;
-use crate::config::units::{format_size_human, format_span};
-use crate::core::pool::PoolTotals;
-use crate::core::projection::Projection;
-use chrono::{DateTime, Utc};
+use crate::pool::PoolTotals;
+use crate::projection::Projection;
+use crate::settings::Thresholds;
+use crate::units::{format_size_human, format_span};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::fmt;
 
@@ -133,13 +133,14 @@ fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> std::time::Duration {
     (then - now).to_std().unwrap_or_default()
 }
 
-fn within(now: DateTime<Utc>, then: DateTime<Utc>, limit: std::time::Duration) -> bool {
-    !limit.is_zero() && then - now < chrono::TimeDelta::from_std(limit).unwrap_or(chrono::TimeDelta::MAX)
+fn within(now: DateTime<Utc>, then: DateTime<Utc>, limit: Option<TimeDelta>) -> bool {
+    limit.is_some_and(|limit| then - now < limit)
 }
 
 /// How far past `depletion_within` an active DepletionForecast may move
-/// before it resolves.
-const DEPLETION_HYSTERESIS: f64 = 1.5;
+/// before it resolves: 1.5 times, as a fraction so the span stays exact.
+const DEPLETION_HYSTERESIS_NUM: i32 = 3;
+const DEPLETION_HYSTERESIS_DEN: i32 = 2;
 
 /// Every finding for one account at `now`.
 pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Finding> {
@@ -175,13 +176,12 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
         });
     }
     let ratio = totals.remaining_ratio().unwrap_or(0.0);
-    let low_bytes = totals.remaining_bytes < t.remaining_bytes_below;
-    let low_ratio = ratio < t.remaining_ratio_below;
-    if low_bytes || low_ratio {
-        let why = if low_bytes {
-            format!("below {}", format_size_human(t.remaining_bytes_below))
-        } else {
-            format!("below {:.0}%", t.remaining_ratio_below * 100.0)
+    let low_bytes = t.remaining_bytes_below.filter(|below| totals.remaining_bytes < *below);
+    let low_ratio = t.remaining_ratio_below.filter(|below| ratio < *below);
+    if low_bytes.is_some() || low_ratio.is_some() {
+        let why = match (low_bytes, low_ratio) {
+            (Some(below), _) => format!("below {}", format_size_human(below)),
+            (None, below) => format!("below {:.0}%", below.unwrap_or(0.0) * 100.0),
         };
         findings.push(Finding {
             rule: Rule::PoolLow,
@@ -196,7 +196,10 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
     }
     if let Some(p) = input.projection {
         let limit = if input.depletion_active {
-            t.depletion_within.mul_f64(DEPLETION_HYSTERESIS)
+            t.depletion_within.map(|d| {
+                d.checked_mul(DEPLETION_HYSTERESIS_NUM)
+                    .map_or(TimeDelta::MAX, |d| d / DEPLETION_HYSTERESIS_DEN)
+            })
         } else {
             t.depletion_within
         };

@@ -6,10 +6,10 @@
 //! It is one small record per poll interval and per hour, never one record
 //! per package per poll.
 
-use crate::core::forecast::History;
-use crate::core::pool::totals;
-use crate::core::usage::HourlyUsage;
+use crate::forecast::History;
 use crate::model::Snapshot;
+use crate::pool::totals;
+use crate::usage::HourlyUsage;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -85,19 +85,19 @@ impl AccountHistory {
     pub fn record_and_assess(
         &mut self,
         snapshot: Snapshot,
-        thresholds: &crate::config::Thresholds,
-        model: crate::core::assess::ForecastModel,
+        thresholds: &crate::settings::Thresholds,
+        model: crate::assess::ForecastModel,
         depletion_active: bool,
-    ) -> crate::core::assess::Assessment {
+    ) -> crate::assess::Assessment {
         self.record(&snapshot);
         let now = snapshot.taken_at;
-        let input = crate::core::assess::ForecastInput {
+        let input = crate::assess::ForecastInput {
             usage: &self.hourly,
             recent_rate: self.recent_rate(),
             model,
             depletion_active,
         };
-        crate::core::assess::assess_with(snapshot, &input, thresholds, now)
+        crate::assess::assess_with(snapshot, &input, thresholds, now)
     }
 
     /// Bytes per second over the recent polls.
@@ -117,7 +117,7 @@ impl AccountHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, package};
+    use crate::testing::{at, package};
 
     const GB: u64 = 1_000_000_000;
 

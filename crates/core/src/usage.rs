@@ -187,7 +187,7 @@ impl HourlyUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::at;
+    use crate::testing::at;
 
     #[test]
     fn a_poll_interval_is_spread_over_the_hours_it_spans() {

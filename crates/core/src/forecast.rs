@@ -222,15 +222,15 @@ impl History {
 /// weekly cycle instead (`projection`); this is the same drain at one rate,
 /// for one-off answers and as what the randomised tests check it against.
 pub fn depletion_time(packages: &[Package], now: DateTime<Utc>, rate: f64) -> Option<DateTime<Utc>> {
-    let demand = crate::core::demand::Demand::flat(Some(rate).filter(|r| r.is_finite()), now);
-    crate::core::projection::project(packages, &demand, now).0.depletion_at
+    let demand = crate::demand::Demand::flat(Some(rate).filter(|r| r.is_finite()), now);
+    crate::projection::project(packages, &demand, now).0.depletion_at
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::pool::{is_usable, remaining_bytes};
-    use crate::core::testing::{at, package};
+    use crate::pool::{is_usable, remaining_bytes};
+    use crate::testing::{at, package};
 
     fn snap(when: &str, packages: Vec<Package>) -> Sample {
         Sample::of(&Snapshot {

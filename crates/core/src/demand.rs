@@ -18,7 +18,7 @@
 //! traffic ran above the profile in the last two weeks (mean plus one
 //! standard deviation, 5 to 35 %), with a surge fading half as fast.
 
-use crate::core::usage::{HOUR, HourlyUsage};
+use crate::usage::{HOUR, HourlyUsage};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -326,7 +326,7 @@ impl Demand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::at;
+    use crate::testing::at;
     use chrono::TimeDelta;
 
     /// Hourly usage with a daily cycle: `night` B/s from 00 to 12 UTC,

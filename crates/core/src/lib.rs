@@ -1,0 +1,50 @@
+//! `cdnquota-core`: what cdnquota knows and decides, as pure functions of
+//! (snapshot, history, settings, now). Nothing here does I/O, reads a clock
+//! or spawns a task; the daemon's shell feeds it and acts on its answers.
+//!
+//! # Layout, in the order data flows through it
+//!
+//! - [`model`]: what a source reports, a [`model::Snapshot`] of packages.
+//! - [`settings`]: the thresholds, alert settings and order rules, parsed
+//!   from the config by the shell, "off" already an `Option`.
+//! - [`units`]: sizes and spans written for people and for the config.
+//! - [`plausibility`]: whether a package list can be believed at all.
+//! - [`pool`]: which packages count and how many bytes are left.
+//! - [`forecast`], [`usage`], [`history`]: the burn rate from past polls, the
+//!   consumption by the hour, and what survives a restart.
+//! - [`demand`], [`drain`], [`projection`]: the expected demand run forward
+//!   against the packages: when the pool runs dry, what expires unused.
+//! - [`rules`], [`assess`]: the findings for one account.
+//! - [`alerts`], [`poll_guard`]: the alert lifecycle (fire once, repeat,
+//!   resolve once) and the watchdog over polling itself.
+//! - [`ledger`], [`order_policy`]: the order ledger's rules and whether to
+//!   order.
+//! - [`check_state`]: the one verdict (OK/WARNING/CRITICAL/UNKNOWN) that
+//!   `check`, the status page and the mail share.
+//! - [`replay`]: recorded polls run through all of the above, for backtests.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod alerts;
+pub mod assess;
+pub mod check_state;
+pub mod demand;
+pub mod drain;
+pub mod forecast;
+pub mod history;
+pub mod ledger;
+pub mod model;
+pub mod order_policy;
+pub mod plausibility;
+pub mod poll_guard;
+pub mod pool;
+pub mod projection;
+pub mod replay;
+pub mod rules;
+pub mod settings;
+pub mod units;
+pub mod usage;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

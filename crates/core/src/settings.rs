@@ -1,0 +1,174 @@
+//! The core's own settings: when findings fire, how alerts repeat, and the
+//! ordering rules. The config layer parses the file into these; "0 turns it
+//! off" is read once, into `None`, so no rule re-checks it.
+//!
+//! They serialize as the config file writes them (`"200GB"`, `"7d"`, `"0B"`
+//! for off), so `cdnquota config` prints what it would read back.
+
+use crate::units::{format_duration_exact, format_size_exact};
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// When the findings fire, for one account.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// PoolLow when fewer bytes than this are left (`None`: off).
+    #[serde(serialize_with = "bytes_or_off")]
+    pub remaining_bytes_below: Option<u64>,
+    /// PoolLow when less than this fraction of the pool is left (`None`: off).
+    #[serde(serialize_with = "ratio_or_off")]
+    pub remaining_ratio_below: Option<f64>,
+    /// PackageExpiringSoon when a package with bytes left expires this soon
+    /// (`None`: off).
+    #[serde(serialize_with = "span_or_off")]
+    pub expires_within: Option<TimeDelta>,
+    /// ... and the forecast leaves more than this many bytes in it unused.
+    #[serde(serialize_with = "bytes")]
+    pub expiring_unused_above: u64,
+    /// DepletionForecast when the pool is forecast to run dry this soon
+    /// (`None`: off).
+    #[serde(serialize_with = "span_or_off")]
+    pub depletion_within: Option<TimeDelta>,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            remaining_bytes_below: Some(200_000_000_000),
+            remaining_ratio_below: Some(0.10),
+            expires_within: Some(TimeDelta::days(7)),
+            // Below 10 GB a loss is too small to act on for an account that
+            // buys packages of 100 GB and more, and within the forecast's
+            // own error over a package's last days.
+            expiring_unused_above: 10_000_000_000,
+            depletion_within: Some(TimeDelta::days(3)),
+        }
+    }
+}
+
+/// How alerts fire, repeat and resolve.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertSettings {
+    /// A firing alert is told again this often.
+    #[serde(serialize_with = "span")]
+    pub repeat_interval: TimeDelta,
+    /// Whether a resolved alert is told.
+    pub send_resolved: bool,
+    /// No successful poll for this long fires PollFailing (zero: at the
+    /// first failed poll, and the overdue-poll guard is off).
+    #[serde(serialize_with = "span")]
+    pub poll_failure_after: TimeDelta,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            repeat_interval: TimeDelta::hours(24),
+            send_resolved: true,
+            poll_failure_after: TimeDelta::minutes(30),
+        }
+    }
+}
+
+/// Whether ordering is off, simulated, or real.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub enum OrderMode {
+    /// Never order (the default).
+    #[default]
+    #[serde(rename = "off")]
+    Off,
+    /// Log and mail what would be ordered; never call OrderPackage.
+    #[serde(rename = "dry-run")]
+    DryRun,
+    /// Place orders.
+    #[serde(rename = "live")]
+    Live,
+}
+
+/// One account's ordering rules.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrderRules {
+    /// Off, dry-run or live.
+    pub mode: OrderMode,
+    /// Package size in GB; must be a size GetPackagePrice lists.
+    pub unit_gb: u32,
+    /// Packages per order, 1 to 5.
+    pub number: u32,
+    /// Order when fewer bytes than this are left (`None`: this trigger is off).
+    #[serde(serialize_with = "bytes_or_off")]
+    pub when_remaining_below: Option<u64>,
+    /// Order when the pool is forecast to run dry this soon (`None`: off).
+    #[serde(serialize_with = "span_or_off")]
+    pub when_depletion_within: Option<TimeDelta>,
+    /// Orders allowed in any 30 days, automatic and by hand together.
+    pub max_orders_per_30d: u32,
+    /// An order not fulfilled this long after it was placed fires
+    /// OrderNotFulfilled (it must still be paid).
+    #[serde(serialize_with = "span")]
+    pub fulfilment_grace: TimeDelta,
+    /// Set on a replica that `[order] ordering_replica` does not name: why
+    /// ordering is off here whatever `mode` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby: Option<String>,
+}
+
+impl Default for OrderRules {
+    fn default() -> Self {
+        OrderRules {
+            mode: OrderMode::Off,
+            unit_gb: 100,
+            number: 1,
+            when_remaining_below: Some(100_000_000_000),
+            when_depletion_within: Some(TimeDelta::days(2)),
+            max_orders_per_30d: 2,
+            fulfilment_grace: TimeDelta::days(1),
+            standby: None,
+        }
+    }
+}
+
+/// A config value where zero means off: `None` for zero.
+pub fn nonzero_bytes(bytes: u64) -> Option<u64> {
+    (bytes > 0).then_some(bytes)
+}
+
+/// A config ratio where zero means off: `None` for zero.
+pub fn nonzero_ratio(ratio: f64) -> Option<f64> {
+    (ratio > 0.0).then_some(ratio)
+}
+
+/// A config duration where zero means off: `None` for zero.
+pub fn nonzero_span(d: std::time::Duration) -> Option<TimeDelta> {
+    (!d.is_zero()).then(|| span_of(d))
+}
+
+/// A config duration as the core computes with it; beyond chrono's range
+/// it is "forever".
+pub fn span_of(d: std::time::Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// A span back in the config's unit, for writing it.
+fn std_of(d: TimeDelta) -> std::time::Duration {
+    d.to_std().unwrap_or_default()
+}
+
+fn bytes<S: Serializer>(b: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_size_exact(*b))
+}
+
+fn bytes_or_off<S: Serializer>(b: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    bytes(&b.unwrap_or(0), s)
+}
+
+fn ratio_or_off<S: Serializer>(r: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(r.unwrap_or(0.0))
+}
+
+fn span<S: Serializer>(d: &TimeDelta, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration_exact(std_of(*d)))
+}
+
+fn span_or_off<S: Serializer>(d: &Option<TimeDelta>, s: S) -> Result<S::Ok, S::Error> {
+    span(&d.unwrap_or(TimeDelta::zero()), s)
+}
