@@ -16,8 +16,6 @@
 //!
 //! Pass seeds as arguments to replay other traces: `-- 1 2 3`.
 
-use cdnquota::api::record::parse_record;
-use cdnquota::config::values::CHINA_STANDARD_TIME;
 use cdnquota::sim::trace::{Trace, generate};
 use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::replay::{Replay, Step};
@@ -25,6 +23,8 @@ use cdnquota_core::settings::AlertSettings;
 use cdnquota_core::settings::Thresholds;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Instant;
+use tencent_cdn_api::record::parse_record;
+use tencent_cdn_api::settings::CHINA_STANDARD_TIME;
 
 struct Episode {
     /// When the pool was last topped up before running dry (or the start).

@@ -13,7 +13,6 @@
 //! `sim` stands in for the real API in tests and the demo.
 
 pub mod alertmanager;
-pub mod api;
 pub mod command;
 pub mod config;
 pub mod daemon;
@@ -28,4 +27,4 @@ pub mod random;
 pub mod recorder;
 pub mod sim;
 pub mod state;
-pub mod text;
+pub mod tls;

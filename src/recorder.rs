@@ -4,13 +4,13 @@
 //! days before a poll are left out, and the file starts afresh (the old one
 //! kept as `.1`) past 64 MiB, so recording never fills the disk.
 
-use crate::api::record::to_record;
-use crate::config::values::ApiVersion;
 use cdnquota_core::model::Snapshot;
 use chrono::{FixedOffset, TimeDelta};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use tencent_cdn_api::record::to_record;
+use tencent_cdn_api::settings::ApiVersion;
 
 /// The size past which a recording is rotated.
 pub const MAX_BYTES: u64 = 64 * 1024 * 1024;

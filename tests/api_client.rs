@@ -3,10 +3,6 @@
 
 mod common;
 
-use cdnquota::api::RequestObserver;
-use cdnquota::api::encode::encode_pairs;
-use cdnquota::api::error::ApiError;
-use cdnquota::api::v2::V2Client;
 use cdnquota::config::values::UtcOffset;
 use cdnquota::sim::Simulator;
 use cdnquota::sim::state::{Fault, SimPackage, SimState};
@@ -16,9 +12,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tencent_cdn_api::RequestObserver;
+use tencent_cdn_api::encode::encode_pairs;
+use tencent_cdn_api::error::ApiError;
+use tencent_cdn_api::v2::V2Client;
 
 async fn sim(state: SimState) -> Simulator {
-    cdnquota::api::install_crypto_provider();
+    tencent_cdn_api::tls::install_crypto_provider();
     Simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), state)
         .await
         .unwrap()
@@ -29,7 +29,7 @@ fn client(sim: &Simulator, extra: &str) -> V2Client {
     let config = cdnquota::config::parse(&text, Path::new("test.toml"), &|_| None)
         .unwrap()
         .config;
-    V2Client::new(&config.accounts[0], UtcOffset::default().0).unwrap()
+    V2Client::new(&config.accounts[0].client_settings(UtcOffset::default().0)).unwrap()
 }
 
 #[derive(Default)]
@@ -169,7 +169,7 @@ async fn a_refused_connection_is_a_transient_transport_error() {
     let config = cdnquota::config::parse(&text, Path::new("t.toml"), &|_| None)
         .unwrap()
         .config;
-    let err = V2Client::new(&config.accounts[0], UtcOffset::default().0)
+    let err = V2Client::new(&config.accounts[0].client_settings(UtcOffset::default().0))
         .unwrap()
         .get_package()
         .await
@@ -229,7 +229,7 @@ async fn api_times_are_read_in_the_configured_offset() {
     )
     .unwrap()
     .config;
-    let utc = V2Client::new(&config.accounts[0], config.api_utc_offset.0).unwrap();
+    let utc = V2Client::new(&config.accounts[0].client_settings(config.api_utc_offset.0)).unwrap();
     let shifted = utc.get_package().await.unwrap();
     assert_eq!(shifted.packages[0].expires_at.timestamp(), expected + 8 * 3600);
 }

@@ -4,9 +4,9 @@
 //! for the log when the push is refused.
 
 use crate::config::alertmanager::{AlertmanagerConfig, AlertmanagerUrl};
-use crate::config::secret::Secret;
-use crate::text::truncate_chars;
+use cdnquota_core::text::truncate_chars;
 use std::fmt;
+use tencent_cdn_api::secret::Secret;
 
 /// Why a push failed.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +38,7 @@ impl PushClient {
     /// Builds the client: the CA file, when set, is the only one trusted;
     /// redirects are not followed (they would carry the password away).
     pub fn new(config: &AlertmanagerConfig) -> Result<PushClient, String> {
-        crate::api::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

@@ -9,9 +9,9 @@
 //! poll to poll; the numbers go in annotations.
 
 use crate::notify::render::{advice, headline};
-use crate::text::truncate_chars;
 use cdnquota_core::alerts::{Alert, Notice, NoticeKind};
 use cdnquota_core::assess::Assessment;
+use cdnquota_core::text::truncate_chars;
 use cdnquota_core::units::format_size_human;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,7 @@
 //! the other replica costs nothing.
 
 use super::payload::{AmAlert, key};
-use crate::api::retry::RetryPolicy;
+use cdnquota_core::backoff::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

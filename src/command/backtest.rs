@@ -2,7 +2,6 @@
 //! polls through the same core the daemon runs, each record's time as
 //! `now`, and reports what would have fired and how good the forecast was.
 
-use crate::api::record::parse_record;
 use crate::config::values::UtcOffset;
 use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::replay::{Replay, Step};
@@ -13,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use tencent_cdn_api::record::parse_record;
 
 /// What `backtest` replays, and how.
 pub struct BacktestArgs<'a> {

@@ -3,7 +3,6 @@
 //! then the table as long output (see [`super::nagios`]), or JSON; and the
 //! plugin's exit code. The whole check is bounded by `--timeout`.
 
-use crate::api::source::PackageSource;
 use crate::config::Config;
 use crate::config::units::parse_duration;
 use cdnquota_core::assess::{Assessment, ForecastModel, assess};
@@ -16,6 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tencent_cdn_api::source::PackageSource;
 use tokio::time::Instant;
 
 /// The default `--timeout`: under the 60 s after which Nagios kills a
@@ -125,7 +125,7 @@ async fn poll_one(
 ) -> AccountReport {
     let name = account.name.to_string();
     let thresholds = account.thresholds;
-    let source = match PackageSource::new(account, offset) {
+    let source = match PackageSource::new(&account.client_settings(offset)) {
         Ok(source) => source,
         Err(e) => return unknown(&name, e, thresholds),
     };

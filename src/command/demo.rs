@@ -1,10 +1,8 @@
 //! `cdnquota demo`: the simulator and the daemon in one process, no config
 //! and no credentials, on a fast schedule so the pool visibly drains.
 
-use crate::api::signature::SignatureMethod;
 use crate::config::notify::{EmailConfig, SmtpTls, TransportKind};
-use crate::config::secret::{KeyId, Secret};
-use crate::config::values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, UtcOffset};
+use crate::config::values::{AccountName, CronSchedule, UtcOffset};
 use crate::config::{Account, Config};
 use crate::daemon::{Daemon, stop_signal};
 use crate::random::random_u64;
@@ -14,6 +12,9 @@ use chrono::Utc;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
+use tencent_cdn_api::secret::{KeyId, Secret};
+use tencent_cdn_api::settings::{ApiVersion, Endpoint, HttpMethod};
+use tencent_cdn_api::signature::SignatureMethod;
 
 /// The demo polls every five seconds.
 const DEMO_SCHEDULE: &str = "*/5 * * * * *";

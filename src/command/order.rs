@@ -2,9 +2,7 @@
 //! and cap as the daemon, list the ledger, or settle an order whose outcome
 //! is unknown or failed.
 
-use crate::api::source::PackageSource;
 use crate::config::Config;
-use crate::config::values::ApiVersion;
 use crate::order::ledger_file::LedgerFile;
 use crate::order::{intent, place};
 use cdnquota_core::ledger::OrderState;
@@ -12,6 +10,8 @@ use chrono::Utc;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use tencent_cdn_api::settings::ApiVersion;
+use tencent_cdn_api::source::PackageSource;
 
 /// The flags of `cdnquota order`.
 #[derive(clap::Args)]
@@ -258,7 +258,7 @@ fn place_by_hand(config: &Config, file: &LedgerFile, name: &str, unit_gb: u32, n
         if !yes && !confirm(name, number, unit_gb) {
             return fail("not confirmed; nothing ordered");
         }
-        let source = match PackageSource::new(&account, config.api_utc_offset.0) {
+        let source = match PackageSource::new(&account.client_settings(config.api_utc_offset.0)) {
             Ok(s) => s,
             Err(e) => return fail(e),
         };

@@ -1,7 +1,6 @@
 //! The `[alertmanager]` section: which Alertmanagers the daemon pushes its
 //! alerts to (API v2), how often it re-sends them, and how it connects.
 
-use super::secret::Secret;
 use super::units::PositiveDuration;
 use super::values::is_loopback;
 use super::{Located, SecretResolver};
@@ -10,6 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+use tencent_cdn_api::secret::Secret;
 
 /// Where the Alertmanager password may come from instead of the config.
 pub const ENV_ALERTMANAGER_PASSWORD: &str = "CDNQUOTA_ALERTMANAGER_PASSWORD";

@@ -7,25 +7,24 @@ pub mod alertmanager;
 pub mod metrics;
 pub mod notify;
 pub mod order;
-pub mod secret;
 pub mod units;
 pub mod values;
 
-use crate::api::signature::SignatureMethod;
 use cdnquota_core::settings::{
     AlertSettings, OrderMode, OrderRules, Thresholds, nonzero_bytes, nonzero_ratio, nonzero_span,
 };
 use notify::{EmailConfig, RawAlerts, RawEmail, SmtpTls, TransportKind, is_mailbox};
 use order::RawOrder;
-use secret::{KeyId, Secret};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tencent_cdn_api::secret::{KeyId, Secret};
+use tencent_cdn_api::settings::{ApiVersion, ClientSettings, Endpoint, HttpMethod, SignatureMethod};
 use toml::Spanned;
 use units::{ByteSize, HumanDuration, PositiveDuration};
-use values::{AccountName, ApiVersion, CronSchedule, Endpoint, HttpMethod, ListenAddr, Ratio, UtcOffset};
+use values::{AccountName, CronSchedule, ListenAddr, Ratio, UtcOffset};
 
 /// Where `cdnquota` looks for its config when `-c` is not given.
 pub const DEFAULT_PATH: &str = "/etc/cdnquota/cdnquota.toml";
@@ -37,10 +36,6 @@ pub const ENV_SECRET_KEY: &str = "TENCENTCLOUD_SECRET_KEY";
 pub const ENV_SESSION_TOKEN: &str = "TENCENTCLOUD_SESSION_TOKEN";
 /// Where the SMTP password may come from instead of the config.
 pub const ENV_SMTP_PASSWORD: &str = "CDNQUOTA_SMTP_PASSWORD";
-/// The default v2 endpoint.
-pub const V2_ENDPOINT: &str = "https://cdn.api.qcloud.com/v2/index.php";
-/// The default v3 endpoint.
-pub const V3_ENDPOINT: &str = "https://cdn.tencentcloudapi.com/";
 
 /// The whole, checked configuration.
 #[derive(Clone, Debug, Serialize)]
@@ -113,6 +108,27 @@ pub struct Account {
     pub thresholds: Thresholds,
     /// Ordering rules for this account (defaults merged with its overrides).
     pub order: OrderRules,
+}
+
+impl Account {
+    /// What the API client needs of this account, reading times in `offset`.
+    pub fn client_settings(&self, offset: chrono::FixedOffset) -> ClientSettings {
+        ClientSettings {
+            account: self.name.to_string(),
+            api: self.api,
+            endpoint: self.endpoint.clone(),
+            secret_id: self.secret_id.clone(),
+            secret_key: self.secret_key.clone(),
+            session_token: self.session_token.clone(),
+            signature_method: self.signature_method,
+            http_method: self.http_method,
+            timeout: self.timeout,
+            max_attempts: self.max_attempts,
+            retry_backoff: self.retry_backoff,
+            max_answer_bytes: self.max_answer_bytes,
+            utc_offset: offset,
+        }
+    }
 }
 
 fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -479,7 +495,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
             api: ra.api,
             endpoint: match ra.endpoint {
                 Some(e) => e,
-                None => default_endpoint(ra.api),
+                None => ra.api.default_endpoint(),
             },
             secret_id: KeyId::new(secret_id.0.expose()),
             secret_key,
@@ -490,7 +506,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
             timeout: ra.timeout.map_or(Duration::from_secs(15), |d| d.0),
             max_attempts,
             retry_backoff: ra.retry_backoff.map_or(Duration::from_secs(1), |d| d.0),
-            max_answer_bytes: ra.max_answer_size.map_or(default_max_answer(ra.api), |b| b.0),
+            max_answer_bytes: ra.max_answer_size.map_or(ra.api.default_max_answer(), |b| b.0),
             thresholds: ra.thresholds.apply(defaults),
             order,
         });
@@ -578,26 +594,6 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         warnings: Vec::new(),
         inline_secrets,
     })
-}
-
-/// The largest answer accepted by default. A v2 answer lists every package
-/// at once, about 250 bytes each: 64 MiB is a quarter of a million. A v3
-/// answer is one page of at most 1,000 packages, well under 4 MiB.
-fn default_max_answer(api: ApiVersion) -> u64 {
-    match api {
-        ApiVersion::V2 => 64 * 1024 * 1024,
-        ApiVersion::V3 => 4 * 1024 * 1024,
-    }
-}
-
-/// The public endpoint of `api`.
-fn default_endpoint(api: ApiVersion) -> Endpoint {
-    let url = match api {
-        ApiVersion::V2 => V2_ENDPOINT,
-        ApiVersion::V3 => V3_ENDPOINT,
-    };
-    // Constant URLs, parsed by a unit test: this cannot fail.
-    Endpoint::parse(url).expect("the default endpoints are valid URLs")
 }
 
 type Located = (Option<std::ops::Range<usize>>, String);

@@ -1,12 +1,12 @@
 //! The `[alerts]` and `[email]` sections: how alerts repeat and resolve, and
 //! how mail leaves the host.
 
-use super::secret::Secret;
 use super::units::{HumanDuration, PositiveDuration};
 use cdnquota_core::settings::{AlertSettings, span_of};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
+use tencent_cdn_api::secret::Secret;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

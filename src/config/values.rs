@@ -140,15 +140,9 @@ impl Serialize for CronSchedule {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UtcOffset(pub FixedOffset);
 
-/// China Standard Time, the zone of the API's times. Checked when compiling.
-pub const CHINA_STANDARD_TIME: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(offset) => offset,
-    None => panic!("+08:00 is a valid offset"),
-};
-
 impl Default for UtcOffset {
     fn default() -> Self {
-        UtcOffset(CHINA_STANDARD_TIME)
+        UtcOffset(tencent_cdn_api::settings::CHINA_STANDARD_TIME)
     }
 }
 
@@ -271,40 +265,6 @@ impl<'de> Deserialize<'de> for AccountName {
     }
 }
 
-/// An API endpoint URL: `https://`, or `http://` to a loopback address only,
-/// so credentials-bearing requests never cross a network in the clear.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint(pub Url);
-
-impl Endpoint {
-    /// Checks the scheme and host.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let url = Url::parse(value)
-            .map_err(|e| format!("`{value}` is not a URL ({e}): e.g. \"https://cdn.api.qcloud.com/v2/index.php\""))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("the endpoint URL must not carry a user name or password".into());
-        }
-        match url.scheme() {
-            "https" => Ok(Endpoint(url)),
-            "http" if is_loopback(&url) => Ok(Endpoint(url)),
-            "http" => Err(format!(
-                "`{value}` uses plain http to a host that is not loopback: use https"
-            )),
-            other => Err(format!("`{value}` has scheme `{other}`: use https")),
-        }
-    }
-
-    /// The host as signed and sent in the `Host` header, with `:port` when
-    /// the URL names a non-default one.
-    pub fn host_header(&self) -> String {
-        let host = self.0.host_str().unwrap_or_default();
-        match self.0.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        }
-    }
-}
-
 /// Whether the URL's host is 127.0.0.0/8, ::1 or `localhost`.
 pub fn is_loopback(url: &Url) -> bool {
     let host = url.host_str().unwrap_or_default();
@@ -312,18 +272,6 @@ pub fn is_loopback(url: &Url) -> bool {
     match bare.parse::<IpAddr>() {
         Ok(ip) => ip.is_loopback(),
         Err(_) => bare.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-impl<'de> Deserialize<'de> for Endpoint {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Endpoint::parse(&text(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for Endpoint {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_str())
     }
 }
 
@@ -340,41 +288,6 @@ impl<'de> Deserialize<'de> for Ratio {
             Err(serde::de::Error::custom(format!(
                 "{v} is not a ratio: use a number from 0 to 1, e.g. 0.10 for 10%"
             )))
-        }
-    }
-}
-
-/// Which API an account is read through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum ApiVersion {
-    /// API 2.0: GetPackage and OrderPackage on `cdn.api.qcloud.com`.
-    #[default]
-    #[serde(rename = "v2")]
-    V2,
-    /// API 3.0: DescribeTrafficPackages on `cdn.tencentcloudapi.com`.
-    #[serde(rename = "v3")]
-    V3,
-}
-
-/// The HTTP method requests are sent with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
-pub enum HttpMethod {
-    /// Parameters in the query string.
-    #[serde(rename = "GET")]
-    Get,
-    /// Parameters in a form body; the default, as it keeps them out of
-    /// proxy and server access logs.
-    #[default]
-    #[serde(rename = "POST")]
-    Post,
-}
-
-impl HttpMethod {
-    /// The method's name as signed.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpMethod::Get => "GET",
-            HttpMethod::Post => "POST",
         }
     }
 }
@@ -463,43 +376,5 @@ mod tests {
         for bad in ["", "Main", "a b", "a.b", "流量"] {
             assert!(AccountName::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn plain_http_only_to_loopback() {
-        assert!(Endpoint::parse("https://cdn.api.qcloud.com/v2/index.php").is_ok());
-        assert!(Endpoint::parse("http://127.0.0.1:8080/v2/index.php").is_ok());
-        assert!(Endpoint::parse("http://[::1]:8080/").is_ok());
-        assert!(Endpoint::parse("http://localhost/").is_ok());
-        assert!(
-            Endpoint::parse("http://cdn.api.qcloud.com/v2/index.php")
-                .unwrap_err()
-                .contains("use https")
-        );
-        assert!(Endpoint::parse("http://10.0.0.1/").is_err());
-        assert!(Endpoint::parse("ftp://127.0.0.1/").is_err());
-        assert!(Endpoint::parse("https://user:pw@example.com/").is_err());
-    }
-
-    #[test]
-    fn host_header_keeps_a_non_default_port() {
-        assert_eq!(
-            Endpoint::parse("https://cdn.api.qcloud.com/v2/index.php")
-                .unwrap()
-                .host_header(),
-            "cdn.api.qcloud.com"
-        );
-        assert_eq!(
-            Endpoint::parse("https://cdn.api.qcloud.com:443/x")
-                .unwrap()
-                .host_header(),
-            "cdn.api.qcloud.com"
-        );
-        assert_eq!(
-            Endpoint::parse("http://127.0.0.1:8080/v2/index.php")
-                .unwrap()
-                .host_header(),
-            "127.0.0.1:8080"
-        );
     }
 }

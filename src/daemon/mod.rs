@@ -7,7 +7,6 @@ mod svg_chart;
 pub mod systemd;
 pub mod watch;
 
-use crate::api::source::PackageSource;
 use crate::config::Config;
 use crate::config::values::CronSchedule;
 use crate::http::server::serve;
@@ -23,6 +22,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tencent_cdn_api::source::PackageSource;
 use tokio::net::TcpListener;
 use tokio::sync::watch as signal_channel;
 use watch::AccountWatch;
@@ -99,7 +99,7 @@ impl Daemon {
         crate::order::replica::announce(&config, &metrics);
         let mut accounts = Vec::new();
         for account in &config.accounts {
-            let source = PackageSource::new(account, config.api_utc_offset.0)
+            let source = PackageSource::new(&account.client_settings(config.api_utc_offset.0))
                 .map_err(DaemonError::Client)?
                 .with_observer(metrics.clone());
             accounts.push(Arc::new(AccountWatch::new(

@@ -1,7 +1,6 @@
 //! One watched account: its API client, consumption history and last
 //! results, and the poll itself (fetch, learn, assess, publish).
 
-use crate::api::source::PackageSource;
 use crate::config::Account;
 use crate::history_file::HistoryFile;
 use crate::metrics::Metrics;
@@ -17,6 +16,7 @@ use cdnquota_core::units::format_size_human;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
+use tencent_cdn_api::source::PackageSource;
 
 /// How much billed traffic is asked for at start: the last 30 days.
 const BILLING_BACKFILL: chrono::TimeDelta = chrono::TimeDelta::days(30);
@@ -348,9 +348,9 @@ fn billing_areas(snapshot: &cdnquota_core::model::Snapshot) -> Vec<&'static str>
 /// Whether DescribeBillingData's error means this key or endpoint will
 /// never read it (then the daemon stops asking), rather than a passing or
 /// one-off failure (then it asks again in an hour).
-fn billing_not_allowed(e: &crate::api::error::ApiError) -> bool {
+fn billing_not_allowed(e: &tencent_cdn_api::error::ApiError) -> bool {
     match e {
-        crate::api::error::ApiError::Tencent { code, .. } => [
+        tencent_cdn_api::error::ApiError::Tencent { code, .. } => [
             "AuthFailure",
             "UnauthorizedOperation",
             "InvalidAction",
@@ -358,7 +358,7 @@ fn billing_not_allowed(e: &crate::api::error::ApiError) -> bool {
         ]
         .iter()
         .any(|p| code.starts_with(p)),
-        crate::api::error::ApiError::HttpStatus { status, .. } => *status == 404,
+        tencent_cdn_api::error::ApiError::HttpStatus { status, .. } => *status == 404,
         _ => false,
     }
 }

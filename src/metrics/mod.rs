@@ -191,7 +191,7 @@ fn counter_vec(
     register(registry, prometheus::IntCounterVec::new(opts, labels)?)
 }
 
-impl crate::api::RequestObserver for Metrics {
+impl tencent_cdn_api::RequestObserver for Metrics {
     fn observe(&self, account: &str, action: &str, outcome: &str) {
         self.polls.observe(account, action, outcome);
     }

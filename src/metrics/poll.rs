@@ -1,12 +1,12 @@
 //! The daemon's own health: did the last poll work, when, how long it took,
 //! and every API request by outcome.
 
-use crate::api::RequestObserver;
 use chrono::{DateTime, Utc};
 use prometheus::{GaugeVec, IntCounterVec, Registry};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tencent_cdn_api::RequestObserver;
 
 /// Polling health gauges and the request counter.
 pub struct PollMetrics {

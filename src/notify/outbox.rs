@@ -2,7 +2,7 @@
 //! queued and keeps it through every retry and restart, so a receiver that
 //! sees it twice can tell.
 
-use crate::api::retry::RetryPolicy;
+use cdnquota_core::backoff::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -330,7 +330,7 @@ mod tests {
             notices,
             assessment: Some(&a),
             now: at("2026-06-01 01:00:00"),
-            offset: crate::config::values::CHINA_STANDARD_TIME,
+            offset: tencent_cdn_api::settings::CHINA_STANDARD_TIME,
             hostname: "cdn-watch-1",
         })
     }

@@ -63,7 +63,7 @@ fn describe_chain(e: &dyn std::error::Error) -> String {
 impl MailTransport {
     /// Sets up the transport `config` names.
     pub fn new(config: &EmailConfig) -> Result<MailTransport, String> {
-        crate::api::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         Ok(match config.transport {
             TransportKind::Smtp => {
                 let tls = match config.tls {
@@ -157,7 +157,7 @@ impl MailTransport {
 const MAX_ERROR_CHARS: usize = 300;
 
 fn cap(text: &str) -> String {
-    crate::text::truncate_chars(text, MAX_ERROR_CHARS)
+    cdnquota_core::text::truncate_chars(text, MAX_ERROR_CHARS)
 }
 
 /// Removes the credentials from a server's answer: a relay may echo the
@@ -203,12 +203,12 @@ fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, String> {
     let system_roots = config.ca_file.is_none();
     builder
         .build_rustls()
-        .map_err(|e| match crate::api::tls_setup_cause(&e) {
+        .map_err(|e| match crate::tls::tls_setup_cause(&e) {
             Some(cause) if system_roots => format!(
                 "cannot set up TLS for {}: the system's CA certificates are missing, so the relay's certificate \
              cannot be verified ({cause}): {}, or name the relay's CA with ca_file",
                 config.host,
-                crate::api::MISSING_CA_ADVICE
+                crate::tls::MISSING_CA_ADVICE
             ),
             _ => format!("cannot set up TLS for {}: {e}", config.host),
         })

@@ -13,7 +13,6 @@
 pub mod ledger_file;
 pub mod replica;
 
-use crate::api::source::PackageSource;
 use crate::config::Account;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
@@ -25,6 +24,7 @@ use cdnquota_core::settings::OrderMode;
 use chrono::{DateTime, Utc};
 use ledger_file::{LedgerError, LedgerFile, LedgerGuard};
 use std::sync::Arc;
+use tencent_cdn_api::source::PackageSource;
 
 /// Crash tests set this to a pause point's name; the daemon then stops
 /// there (and logs it) so the test can kill it at exactly that step.
@@ -127,8 +127,8 @@ pub async fn place(guard: &mut LedgerGuard, entry_id: &str, source: &PackageSour
 }
 
 /// Whether OrderPackage's error is a definite refusal: nothing was ordered.
-fn refused(e: &crate::api::error::ApiError) -> bool {
-    matches!(e, crate::api::error::ApiError::Api { code, .. } if *code != 5400)
+fn refused(e: &tencent_cdn_api::error::ApiError) -> bool {
+    matches!(e, tencent_cdn_api::error::ApiError::Api { code, .. } if *code != 5400)
 }
 
 /// Turns intents into unknown outcomes. Called by whoever holds the ledger

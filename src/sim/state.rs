@@ -184,7 +184,7 @@ impl SimState {
             auto_pay_after: None,
             top_up_after_empty: None,
             empty_since: None,
-            api_offset: crate::config::values::CHINA_STANDARD_TIME,
+            api_offset: tencent_cdn_api::settings::CHINA_STANDARD_TIME,
             v3_overstate_total: 0,
             v3_ignore_offset: false,
             traffic: None,

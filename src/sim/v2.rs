@@ -3,13 +3,13 @@
 
 use super::handler::log_entry;
 use super::state::{SimPackage, SimRequest, SimState};
-use crate::api::encode::decode_pairs;
-use crate::api::json_fields::format_api_time as api_time;
-use crate::api::signature::{SignatureMethod, sign, signatures_match, string_to_sign};
 use crate::http::server::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
+use tencent_cdn_api::encode::decode_pairs;
+use tencent_cdn_api::json_fields::format_api_time as api_time;
+use tencent_cdn_api::signature::{SignatureMethod, sign, signatures_match, string_to_sign};
 
 pub(super) fn json_response(value: Value) -> HttpResponse {
     HttpResponse::new(200, "application/json", Bytes::from(value.to_string()))

@@ -4,15 +4,15 @@
 
 use super::handler::log_entry;
 use super::state::{SimPackage, SimRequest, SimState};
-use crate::api::json_fields::format_api_time as api_time;
-use crate::api::signature::signatures_match;
-use crate::api::tc3::{ALGORITHM, Tc3Request};
-use crate::api::v3::{ACTION, BILLING_ACTION, PAGE_LIMIT, VERSION};
 use crate::http::server::{HttpRequest, HttpResponse};
 use crate::random::random_u64;
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
+use tencent_cdn_api::json_fields::format_api_time as api_time;
+use tencent_cdn_api::signature::signatures_match;
+use tencent_cdn_api::tc3::{ALGORITHM, Tc3Request};
+use tencent_cdn_api::v3::{ACTION, BILLING_ACTION, PAGE_LIMIT, VERSION};
 
 fn request_id() -> String {
     let (a, b) = (random_u64(), random_u64());
@@ -98,7 +98,7 @@ fn billing(
         params
             .get(name)
             .and_then(Value::as_str)
-            .and_then(|t| crate::api::json_fields::parse_api_time(t, zone))
+            .and_then(|t| tencent_cdn_api::json_fields::parse_api_time(t, zone))
     };
     let (Some(start), Some(end)) = (time("StartTime"), time("EndTime")) else {
         return error(

@@ -22,12 +22,15 @@
 //! - [`check_state`]: the one verdict (OK/WARNING/CRITICAL/UNKNOWN) that
 //!   `check`, the status page and the mail share.
 //! - [`replay`]: recorded polls run through all of the above, for backtests.
+//! - [`backoff`], [`text`]: the retry schedule and bounded error text that
+//!   the client and the sinks share.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod alerts;
 pub mod assess;
+pub mod backoff;
 pub mod check_state;
 pub mod demand;
 pub mod drain;
@@ -43,6 +46,7 @@ pub mod projection;
 pub mod replay;
 pub mod rules;
 pub mod settings;
+pub mod text;
 pub mod units;
 pub mod usage;
 

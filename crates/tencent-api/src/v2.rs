@@ -8,11 +8,10 @@ use super::retry::with_retries;
 use super::signature::{SignatureMethod, sign, string_to_sign};
 use super::transport::{ClientCore, parse_off_runtime, send_capped};
 use super::v2_response::{dedupe_packages, parse_envelope, parse_order_ids, parse_package_answer};
-use crate::config::Account;
-use crate::config::values::HttpMethod;
-use crate::random;
+use crate::nonce;
+use crate::settings::{ClientSettings, HttpMethod};
 use cdnquota_core::model::Snapshot;
-use chrono::{FixedOffset, Utc};
+use chrono::Utc;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -24,10 +23,10 @@ pub struct V2Client {
 }
 
 impl V2Client {
-    /// A client for `account`, reading API times in `offset`.
-    pub fn new(account: &Account, offset: FixedOffset) -> Result<Self, String> {
+    /// A client for `account`.
+    pub fn new(account: &ClientSettings) -> Result<Self, String> {
         Ok(V2Client {
-            core: ClientCore::new(account, offset)?,
+            core: ClientCore::new(account)?,
             signature_method: account.signature_method,
             http_method: account.http_method,
         })
@@ -51,7 +50,7 @@ impl V2Client {
                 account = %self.core.account,
                 "GetPackage listed {} package id(s) more than once ({}): each is counted once",
                 repeated.len(),
-                crate::text::truncate_chars(&repeated.join(", "), 200)
+                cdnquota_core::text::truncate_chars(&repeated.join(", "), 200)
             );
         }
         Ok(Snapshot {
@@ -104,7 +103,7 @@ impl V2Client {
 
     async fn attempt(&self, action: &str, extra: &[(String, String)]) -> Result<Value, ApiError> {
         // A fresh Timestamp and Nonce every attempt: the API refuses replays.
-        let params = self.signed_params(action, extra, Utc::now().timestamp(), random::nonce());
+        let params = self.signed_params(action, extra, Utc::now().timestamp(), nonce::nonce());
         let result = match self.send(&params).await {
             Ok(body) => parse_envelope(&body),
             Err(e) => Err(e),
@@ -115,7 +114,7 @@ impl V2Client {
 
     /// One GetPackage attempt, the answer read straight into packages.
     async fn list_attempt(&self) -> Result<Vec<cdnquota_core::model::Package>, ApiError> {
-        let params = self.signed_params("GetPackage", &[], Utc::now().timestamp(), random::nonce());
+        let params = self.signed_params("GetPackage", &[], Utc::now().timestamp(), nonce::nonce());
         let offset = self.core.offset;
         let result = match self.send(&params).await {
             Ok(body) => parse_off_runtime(body, move |body| parse_package_answer(body, offset)).await,

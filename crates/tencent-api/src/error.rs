@@ -131,7 +131,7 @@ impl ApiError {
 pub const MAX_FIELD_CHARS: usize = 300;
 
 fn bounded(text: &str) -> String {
-    crate::text::truncate_chars(text, MAX_FIELD_CHARS)
+    cdnquota_core::text::truncate_chars(text, MAX_FIELD_CHARS)
 }
 
 impl fmt::Display for ApiError {

@@ -1,9 +1,7 @@
 //! How long to wait between attempts: capped exponential backoff with jitter,
-//! so many daemons recovering from one outage do not retry in step.
+//! so many daemons recovering from one outage do not retry in step. Used by
+//! the API client and by every sink that queues deliveries.
 
-use super::error::ApiError;
-use crate::random;
-use std::future::Future;
 use std::time::Duration;
 
 /// Attempts and waits for one idempotent call.
@@ -26,32 +24,6 @@ impl RetryPolicy {
         let step = self.base_delay.saturating_mul(1u32 << exponent).min(self.max_delay);
         let half = step / 2;
         half + half.mul_f64(jitter.clamp(0.0, 1.0))
-    }
-}
-
-/// Runs `attempt` until it succeeds, fails permanently, or has been tried
-/// `policy.max_attempts` times. Only for idempotent calls.
-pub async fn with_retries<T, F, Fut>(
-    policy: &RetryPolicy,
-    account: &str,
-    action: &str,
-    mut attempt: F,
-) -> Result<T, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ApiError>>,
-{
-    let mut tried = 1;
-    loop {
-        match attempt().await {
-            Err(e) if e.is_transient() && tried < policy.max_attempts => {
-                let wait = policy.delay(tried, random::unit_interval());
-                tracing::warn!(account = %account, action, attempt = tried, "{e}; retrying in {:.1}s", wait.as_secs_f64());
-                tokio::time::sleep(wait).await;
-                tried += 1;
-            }
-            other => return other,
-        }
     }
 }
 

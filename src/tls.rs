@@ -1,20 +1,7 @@
-//! Talking to Tencent Cloud: request signing (v2 and TC3), the v2 and v3
-//! clients and their responses, errors, retries and the shared transport.
-
-pub mod encode;
-pub mod error;
-pub mod json_fields;
-pub mod record;
-pub mod retry;
-pub mod signature;
-pub mod source;
-mod stream;
-pub mod tc3;
-pub mod transport;
-pub mod v2;
-pub mod v2_response;
-pub mod v3;
-pub mod v3_response;
+//! TLS set-up for the sinks (the mail relay and Alertmanager): rustls with
+//! ring, the one crypto provider in the build, and the one line that says
+//! what to do when the system has no CA certificates. The Tencent client
+//! crate has its own, as it stands alone.
 
 /// Makes rustls use ring, the one crypto provider in the build. Safe to call
 /// more than once.
@@ -43,11 +30,4 @@ pub fn tls_setup_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> 
         next = error.source();
     }
     cause
-}
-
-/// Told about every attempt, e.g. to count requests in metrics.
-pub trait RequestObserver: Send + Sync {
-    /// One attempt of `action` ended with `outcome` (`success` or an
-    /// [`error::ApiError::outcome`] label).
-    fn observe(&self, account: &str, action: &str, outcome: &str);
 }

@@ -223,7 +223,7 @@ mod tests {
     use super::*;
 
     fn cst() -> FixedOffset {
-        crate::config::values::CHINA_STANDARD_TIME
+        crate::settings::CHINA_STANDARD_TIME
     }
 
     const SEED_EXAMPLE: &str = r#"{

@@ -5,10 +5,8 @@ use super::RequestObserver;
 use super::error::ApiError;
 use super::v2::V2Client;
 use super::v3::V3Client;
-use crate::config::Account;
-use crate::config::values::ApiVersion;
+use crate::settings::{ApiVersion, ClientSettings};
 use cdnquota_core::model::Snapshot;
-use chrono::FixedOffset;
 use std::sync::Arc;
 
 /// An account's package list source.
@@ -20,11 +18,11 @@ pub enum PackageSource {
 }
 
 impl PackageSource {
-    /// The source `account` is configured for.
-    pub fn new(account: &Account, offset: FixedOffset) -> Result<Self, String> {
+    /// The source `account` is set up for.
+    pub fn new(account: &ClientSettings) -> Result<Self, String> {
         Ok(match account.api {
-            ApiVersion::V2 => PackageSource::V2(V2Client::new(account, offset)?),
-            ApiVersion::V3 => PackageSource::V3(V3Client::new(account, offset)?),
+            ApiVersion::V2 => PackageSource::V2(V2Client::new(account)?),
+            ApiVersion::V3 => PackageSource::V3(V3Client::new(account)?),
         })
     }
 

@@ -5,7 +5,7 @@
 //! 3.0). Times inside the packages are in the API's zone, as the APIs send
 //! them.
 
-use crate::config::values::ApiVersion;
+use crate::settings::ApiVersion;
 use cdnquota_core::model::{Package, Snapshot};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value, json};
@@ -97,7 +97,7 @@ pub fn to_record(snapshot: &Snapshot, api: ApiVersion, offset: FixedOffset, keep
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::values::CHINA_STANDARD_TIME;
+    use crate::settings::CHINA_STANDARD_TIME;
     use cdnquota_core::testing::{at, package};
 
     #[test]

@@ -11,10 +11,10 @@ use super::retry::with_retries;
 use super::tc3::Tc3Request;
 use super::transport::{ClientCore, parse_off_runtime, send_capped};
 use super::v3_response::{Page, parse_billing, parse_envelope, parse_page_answer};
-use crate::config::Account;
-use crate::config::secret::Secret;
+use crate::secret::Secret;
+use crate::settings::ClientSettings;
 use cdnquota_core::model::Snapshot;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -37,10 +37,10 @@ pub struct V3Client {
 }
 
 impl V3Client {
-    /// A client for `account`, reading API times in `offset`.
-    pub fn new(account: &Account, offset: FixedOffset) -> Result<Self, String> {
+    /// A client for `account`.
+    pub fn new(account: &ClientSettings) -> Result<Self, String> {
         Ok(V3Client {
-            core: ClientCore::new(account, offset)?,
+            core: ClientCore::new(account)?,
             session_token: account.session_token.clone(),
         })
     }

@@ -331,7 +331,7 @@ mod tests {
     use super::*;
 
     fn cst() -> FixedOffset {
-        crate::config::values::CHINA_STANDARD_TIME
+        crate::settings::CHINA_STANDARD_TIME
     }
 
     const PAGE: &str = r#"{"Response": {
@@ -360,7 +360,7 @@ mod tests {
              "TrueEnableTime": null, "TrueExpireTime": null, "ExtensionMode": null}
         ]}}"#;
         let page = parse_page_answer(page.as_bytes(), cst()).unwrap();
-        let utc = |t: &str| crate::api::json_fields::parse_api_time(t, cst()).unwrap();
+        let utc = |t: &str| crate::json_fields::parse_api_time(t, cst()).unwrap();
         assert_eq!(page.packages[0].expires_at, utc("2026-07-01 15:59:59"));
         assert_eq!(
             page.packages[0].extension_mode,
@@ -378,7 +378,7 @@ mod tests {
                 {"Time": "2026-06-01 01:00:00", "Value": 2500.0}],
              "SummarizedData": {"Name": "sum", "Value": 3500}}]}]}}"#;
         let hours = parse_billing(&parse_envelope(answer.as_bytes()).unwrap(), cst()).unwrap();
-        let utc = |t: &str| crate::api::json_fields::parse_api_time(t, cst()).unwrap();
+        let utc = |t: &str| crate::json_fields::parse_api_time(t, cst()).unwrap();
         assert_eq!(
             hours,
             vec![

@@ -4,10 +4,9 @@
 
 use super::RequestObserver;
 use super::error::ApiError;
-use super::retry::RetryPolicy;
-use crate::config::Account;
-use crate::config::secret::{KeyId, Secret};
-use crate::config::values::Endpoint;
+use crate::secret::{KeyId, Secret};
+use crate::settings::{ClientSettings, Endpoint};
+use cdnquota_core::backoff::RetryPolicy;
 use chrono::FixedOffset;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -37,10 +36,10 @@ pub struct ClientCore {
 }
 
 impl ClientCore {
-    /// The core for `account`, reading API times in `offset`.
-    pub fn new(account: &Account, offset: FixedOffset) -> Result<Self, String> {
+    /// The core for `account`.
+    pub fn new(account: &ClientSettings) -> Result<Self, String> {
         Ok(ClientCore {
-            account: account.name.to_string(),
+            account: account.account.clone(),
             http: http_client(account.timeout, &account.endpoint)?,
             endpoint: account.endpoint.clone(),
             host: account.endpoint.host_header(),
@@ -51,7 +50,7 @@ impl ClientCore {
                 base_delay: account.retry_backoff,
                 max_delay: Duration::from_secs(30),
             },
-            offset,
+            offset: account.utc_offset,
             max_answer: usize::try_from(account.max_answer_bytes).unwrap_or(usize::MAX),
             observer: None,
         })
@@ -74,7 +73,7 @@ impl ClientCore {
 /// Creates an HTTP client for the API clients. Redirects are not followed:
 /// one would re-send signed parameters to another address.
 pub fn http_client(timeout: Duration, endpoint: &Endpoint) -> Result<reqwest::Client, String> {
-    super::install_crypto_provider();
+    crate::tls::install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -104,7 +103,7 @@ fn shared_tls() -> Result<rustls::ClientConfig, String> {
             .cloned()
             .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
         let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| {
-            let cause = super::tls_setup_cause(&e).unwrap_or_else(|| e.to_string());
+            let cause = crate::tls::tls_setup_cause(&e).unwrap_or_else(|| e.to_string());
             missing_ca(&cause)
         })?;
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -124,14 +123,14 @@ fn missing_ca(cause: &str) -> String {
     format!(
         "cannot set up the HTTP client: the system's CA certificates are missing, so the API's https \
          certificate cannot be verified ({cause}): {} (an http:// endpoint on loopback needs none)",
-        super::MISSING_CA_ADVICE
+        crate::tls::MISSING_CA_ADVICE
     )
 }
 
 /// One line for a client that cannot be built. reqwest calls every such
 /// failure "builder error" and keeps the cause below it.
 fn setup_error(e: &reqwest::Error) -> String {
-    if let Some(cause) = super::tls_setup_cause(e) {
+    if let Some(cause) = crate::tls::tls_setup_cause(e) {
         return missing_ca(&cause);
     }
     let mut detail = e.to_string();
