@@ -16,11 +16,11 @@
 //!
 //! Pass seeds as arguments to replay other traces: `-- 1 2 3`.
 
-use cdnquota::sim::trace::{Trace, generate};
 use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::replay::{Replay, Step};
 use cdnquota_core::settings::AlertSettings;
 use cdnquota_core::settings::Thresholds;
+use cdnquota_sim::trace::{Trace, generate};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Instant;
 use tencent_cdn_api::record::parse_record;

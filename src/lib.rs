@@ -25,6 +25,5 @@ pub mod notify;
 pub mod order;
 pub mod random;
 pub mod recorder;
-pub mod sim;
 pub mod state;
 pub mod tls;

@@ -6,7 +6,6 @@ use cdnquota::command::check;
 use cdnquota::command::order::OrderArgs;
 use cdnquota::config::DEFAULT_PATH;
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,17 +28,23 @@ Environment:
                         CA certificates to trust instead of the system's
   NOTIFY_SOCKET, WATCHDOG_USEC, JOURNAL_STREAM
                         set by systemd: readiness, the watchdog, and log lines
-                        without timestamps
+                        without timestamps";
+
+/// How to try the daemon without Tencent Cloud, where the simulator is built in.
+#[cfg(feature = "demo")]
+const TRY_IT: &str = "
 
 Try a config without Tencent Cloud: `cdnquota simulator` serves a simulated
 account; point an account's endpoint at it. `cdnquota demo` runs both.";
+#[cfg(not(feature = "demo"))]
+const TRY_IT: &str = "";
 
 #[derive(Parser)]
 #[command(
     name = "cdnquota",
     version,
     about = "Watches Tencent Cloud CDN traffic packages",
-    after_help = ENVIRONMENT
+    after_help = format!("{ENVIRONMENT}{TRY_IT}")
 )]
 struct Cli {
     #[command(subcommand)]
@@ -124,18 +129,20 @@ cdnquota order [-c FILE] --account NAME --unit GB --number N [--yes]
         model: String,
     },
     /// Run the daemon against a built-in simulated account; no config needed.
+    #[cfg(feature = "demo")]
     Demo {
         /// Where to serve metrics and the status page.
         #[arg(long, default_value = "127.0.0.1:10787")]
-        listen: SocketAddr,
+        listen: std::net::SocketAddr,
     },
     /// Serve a simulated account, to try a config against: its endpoint is
     /// http://ADDR/v2/index.php (api = "v2") or http://ADDR/ (api = "v3"),
     /// with the same secret_id and secret_key.
+    #[cfg(feature = "demo")]
     Simulator {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:18080")]
-        listen: SocketAddr,
+        listen: std::net::SocketAddr,
         /// `steady` (1 TB, 10% used, a slow drain), `demo` (400 GB left, a
         /// daily cycle, topped up with 1 TB once empty), `many` (all current)
         /// or `years` (mostly long expired).
@@ -178,7 +185,9 @@ fn main() -> ExitCode {
                 cdnquota_core::assess::ForecastModel::Seasonal
             },
         }),
+        #[cfg(feature = "demo")]
         Command::Demo { listen } => command::demo::demo(listen),
+        #[cfg(feature = "demo")]
         Command::Simulator {
             listen,
             scenario,

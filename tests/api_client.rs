@@ -4,8 +4,8 @@
 mod common;
 
 use cdnquota::config::values::UtcOffset;
-use cdnquota::sim::Simulator;
-use cdnquota::sim::state::{Fault, SimPackage, SimState};
+use cdnquota_sim::Simulator;
+use cdnquota_sim::state::{Fault, SimPackage, SimState};
 use chrono::Utc;
 use common::{GB, SECRET_ID, SECRET_KEY, account_toml, state_with};
 use std::net::SocketAddr;

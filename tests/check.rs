@@ -196,7 +196,7 @@ fn several_accounts_report_the_worst_state() {
 fn endpoint_failing_every_attempt_exits_3() {
     let sim = Sim::with_packages(&[(1000 * GB, 0)]);
     for _ in 0..3 {
-        sim.sim.inject(cdnquota::sim::state::Fault::HttpStatus(502));
+        sim.sim.inject(cdnquota_sim::state::Fault::HttpStatus(502));
     }
     let dir = tempfile::tempdir().unwrap();
     let body = account_toml("main", &sim.endpoint(), "retry_backoff = \"50ms\"\nmax_attempts = 3");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use cdnquota::sim::state::{Fault, SimPackage};
+use cdnquota_sim::state::{Fault, SimPackage};
 use common::bad_smtp::{BadSmtp, Misbehaviour};
 use common::*;
 use std::path::Path;

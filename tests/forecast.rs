@@ -5,7 +5,7 @@
 
 mod common;
 
-use cdnquota::sim::traffic::TrafficShape;
+use cdnquota_sim::traffic::TrafficShape;
 use chrono::{TimeDelta, Utc};
 use common::*;
 use std::path::Path;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use cdnquota::sim::state::{SimPackage, SimState};
+use cdnquota_sim::state::{SimPackage, SimState};
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,7 +4,7 @@
 
 mod common;
 
-use cdnquota::sim::state::Fault;
+use cdnquota_sim::state::Fault;
 use chrono::Utc;
 use common::*;
 use std::path::{Path, PathBuf};

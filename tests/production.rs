@@ -415,7 +415,7 @@ fn the_dashboard_and_the_rules_use_only_metrics_that_exist() {
 fn sigterm_during_a_slow_first_poll_is_heard_at_once() {
     let sim = Sim::with_packages(&[(1000 * GB, 0)]);
     sim.sim
-        .inject(cdnquota::sim::state::Fault::Delay(Duration::from_secs(20)));
+        .inject(cdnquota_sim::state::Fault::Delay(Duration::from_secs(20)));
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let body = format!(

@@ -2,7 +2,7 @@
 
 mod common;
 
-use cdnquota::sim::state::Fault;
+use cdnquota_sim::state::Fault;
 use common::*;
 use std::time::Duration;
 

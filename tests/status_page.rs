@@ -9,9 +9,9 @@
 
 mod common;
 
-use cdnquota::sim::state::SimPackage;
 use cdnquota_core::history::AccountHistory;
 use cdnquota_core::ledger::{Ledger, LedgerEntry, OrderState};
+use cdnquota_sim::state::SimPackage;
 use chrono::{TimeDelta, Utc};
 use common::*;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 mod common;
 
-use cdnquota::sim::state::{Fault, SimPackage};
+use cdnquota_sim::state::{Fault, SimPackage};
 use chrono::Utc;
 use common::*;
 use std::time::Duration;

@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod check;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod email_test;
 pub mod nagios;
@@ -11,6 +12,7 @@ pub mod output;
 pub mod reload;
 pub mod run;
 pub mod show_config;
+#[cfg(feature = "demo")]
 pub mod simulator;
 
 use std::process::ExitCode;

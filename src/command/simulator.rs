@@ -2,7 +2,7 @@
 //! to point a separately started daemon at, e.g. for measuring it.
 
 use crate::daemon::stop_signal;
-use crate::sim::{Simulator, scenario};
+use cdnquota_sim::{Simulator, scenario};
 use chrono::Utc;
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -6,8 +6,8 @@
 pub mod alertmanager;
 pub mod bad_smtp;
 
-use cdnquota::sim::Simulator;
-use cdnquota::sim::state::{SimPackage, SimState};
+use cdnquota_sim::Simulator;
+use cdnquota_sim::state::{SimPackage, SimState};
 use chrono::{TimeDelta, Utc};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -121,6 +121,18 @@ pub struct SimRequest {
     pub answered: String,
 }
 
+impl SimRequest {
+    /// The log entry of `request`, with nothing answered yet.
+    pub(crate) fn new(action: String, request: &crate::http::Request, signature_method: Option<String>) -> SimRequest {
+        SimRequest {
+            action,
+            http_method: request.method.clone(),
+            signature_method,
+            answered: String::new(),
+        }
+    }
+}
+
 /// Everything the simulator knows.
 #[derive(Clone, Debug)]
 pub struct SimState {
@@ -163,7 +175,7 @@ pub struct SimState {
     pub v3_ignore_offset: bool,
     /// Traffic with a daily cycle; when set it replaces the flat
     /// `drain_bytes_per_second`, and `DescribeBillingData` reports it.
-    pub traffic: Option<crate::sim::traffic::TrafficShape>,
+    pub traffic: Option<crate::traffic::TrafficShape>,
     /// When set, `DescribeBillingData` is refused with this error code
     /// (e.g. `AuthFailure.UnauthorizedOperation`).
     pub billing_refused: Option<String>,
@@ -184,7 +196,7 @@ impl SimState {
             auto_pay_after: None,
             top_up_after_empty: None,
             empty_since: None,
-            api_offset: tencent_cdn_api::settings::CHINA_STANDARD_TIME,
+            api_offset: crate::wire::CHINA_STANDARD_TIME,
             v3_overstate_total: 0,
             v3_ignore_offset: false,
             traffic: None,

@@ -173,7 +173,7 @@ mod tests {
         assert!((28..=60).contains(&days), "{days}");
         // The operator bought packages along the way.
         assert!(a.polls.last().unwrap().1.len() >= 3);
-        let line = a.to_jsonl(tencent_cdn_api::settings::CHINA_STANDARD_TIME);
+        let line = a.to_jsonl(crate::wire::CHINA_STANDARD_TIME);
         let first: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
         assert!(first["at"].as_str().unwrap().ends_with('Z'));
         assert!(first["data"][0]["flux_byte"].as_u64().unwrap() > 0);

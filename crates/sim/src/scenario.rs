@@ -35,7 +35,7 @@ pub fn demo(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState {
     // data reports the same traffic back 60 days (the daemon reads 30), so the forecast has its
     // weekly profile from the first poll.
     let mut traffic =
-        crate::sim::traffic::TrafficShape::daily(2.0 * GB as f64, 6.0, (now - TimeDelta::days(60)).timestamp());
+        crate::traffic::TrafficShape::daily(2.0 * GB as f64, 6.0, (now - TimeDelta::days(60)).timestamp());
     traffic.weekend_factor = 0.8;
     s.traffic = Some(traffic);
     s.top_up_after_empty = Some((Duration::from_secs(30), 1000 * GB));

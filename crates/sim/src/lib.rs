@@ -1,21 +1,39 @@
-//! A stand-in for the CDN API endpoints, v2 (`/v2/index.php`) and 3.0 (`/`),
-//! served over real HTTP on loopback.
+//! `cdnquota-sim`: a stand-in for the CDN API endpoints, v2
+//! (`/v2/index.php`) and 3.0 (`/`), served over real HTTP on loopback.
 //!
 //! It checks what the real service checks (signatures, Timestamp window,
-//! Nonce replay, parameters), answers from a simulated account
-//! whose packages drain over time, takes orders that become packages once
-//! paid, and fails on demand. Tests and `cdnquota demo` run against it.
+//! Nonce replay, parameters), answers from a simulated account whose
+//! packages drain over time, takes orders that become packages once paid,
+//! and fails on demand. Tests and `cdnquota demo` run against it; the
+//! packaged daemon is built without it. It shares no code with the client:
+//! its signatures are checked by its own code, from Tencent's documentation.
+//!
+//! # Layout, in the order a request flows through it
+//!
+//! - [`Simulator`] (this file): start, stop, inspect, inject faults.
+//! - `http`: the HTTP/1.1 server; `handler`: faults, then v2 or v3.
+//! - `v2`, `v3`: each API's authentication and answers; `verify`: their
+//!   signatures; `wire`: action names, times and ids as the API writes them.
+//! - [`state`]: the simulated account, its packages, orders and log;
+//!   [`traffic`]: how its demand moves through the day.
+//! - [`scenario`]: ready-made accounts (the demo's); [`trace`]: generated
+//!   poll histories for the forecast's benchmark.
 
 mod handler;
+mod http;
 pub mod scenario;
 pub mod state;
 pub mod trace;
 pub mod traffic;
 mod v2;
 mod v3;
+mod verify;
+mod wire;
 
-use crate::http::server::serve;
+pub use wire::CHINA_STANDARD_TIME;
+
 use handler::SimHandler;
+use http::serve;
 use state::{Fault, SimState};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,22 +1,20 @@
 //! The simulator's API v2 endpoint: authenticates like the real one, then
 //! answers GetPackage and OrderPackage.
 
-use super::handler::log_entry;
-use super::state::{SimPackage, SimRequest, SimState};
-use crate::http::server::{HttpRequest, HttpResponse};
+use crate::http::{Request, Response};
+use crate::state::{SimPackage, SimRequest, SimState};
+use crate::verify::{V2Method, decode_form, same, v2_signature, v2_string_to_sign};
+use crate::wire::api_time;
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
-use tencent_cdn_api::encode::decode_pairs;
-use tencent_cdn_api::json_fields::format_api_time as api_time;
-use tencent_cdn_api::signature::{SignatureMethod, sign, signatures_match, string_to_sign};
 
-pub(super) fn json_response(value: Value) -> HttpResponse {
-    HttpResponse::new(200, "application/json", Bytes::from(value.to_string()))
+pub(crate) fn json_response(value: Value) -> Response {
+    Response::new(200, "application/json", Bytes::from(value.to_string()))
 }
 
 /// A v2 error answer, with the code as it is logged.
-pub(super) fn api_error(code: i64, code_desc: &str, message: impl Into<String>) -> (String, HttpResponse) {
+pub(crate) fn api_error(code: i64, code_desc: &str, message: impl Into<String>) -> (String, Response) {
     let message = message.into();
     (
         code.to_string(),
@@ -25,24 +23,24 @@ pub(super) fn api_error(code: i64, code_desc: &str, message: impl Into<String>) 
 }
 
 /// The request's parameters, from the query (GET) or a form body (POST).
-fn params(request: &HttpRequest) -> Option<Vec<(String, String)>> {
+fn params(request: &Request) -> Option<Vec<(String, String)>> {
     match request.method.as_str() {
-        "GET" => decode_pairs(&request.query),
+        "GET" => decode_form(&request.query),
         "POST" if request.content_type.starts_with("application/x-www-form-urlencoded") => {
-            std::str::from_utf8(&request.body).ok().and_then(decode_pairs)
+            std::str::from_utf8(&request.body).ok().and_then(decode_form)
         }
         _ => None,
     }
 }
 
 /// The log entry for a v2 request.
-pub(super) fn describe(request: &HttpRequest) -> SimRequest {
+pub(crate) fn describe(request: &Request) -> SimRequest {
     let params = params(request).unwrap_or_default();
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    log_entry(get("Action").unwrap_or_default(), request, get("SignatureMethod"))
+    SimRequest::new(get("Action").unwrap_or_default(), request, get("SignatureMethod"))
 }
 
-pub(super) fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Value {
+pub(crate) fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Value {
     json!({
         "id": p.id,
         "flux_title": p.title,
@@ -57,9 +55,9 @@ pub(super) fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffs
 }
 
 /// Authenticates the request and answers its action.
-pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<Utc>) -> (String, HttpResponse) {
+pub(crate) fn answer(state: &mut SimState, request: &Request, now: DateTime<Utc>) -> (String, Response) {
     if request.method != "GET" && request.method != "POST" {
-        return ("405".into(), HttpResponse::text(405, "method not allowed\n"));
+        return ("405".into(), Response::text(405, "method not allowed\n"));
     }
     let Some(params) = params(request) else {
         return api_error(
@@ -78,20 +76,20 @@ pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<
     let Some(secret_key) = state.credentials.get(secret_id).cloned() else {
         return api_error(4104, "SecretIdNotFound", "the SecretId does not exist");
     };
-    let Some(method) = SignatureMethod::from_parameter(get("SignatureMethod")) else {
+    let Some(method) = V2Method::from_parameter(get("SignatureMethod")) else {
         return api_error(
             4000,
             "InvalidParameter",
             "SignatureMethod must be HmacSHA1 or HmacSHA256",
         );
     };
-    let text = string_to_sign(&request.method, &request.host, &request.path, &params);
-    let expected = sign(method, secret_key.as_bytes(), &text);
-    if !signatures_match(&expected, get("Signature").unwrap_or_default()) {
+    let text = v2_string_to_sign(&request.method, &request.host, &request.path, &params);
+    let expected = v2_signature(method, &secret_key, &text);
+    if !same(&expected, get("Signature").unwrap_or_default()) {
         return api_error(
             4100,
             "AuthFailure",
-            format!("signature mismatch ({method}); the server signed: {text}"),
+            format!("signature mismatch ({method:?}); the server signed: {text}"),
         );
     }
     let (Some(timestamp), Some(nonce)) = (

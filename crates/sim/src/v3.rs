@@ -2,37 +2,21 @@
 //! one does and answers DescribeTrafficPackages page by page, with errors in
 //! Tencent's `Response.Error` shape.
 
-use super::handler::log_entry;
-use super::state::{SimPackage, SimRequest, SimState};
-use crate::http::server::{HttpRequest, HttpResponse};
-use crate::random::random_u64;
+use crate::http::{Request, Response};
+use crate::state::{SimPackage, SimRequest, SimState};
+use crate::verify::{TC3, Tc3Input, same};
+use crate::wire::{BILLING_ACTION, LIST_ACTION, PAGE_LIMIT, VERSION, api_time, parse_api_time, request_id};
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
-use tencent_cdn_api::json_fields::format_api_time as api_time;
-use tencent_cdn_api::signature::signatures_match;
-use tencent_cdn_api::tc3::{ALGORITHM, Tc3Request};
-use tencent_cdn_api::v3::{ACTION, BILLING_ACTION, PAGE_LIMIT, VERSION};
 
-fn request_id() -> String {
-    let (a, b) = (random_u64(), random_u64());
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        a >> 16 & 0xffff,
-        a & 0xffff,
-        b >> 48,
-        b & 0xffff_ffff_ffff
-    )
-}
-
-fn respond(code: String, response: Value) -> (String, HttpResponse) {
+fn respond(code: String, response: Value) -> (String, Response) {
     let body = json!({ "Response": response }).to_string();
-    (code, HttpResponse::new(200, "application/json", Bytes::from(body)))
+    (code, Response::new(200, "application/json", Bytes::from(body)))
 }
 
 /// A Tencent-shaped error answer.
-fn error(code: &str, message: impl Into<String>) -> (String, HttpResponse) {
+fn error(code: &str, message: impl Into<String>) -> (String, Response) {
     let message = message.into();
     respond(
         code.to_string(),
@@ -41,7 +25,7 @@ fn error(code: &str, message: impl Into<String>) -> (String, HttpResponse) {
 }
 
 /// The v3 error standing in for an injected v2 error code.
-pub(super) fn injected_error(code: i64) -> (String, HttpResponse) {
+pub(crate) fn injected_error(code: i64) -> (String, Response) {
     match code {
         4400 => error("RequestLimitExceeded", "simulated rate limit"),
         6000 => error("InternalError", "simulated internal error"),
@@ -50,8 +34,8 @@ pub(super) fn injected_error(code: i64) -> (String, HttpResponse) {
 }
 
 /// The log entry for a v3 request.
-pub(super) fn describe(request: &HttpRequest) -> SimRequest {
-    log_entry(
+pub(crate) fn describe(request: &Request) -> SimRequest {
+    SimRequest::new(
         request.header("x-tc-action").unwrap_or_default().to_string(),
         request,
         None,
@@ -82,11 +66,7 @@ fn package_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Valu
 
 /// `DescribeBillingData`: the account's traffic by the hour, from the same
 /// traffic the packages drain with, including hours no package covered.
-fn billing(
-    state: &mut SimState,
-    params: &serde_json::Map<String, Value>,
-    now: DateTime<Utc>,
-) -> (String, HttpResponse) {
+fn billing(state: &mut SimState, params: &serde_json::Map<String, Value>, now: DateTime<Utc>) -> (String, Response) {
     if let Some(code) = state.billing_refused.clone() {
         return error(
             &code,
@@ -98,7 +78,7 @@ fn billing(
         params
             .get(name)
             .and_then(Value::as_str)
-            .and_then(|t| tencent_cdn_api::json_fields::parse_api_time(t, zone))
+            .and_then(|t| parse_api_time(t, zone))
     };
     let (Some(start), Some(end)) = (time("StartTime"), time("EndTime")) else {
         return error(
@@ -150,7 +130,7 @@ struct Authorization<'a> {
 }
 
 fn parse_authorization(value: &str) -> Option<Authorization<'_>> {
-    let rest = value.strip_prefix(ALGORITHM)?.trim_start();
+    let rest = value.strip_prefix(TC3)?.trim_start();
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
@@ -174,9 +154,9 @@ fn parse_authorization(value: &str) -> Option<Authorization<'_>> {
 }
 
 /// Authenticates the request and answers it.
-pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<Utc>) -> (String, HttpResponse) {
+pub(crate) fn answer(state: &mut SimState, request: &Request, now: DateTime<Utc>) -> (String, Response) {
     if request.path != "/" {
-        return ("404".into(), HttpResponse::text(404, "not found\n"));
+        return ("404".into(), Response::text(404, "not found\n"));
     }
     if request.method != "POST" {
         return error("UnsupportedProtocol", "only POST with a JSON body is simulated");
@@ -213,7 +193,7 @@ pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<
             )
         })
         .collect();
-    let signed = Tc3Request {
+    let signed = Tc3Input {
         method: &request.method,
         path: &request.path,
         query: &request.query,
@@ -228,7 +208,7 @@ pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<
             "the credential scope's date or service does not match",
         );
     }
-    if !signatures_match(&signed.signature(&secret_key), auth.signature) {
+    if !same(&signed.signature(&secret_key), auth.signature) {
         return error(
             "AuthFailure.SignatureFailure",
             format!(
@@ -251,7 +231,7 @@ pub(super) fn answer(state: &mut SimState, request: &HttpRequest, now: DateTime<
         return error("InvalidParameter", "the body must be a JSON object");
     };
     match request.header("x-tc-action") {
-        Some(ACTION) => {}
+        Some(LIST_ACTION) => {}
         Some(BILLING_ACTION) => return billing(state, &params, now),
         _ => {
             return error(

@@ -1,14 +1,14 @@
 //! The simulator's front door: applies an injected fault, sends the request
 //! to the v2 or v3 answerer by path, and logs it.
 
-use super::state::{Fault, SimRequest, SimState};
-use crate::http::server::{Handler, HttpRequest, HttpResponse};
+use crate::http::{Request, Response};
+use crate::state::{Fault, SimState};
 use bytes::Bytes;
 use chrono::Utc;
 use std::sync::{Arc, Mutex};
 
-pub(super) struct SimHandler {
-    pub(super) state: Arc<Mutex<SimState>>,
+pub(crate) struct SimHandler {
+    pub(crate) state: Arc<Mutex<SimState>>,
 }
 
 impl SimHandler {
@@ -17,13 +17,14 @@ impl SimHandler {
     }
 }
 
-impl Handler for SimHandler {
-    async fn handle(&self, request: HttpRequest) -> HttpResponse {
-        let v3 = request.path != super::PATH;
+impl SimHandler {
+    /// Answers one request, as the real API would or as a fault says.
+    pub(crate) async fn handle(&self, request: Request) -> Response {
+        let v3 = request.path != crate::PATH;
         let mut log = if v3 {
-            super::v3::describe(&request)
+            crate::v3::describe(&request)
         } else {
-            super::v2::describe(&request)
+            crate::v2::describe(&request)
         };
         let fault = {
             let mut state = self.lock();
@@ -43,18 +44,18 @@ impl Handler for SimHandler {
         let (answered, response) = match fault {
             Some(Fault::HttpStatus(status)) => (
                 status.to_string(),
-                HttpResponse::new(
+                Response::new(
                     status,
                     "text/html",
                     Bytes::from_static(b"<html><body>simulated failure</body></html>"),
                 ),
             ),
-            Some(Fault::ApiCode(code)) if v3 => super::v3::injected_error(code),
-            Some(Fault::ApiCode(code)) => super::v2::api_error(code, "InternalError", "simulated error"),
-            Some(Fault::ApiMessage(code, message)) => super::v2::api_error(code, "InternalError", message),
+            Some(Fault::ApiCode(code)) if v3 => crate::v3::injected_error(code),
+            Some(Fault::ApiCode(code)) => crate::v2::api_error(code, "InternalError", "simulated error"),
+            Some(Fault::ApiMessage(code, message)) => crate::v2::api_error(code, "InternalError", message),
             Some(Fault::EmptyPackageList) => (
                 "0".into(),
-                super::v2::json_response(
+                crate::v2::json_response(
                     serde_json::json!({"code": 0, "message": "", "codeDesc": "Success", "data": []}),
                 ),
             ),
@@ -73,8 +74,8 @@ impl Handler for SimHandler {
             }
             Some(Fault::TruncatedJson) => {
                 let (code, mut r) = answer(&mut state, &request, v3, now);
-                let whole = r.body.to_bytes();
-                r.body = whole.slice(..whole.len() / 2).into();
+                let whole = r.body.clone();
+                r.body = whole.slice(..whole.len() / 2);
                 (code, r)
             }
             Some(Fault::Delay(_)) | Some(Fault::HoldAction(..)) | None => answer(&mut state, &request, v3, now),
@@ -85,20 +86,10 @@ impl Handler for SimHandler {
     }
 }
 
-fn answer(state: &mut SimState, request: &HttpRequest, v3: bool, now: chrono::DateTime<Utc>) -> (String, HttpResponse) {
+fn answer(state: &mut SimState, request: &Request, v3: bool, now: chrono::DateTime<Utc>) -> (String, Response) {
     if v3 {
-        super::v3::answer(state, request, now)
+        crate::v3::answer(state, request, now)
     } else {
-        super::v2::answer(state, request, now)
-    }
-}
-
-/// A request log entry with nothing answered yet.
-pub(super) fn log_entry(action: String, request: &HttpRequest, signature_method: Option<String>) -> SimRequest {
-    SimRequest {
-        action,
-        http_method: request.method.clone(),
-        signature_method,
-        answered: String::new(),
+        crate::v2::answer(state, request, now)
     }
 }
