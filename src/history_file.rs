@@ -6,7 +6,7 @@
 //! empty history; an unreadable one is moved aside with one error line and
 //! the history starts empty. Neither ever stops the daemon.
 
-use crate::state::write_atomically;
+use crate::store::{JsonFile, Layout, OpenProblem};
 use cdnquota_core::history::{AccountHistory, VERSION};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::{Path, PathBuf};
@@ -14,57 +14,48 @@ use std::sync::Mutex;
 
 /// One account's history file.
 pub struct HistoryFile {
-    path: PathBuf,
+    file: JsonFile<AccountHistory>,
     // When a failed save was last logged: once an hour, not every poll.
     complained_at: Mutex<Option<DateTime<Utc>>>,
+}
+
+fn history_path(state_dir: &Path, account: &str) -> PathBuf {
+    state_dir.join("history").join(format!("{account}.json"))
 }
 
 impl HistoryFile {
     /// Opens `state_dir/history/<account>.json` and reads what it holds.
     pub fn open(state_dir: &Path, account: &str, now: DateTime<Utc>) -> (HistoryFile, AccountHistory) {
-        let dir = state_dir.join("history");
-        let path = dir.join(format!("{account}.json"));
-        let file = HistoryFile {
-            path: path.clone(),
-            complained_at: Mutex::new(None),
-        };
-        // The daemon holds the state_dir lock: no other writer is cut short.
-        crate::state::remove_stale_temp_files(&path);
-        let history = match std::fs::read(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AccountHistory::new(),
-            Err(e) => {
+        let opened = JsonFile::<AccountHistory>::open(history_path(state_dir, account), Layout::Compact, now);
+        let path = opened.file.path().display().to_string();
+        let history = match (opened.value, opened.problem) {
+            (Some(h), _) if h.version == VERSION => h,
+            (Some(h), _) => {
                 tracing::error!(
                     account,
-                    "cannot read the consumption history {}: {e}; starting with none",
-                    path.display()
+                    "the consumption history {path} has format version {}, not {VERSION}; starting with none",
+                    h.version
                 );
                 AccountHistory::new()
             }
-            Ok(bytes) => match serde_json::from_slice::<AccountHistory>(&bytes) {
-                Ok(h) if h.version == VERSION => h,
-                Ok(h) => {
-                    tracing::error!(
-                        account,
-                        "the consumption history {} has format version {}, not {VERSION}; starting with none",
-                        path.display(),
-                        h.version
-                    );
-                    AccountHistory::new()
-                }
-                Err(e) => {
-                    let aside = dir.join(format!("{account}.json.corrupt-{}", now.format("%Y%m%dT%H%M%SZ")));
-                    let moved = std::fs::rename(&path, &aside).map_or_else(
-                        |r| format!("it could not be moved aside ({r})"),
-                        |()| format!("moved it to {}", aside.display()),
-                    );
-                    tracing::error!(
-                        account,
-                        "the consumption history {} is unreadable ({e}); {moved}; the forecast starts with no history",
-                        path.display()
-                    );
-                    AccountHistory::new()
-                }
-            },
+            (None, None) => AccountHistory::new(),
+            (None, Some(problem)) => {
+                let what = match problem {
+                    OpenProblem::MovedAside { aside, why } => {
+                        format!("is unreadable ({why}); moved it to {}", aside.display())
+                    }
+                    OpenProblem::NoFolder(why) | OpenProblem::Stuck(why) => format!("cannot be used: {why}"),
+                };
+                tracing::error!(
+                    account,
+                    "the consumption history {path} {what}; the forecast starts with no history"
+                );
+                AccountHistory::new()
+            }
+        };
+        let file = HistoryFile {
+            file: opened.file,
+            complained_at: Mutex::new(None),
         };
         (file, history)
     }
@@ -72,29 +63,23 @@ impl HistoryFile {
     /// Reads `account`'s history without touching anything (for `check`,
     /// beside a running daemon): `None` when missing or unreadable.
     pub fn read(state_dir: &Path, account: &str) -> Option<AccountHistory> {
-        let bytes = std::fs::read(state_dir.join("history").join(format!("{account}.json"))).ok()?;
-        serde_json::from_slice::<AccountHistory>(&bytes)
+        JsonFile::<AccountHistory>::new(history_path(state_dir, account), Layout::Compact)
+            .load()
             .ok()
+            .flatten()
             .filter(|h| h.version == VERSION)
     }
 
     /// Writes `history` atomically; a failure is logged at most hourly.
     pub fn save(&self, history: &AccountHistory, now: DateTime<Utc>) {
-        let result = serde_json::to_vec(history)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                write_atomically(&self.path, &bytes)
-            });
+        let result = self.file.save(history);
         let mut complained = self.complained_at.lock().unwrap_or_else(|p| p.into_inner());
         match result {
-            Ok(()) => *complained = None,
+            Ok(_) => *complained = None,
             Err(e) if complained.is_none_or(|t| now - t >= TimeDelta::hours(1)) => {
                 tracing::error!(
                     "cannot save the consumption history {}: {e}; a restart will forecast from less history",
-                    self.path.display()
+                    self.path().display()
                 );
                 *complained = Some(now);
             }
@@ -104,7 +89,7 @@ impl HistoryFile {
 
     /// The file's path, for messages.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 }
 

@@ -1,21 +1,17 @@
 //! The daemon's durable state in `state_dir`: the alert lifecycle, the mail
 //! outbox and when each account last polled well.
 //!
-//! Written atomically (temp file, fsync, rename, fsync of the directory) so
-//! a crash leaves the old state or the new one, never half of one. A file
-//! that cannot be read is moved aside and reported, and the daemon starts
-//! afresh rather than crash-looping. Nothing secret is stored here.
+//! Kept in a [`JsonFile`]: written atomically, an unreadable file moved
+//! aside and reported, and the daemon starting afresh rather than
+//! crash-looping. Nothing secret is stored here.
 
 use crate::notify::outbox::OutboxMail;
+use crate::store::{JsonFile, Layout, OpenProblem};
 use cdnquota_core::alerts::Lifecycle;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// The state file's name in `state_dir`.
 pub const FILE_NAME: &str = "state.json";
@@ -41,15 +37,7 @@ pub struct State {
 }
 
 /// The state file on disk.
-pub struct StateFile {
-    path: PathBuf,
-    // What the file holds now, as last written or read: a save that would
-    // write the same bytes is skipped (most polls change nothing).
-    written: Mutex<Option<Vec<u8>>>,
-    // Set when the file exists but could not be read nor moved aside: it is
-    // never overwritten, since it may hold state worth more than ours.
-    refused: Option<String>,
-}
+pub struct StateFile(JsonFile<State>);
 
 /// What opening the state file found.
 pub struct Opened {
@@ -77,193 +65,38 @@ impl StateFile {
     /// a directory in the file's place) the daemon runs from memory and
     /// `unsaved` says why, rather than refusing to watch the pool.
     pub fn open(dir: &Path, now: DateTime<Utc>) -> Opened {
-        let path = dir.join(FILE_NAME);
-        let file = |written: Option<Vec<u8>>, refused: Option<String>| StateFile {
-            path: path.clone(),
-            written: Mutex::new(written),
-            refused,
+        let opened = JsonFile::open(dir.join(FILE_NAME), Layout::Pretty, now);
+        let (moved_aside, unsaved) = match opened.problem {
+            None => (None, None),
+            Some(OpenProblem::MovedAside { aside, why }) => (Some((aside, why)), None),
+            Some(OpenProblem::NoFolder(why) | OpenProblem::Stuck(why)) => (None, Some(why)),
         };
-        if let Err(e) = fs::create_dir_all(dir) {
-            let why = format!(
-                "cannot create state_dir {}: {e}; create it writable for the daemon or set state_dir",
-                dir.display()
-            );
-            return Opened {
-                file: file(None, None),
-                state: fresh(),
-                moved_aside: None,
-                unsaved: Some(why),
-            };
-        }
-        remove_stale_temp_files(&path);
-        let unreadable = match fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-                Ok(state) => {
-                    return Opened {
-                        file: file(Some(bytes), None),
-                        state,
-                        moved_aside: None,
-                        unsaved: None,
-                    };
-                }
-                Err(e) => e.to_string(),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Opened {
-                    file: file(None, None),
-                    state: fresh(),
-                    moved_aside: None,
-                    unsaved: None,
-                };
-            }
-            Err(e) => e.to_string(),
-        };
-        let aside = dir.join(format!("{FILE_NAME}.corrupt-{}", now.format("%Y%m%dT%H%M%SZ")));
-        match fs::rename(&path, &aside) {
-            Ok(()) => Opened {
-                file: file(None, None),
-                state: fresh(),
-                moved_aside: Some((aside, unreadable)),
-                unsaved: None,
-            },
-            Err(r) => {
-                let why = format!(
-                    "{} is unreadable ({unreadable}) and cannot be moved aside ({r}): move or delete it",
-                    path.display()
-                );
-                Opened {
-                    file: file(None, Some(why.clone())),
-                    state: fresh(),
-                    moved_aside: None,
-                    unsaved: Some(why),
-                }
-            }
+        Opened {
+            file: StateFile(opened.file),
+            state: opened.value.unwrap_or_else(fresh),
+            moved_aside,
+            unsaved,
         }
     }
 
     /// Writes `state` atomically unless the file already holds exactly it;
     /// `Ok(true)` when it wrote.
     pub fn save(&self, state: &State) -> std::io::Result<bool> {
-        if let Some(why) = &self.refused {
-            return Err(std::io::Error::other(why.clone()));
-        }
-        let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        if written.as_deref() == Some(bytes.as_slice()) {
-            return Ok(false);
-        }
-        write_atomically(&self.path, &bytes)?;
-        *written = Some(bytes);
-        Ok(true)
+        self.0.save(state)
     }
 
     /// The file's path, for messages.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-/// Replaces `path` with `bytes` so that a crash leaves the old content or
-/// the new, never a mix: temp file, fsync, rename, fsync of the directory.
-/// The temp file's name is unique to this write, so two writers (a daemon
-/// and `cdnquota order`, or a misconfigured second daemon) never share one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(
-        ".{name}.{}.{:08x}{TEMP_SUFFIX}",
-        std::process::id(),
-        crate::random::random_u64() as u32
-    ));
-    let written = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written?;
-    File::open(dir)?.sync_all()
-}
-
-const TEMP_SUFFIX: &str = ".tmp";
-
-/// Removes temp files a crash left beside `path`. Called only by the
-/// daemon holding the state directory's lock, so no writer is cut short.
-pub fn remove_stale_temp_files(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-        return;
-    };
-    let prefix = format!(".{name}.");
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(n) = file_name.to_str() else { continue };
-        if n.starts_with(&prefix) && n.ends_with(TEMP_SUFFIX) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// The lock file that gives one daemon a state directory.
-pub const LOCK_FILE_NAME: &str = "daemon.lock";
-
-/// An exclusive hold on a state directory, released when dropped.
-#[derive(Debug)]
-pub struct StateDirLock {
-    _file: File,
-}
-
-/// Why a state directory could not be locked.
-#[derive(Debug)]
-pub enum StateDirLockError {
-    /// Another process holds it: two daemons must not share state.
-    Held(PathBuf),
-    /// The lock file could not be opened or locked (e.g. a read-only dir).
-    Unavailable(String),
-}
-
-impl fmt::Display for StateDirLockError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StateDirLockError::Held(path) => write!(
-                f,
-                "another cdnquota daemon is using this state_dir (it holds {}): give each daemon its own state_dir, or stop the other one",
-                path.display()
-            ),
-            StateDirLockError::Unavailable(why) => f.write_str(why),
-        }
-    }
-}
-
-impl StateDirLock {
-    /// Takes `dir/daemon.lock` without waiting.
-    pub fn acquire(dir: &Path) -> Result<StateDirLock, StateDirLockError> {
-        let path = dir.join(LOCK_FILE_NAME);
-        let unavailable =
-            |e: std::io::Error| StateDirLockError::Unavailable(format!("cannot lock {}: {e}", path.display()));
-        fs::create_dir_all(dir).map_err(unavailable)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .or_else(|_| File::open(&path))
-            .map_err(unavailable)?;
-        match file.try_lock() {
-            Ok(()) => Ok(StateDirLock { _file: file }),
-            Err(TryLockError::WouldBlock) => Err(StateDirLockError::Held(path)),
-            Err(TryLockError::Error(e)) => Err(unavailable(e)),
-        }
+        self.0.path()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::lock::StateDirLock;
     use cdnquota_core::testing::at;
+    use std::fs;
 
     #[test]
     fn round_trips_and_leaves_no_temp_file() {

@@ -1,29 +1,22 @@
 //! The queue on disk, `state_dir/alertmanager.json`, beside the alert
-//! state: written atomically (temp file, fsync, rename, fsync of the
-//! directory) and only when a state in it changed, never for fresh
+//! state, in a [`JsonFile`]: written atomically and only when a state in
+//! it changed, never for fresh
 //! annotations alone. An unreadable file is moved aside and reported; the
 //! queue then starts from the alert lifecycle, which names every firing
 //! alert, so at worst a resolution no Alertmanager had yet is left to
 //! Alertmanager's own timeout.
 
 use super::queue::Queue;
-use crate::state::{remove_stale_temp_files, write_atomically};
+use crate::store::{JsonFile, Layout, OpenProblem};
 use chrono::{DateTime, Utc};
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The queue file's name in `state_dir`.
 pub const FILE_NAME: &str = "alertmanager.json";
 const VERSION: u32 = 1;
 
 /// The queue file.
-pub struct QueueFile {
-    path: PathBuf,
-    // What the file holds, as last written or read: an equal save is skipped.
-    written: Option<Vec<u8>>,
-    // Why the file must not be written (it is unreadable and in the way).
-    refused: Option<String>,
-}
+pub struct QueueFile(JsonFile<Queue>);
 
 /// What opening the file found.
 pub struct OpenedQueue {
@@ -39,76 +32,31 @@ impl QueueFile {
     /// Opens `dir/alertmanager.json`. Never fails: a problem is reported
     /// and the queue starts empty.
     pub fn open(dir: &Path, now: DateTime<Utc>) -> OpenedQueue {
-        let path = dir.join(FILE_NAME);
-        let fresh = Queue {
-            version: VERSION,
-            ..Queue::default()
-        };
-        let file = |written, refused| QueueFile {
-            path: path.clone(),
-            written,
-            refused,
-        };
-        remove_stale_temp_files(&path);
-        let unreadable = match fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Queue>(&bytes) {
-                Ok(queue) => {
-                    return OpenedQueue {
-                        file: file(Some(bytes), None),
-                        queue,
-                        problem: None,
-                    };
-                }
-                Err(e) => e.to_string(),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return OpenedQueue {
-                    file: file(None, None),
-                    queue: fresh,
-                    problem: None,
-                };
-            }
-            Err(e) => e.to_string(),
-        };
-        let aside = dir.join(format!("{FILE_NAME}.corrupt-{}", now.format("%Y%m%dT%H%M%SZ")));
-        match fs::rename(&path, &aside) {
-            Ok(()) => OpenedQueue {
-                file: file(None, None),
-                queue: fresh,
-                problem: Some(format!(
-                    "the Alertmanager queue {} was unreadable ({unreadable}); moved it to {} and rebuilt the queue from the alert state",
-                    path.display(),
-                    aside.display()
-                )),
-            },
-            Err(r) => {
-                let why = format!(
-                    "the Alertmanager queue {} is unreadable ({unreadable}) and cannot be moved aside ({r}): move or delete it",
-                    path.display()
-                );
-                OpenedQueue {
-                    file: file(None, Some(why.clone())),
-                    queue: fresh,
-                    problem: Some(why),
-                }
-            }
+        let opened = JsonFile::open(dir.join(FILE_NAME), Layout::Pretty, now);
+        let path = opened.file.path().display().to_string();
+        let problem = opened.problem.map(|problem| match problem {
+            OpenProblem::MovedAside { aside, why } => format!(
+                "the Alertmanager queue {path} was unreadable ({why}); moved it to {} and rebuilt the queue from the alert state",
+                aside.display()
+            ),
+            OpenProblem::NoFolder(why) | OpenProblem::Stuck(why) => format!("the Alertmanager queue cannot be kept: {why}"),
+        });
+        OpenedQueue {
+            file: QueueFile(opened.file),
+            queue: opened.value.unwrap_or_else(|| Queue {
+                version: VERSION,
+                ..Queue::default()
+            }),
+            problem,
         }
     }
 
     /// Writes `queue` atomically unless the file holds exactly it already;
     /// `Ok(true)` when it wrote.
     pub fn save(&mut self, queue: &Queue) -> Result<bool, String> {
-        if let Some(why) = &self.refused {
-            return Err(why.clone());
-        }
-        let bytes = serde_json::to_vec_pretty(queue).map_err(|e| e.to_string())?;
-        if self.written.as_deref() == Some(bytes.as_slice()) {
-            return Ok(false);
-        }
-        write_atomically(&self.path, &bytes)
-            .map_err(|e| format!("cannot save the Alertmanager queue to {}: {e}", self.path.display()))?;
-        self.written = Some(bytes);
-        Ok(true)
+        self.0
+            .save(queue)
+            .map_err(|e| format!("cannot save the Alertmanager queue to {}: {e}", self.0.path().display()))
     }
 }
 
@@ -118,6 +66,7 @@ mod tests {
     use crate::alertmanager::payload::AmAlert;
     use cdnquota_core::testing::at;
     use std::collections::BTreeMap;
+    use std::fs;
 
     #[test]
     fn saves_only_changes_and_reads_back() {

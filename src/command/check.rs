@@ -3,6 +3,7 @@
 //! then the table as long output (see [`super::nagios`]), or JSON; and the
 //! plugin's exit code. The whole check is bounded by `--timeout`.
 
+use super::check_report::{AccountReport, Report};
 use crate::config::Config;
 use crate::config::units::parse_duration;
 use cdnquota_core::assess::{Assessment, ForecastModel, assess};
@@ -10,7 +11,6 @@ use cdnquota_core::check_state::{CheckState, overall};
 use cdnquota_core::forecast::Sample;
 use cdnquota_core::settings::Thresholds;
 use chrono::Utc;
-use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,35 +26,6 @@ pub const DEFAULT_TIMEOUT: &str = "30s";
 /// At most this many accounts are polled at once: each holds a connection,
 /// and a plugin runs with the default limit of 1,024 open files.
 const CONCURRENT_POLLS: usize = 512;
-
-/// One account's result.
-#[derive(Serialize)]
-pub struct AccountReport {
-    /// The account name.
-    pub account: String,
-    /// Its state.
-    pub state: CheckState,
-    /// What the poll found, when it worked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assessment: Option<Assessment>,
-    /// Why the poll failed, when it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The account's thresholds, for the perfdata's warn and crit.
-    #[serde(skip)]
-    pub thresholds: Thresholds,
-}
-
-/// The whole check.
-#[derive(Serialize)]
-pub struct Report {
-    /// The combined state.
-    pub state: CheckState,
-    /// The exit code.
-    pub exit_code: u8,
-    /// Each account.
-    pub accounts: Vec<AccountReport>,
-}
 
 /// Reads `--timeout`: a duration with its unit, more than zero.
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {

@@ -50,7 +50,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
             retry_backoff: Duration::from_secs(5),
         }),
         alertmanager: None,
-        replica_name: crate::notify::hostname(),
+        replica_name: crate::host::hostname(),
         ordering_replica: None,
         metrics: Default::default(),
         accounts: vec![Account {

@@ -33,7 +33,7 @@ pub fn email_test(path: &Path) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let host = crate::notify::hostname();
+        let host = crate::host::hostname();
         let now = Utc::now();
         let text = format!(
             "This is a test mail from cdnquota on {host}, sent {} UTC by `cdnquota email-test`.\nAlert mail will arrive this way.\n",

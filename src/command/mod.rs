@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod check;
+pub mod check_report;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod email_test;

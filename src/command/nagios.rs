@@ -7,7 +7,7 @@
 //! quoted, space-separated. Thresholds use the plugin range syntax, where
 //! `N:` means "alert below N", as PoolLow and the countdowns do.
 
-use super::check::{AccountReport, Report};
+use super::check_report::{AccountReport, Report};
 use cdnquota_core::check_state::{CheckState, next_expiry};
 use cdnquota_core::units::format_size_human;
 use std::cmp::Reverse;

@@ -536,7 +536,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     };
     let replica_name = match &raw.replica_name {
         Some(n) => order::check_replica_name(n.get_ref()).map_err(|m| located(Some(n.span()), m))?,
-        None => crate::notify::hostname(),
+        None => crate::host::hostname(),
     };
     let ordering_replica = match raw.order.as_ref().and_then(|o| o.get_ref().ordering_replica()) {
         Some(r) => Some(order::check_replica_name(r.get_ref()).map_err(|m| located(Some(r.span()), m))?),

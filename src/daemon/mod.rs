@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::notify::PollReport;
 use crate::order::Orderer;
-use crate::state::{StateDirLock, StateDirLockError};
+use crate::store::lock::{StateDirLock, StateDirLockError};
 use cdnquota_core::poll_guard::overdue;
 use endpoints::Endpoints;
 use std::fmt;

@@ -93,16 +93,6 @@ struct Health {
 /// While the state cannot be saved, the error is logged again this often.
 const UNSAVED_REMINDER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
-/// This host's name, for the mail and its Message-IDs.
-pub fn hostname() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 impl Notifier {
     /// Opens the state in `config.state_dir` and sets up the transport. A
     /// state that cannot be read or saved is no reason to stop watching:
@@ -148,7 +138,7 @@ impl Notifier {
             state: Mutex::new(opened.state),
             file: opened.file,
             metrics,
-            hostname: hostname(),
+            hostname: crate::host::hostname(),
             offset: config.api_utc_offset.0,
             started: now,
             wake: Notify::new(),

@@ -6,7 +6,7 @@
 //! replaced: forgetting an interrupted order could buy a second one. It
 //! stays an error, and no order is placed until a person repairs it.
 
-use crate::state::write_atomically;
+use crate::store::{JsonFile, Layout, LoadError};
 use cdnquota_core::ledger::Ledger;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -41,7 +41,7 @@ pub struct LedgerFile {
 /// The ledger, read under the lock; the lock is released when dropped.
 pub struct LedgerGuard {
     _lock: File,
-    path: PathBuf,
+    file: JsonFile<Ledger>,
     /// The orders.
     pub ledger: Ledger,
 }
@@ -97,19 +97,20 @@ impl LedgerFile {
     }
 
     fn read(&self, lock: File) -> Result<LedgerGuard, LedgerError> {
-        let ledger = match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                LedgerError::Unreadable(format!(
+        let file = JsonFile::new(self.path.clone(), Layout::Pretty);
+        let ledger = match file.load() {
+            Ok(ledger) => ledger.unwrap_or_default(),
+            Err(LoadError::Corrupt(e)) => {
+                return Err(LedgerError::Unreadable(format!(
                     "the order ledger {} is unreadable ({e}): no order is placed until it is repaired; it records what was bought",
                     self.path.display()
-                ))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ledger::default(),
-            Err(e) => return Err(self.unavailable("read", &self.path, e)),
+                )));
+            }
+            Err(LoadError::Unreadable(e)) => return Err(self.unavailable("read", &self.path, e)),
         };
         Ok(LedgerGuard {
             _lock: lock,
-            path: self.path.clone(),
+            file,
             ledger,
         })
     }
@@ -118,9 +119,10 @@ impl LedgerFile {
 impl LedgerGuard {
     /// Writes the ledger atomically and durably.
     pub fn save(&self) -> Result<(), String> {
-        let bytes = serde_json::to_vec_pretty(&self.ledger).map_err(|e| e.to_string())?;
-        write_atomically(&self.path, &bytes)
-            .map_err(|e| format!("cannot write the order ledger {}: {e}", self.path.display()))
+        self.file
+            .save(&self.ledger)
+            .map(|_| ())
+            .map_err(|e| format!("cannot write the order ledger {}: {e}", self.file.path().display()))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The simulator's front door: applies an injected fault, sends the request
 //! to the v2 or v3 answerer by path, and logs it.
 
-use crate::http::{Request, Response};
+use crate::http::{Answer, Request, Response};
 use crate::state::{Fault, SimState};
 use bytes::Bytes;
 use chrono::Utc;
@@ -17,9 +17,9 @@ impl SimHandler {
     }
 }
 
-impl SimHandler {
+impl Answer for SimHandler {
     /// Answers one request, as the real API would or as a fault says.
-    pub(crate) async fn handle(&self, request: Request) -> Response {
+    async fn answer(&self, request: Request) -> Response {
         let v3 = request.path != crate::PATH;
         let mut log = if v3 {
             crate::v3::describe(&request)

@@ -1,5 +1,5 @@
-//! The simulator's HTTP/1.1 server: each request read whole, answered by
-//! [`SimHandler`](crate::handler::SimHandler), until the simulator is dropped.
+//! The simulator's HTTP/1.1 server: each request read whole and answered,
+//! until the simulator is dropped.
 //! It needs none of the daemon's connection limits: only tests and the demo
 //! talk to it, on loopback.
 
@@ -63,12 +63,14 @@ impl Response {
     }
 }
 
+/// What answers the requests.
+pub(crate) trait Answer: Send + Sync + 'static {
+    /// The answer to one request.
+    fn answer(&self, request: Request) -> impl Future<Output = Response> + Send;
+}
+
 /// Serves `handler` on `listener` until `stop` turns true or is dropped.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    handler: Arc<crate::handler::SimHandler>,
-    stop: watch::Receiver<bool>,
-) {
+pub(crate) async fn serve<H: Answer>(listener: TcpListener, handler: Arc<H>, stop: watch::Receiver<bool>) {
     loop {
         let mut stopping = stop.clone();
         let accepted = tokio::select! {
@@ -88,7 +90,7 @@ pub(crate) async fn serve(
                 let handler = handler.clone();
                 async move {
                     let response = match read(request).await {
-                        Some(request) => handler.handle(request).await,
+                        Some(request) => handler.answer(request).await,
                         None => Response::text(413, "request body too large or unreadable\n"),
                     };
                     Ok::<_, Infallible>(write(response))
