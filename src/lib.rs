@@ -1,16 +1,23 @@
-//! `cdnquota` watches Tencent Cloud CDN traffic packages: it polls the
-//! package list, works out bytes left, expiry and a depletion forecast,
-//! exposes them to Prometheus, mails the operator, and can order a
-//! replacement package.
+//! `cdnquota`, the daemon: the imperative shell around `cdnquota-core`. It
+//! reads the config, asks `tencent-cdn-api` for each account's packages,
+//! hands the snapshot to the core, and acts on what the core decides.
 //!
-//! Data flows one way. `api` fetches a [`model::Snapshot`] (API v2 or 3.0);
-//! `core` assesses it and decides, as pure functions of (snapshot, history,
-//! config, state, now): findings, the alert lifecycle, whether to order.
-//! The shell acts on those decisions: `metrics` publishes, `notify` mails
-//! through a durable outbox, `alertmanager` pushes the same alerts to an
-//! Alertmanager cluster, `order` keeps the ledger and places orders,
-//! `state` keeps what must survive a restart, and `daemon` schedules it all.
-//! `sim` stands in for the real API in tests and the demo.
+//! # Layout, in the order data flows through it
+//!
+//! - [`config`]: the TOML file, parsed into the core's and the client's
+//!   settings.
+//! - [`daemon`]: the schedule, one watched account each, the endpoints and
+//!   the status page; [`http`] is the server under them.
+//! - [`store`]: every durable file ([`store::JsonFile`]) and the
+//!   state_dir lock; [`state`], [`history_file`] and [`recorder`] are its
+//!   files.
+//! - [`notify`]: the alert lifecycle's shell and its mail sink (outbox,
+//!   rendering, transports); [`alertmanager`]: the Alertmanager sink;
+//!   [`tls`]: TLS set-up for both.
+//! - [`order`]: placing orders through the ledger; [`metrics`]: what
+//!   `/metrics` exports.
+//! - [`command`]: one file per subcommand, which `main.rs` dispatches to.
+//! - [`host`], [`logging`], [`memory`], [`random`]: small plumbing.
 
 pub mod alertmanager;
 pub mod command;

@@ -199,7 +199,6 @@ mod tests {
     use crate::forecast::History;
     use crate::rules::Rule;
     use crate::testing::{at, package};
-    use std::time::Duration;
 
     const GB: u64 = 1_000_000_000;
     const FROM: &str = "2026-01-01 00:00:00";
@@ -327,7 +326,7 @@ mod tests {
     #[test]
     fn forecast_fires_from_the_history() {
         let mut history = History::new();
-        let window = Duration::from_secs(86_400);
+        let window = chrono::TimeDelta::days(1);
         let mut last = None;
         // 100 GB per hour from 1 TB: runs dry in under 3 days after 4 hours.
         for hour in 0..5u64 {

@@ -15,7 +15,6 @@ use crate::model::{Package, Snapshot};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
 
 /// History kept for the rate is capped at this many polls; older ones go.
 pub const MAX_SAMPLES: usize = 512;
@@ -134,7 +133,7 @@ impl History {
 
     /// Adds the poll `snapshot` and drops polls that fall outside `window`
     /// or beyond [`MAX_SAMPLES`].
-    pub fn record(&mut self, snapshot: &Snapshot, window: Duration) {
+    pub fn record(&mut self, snapshot: &Snapshot, window: TimeDelta) {
         let at = snapshot.taken_at;
         // A clock step backwards would make intervals negative: start afresh.
         if self.polls.back().is_some_and(|last| last.at >= at) {
@@ -170,7 +169,7 @@ impl History {
         let consumed_bytes = next.values().map(|(_, c)| *c).fold(0u64, u64::saturating_add);
         self.last_used = next.into_iter().map(|(id, (used, _))| (Box::from(id), used)).collect();
         self.polls.push_back(PollUsage { at, consumed_bytes });
-        let cutoff = at - TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+        let cutoff = at.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC);
         while self.polls.front().is_some_and(|p| p.at < cutoff) {
             self.polls.pop_front();
         }
@@ -289,11 +288,11 @@ mod tests {
     }
 
     /// The history as it used to be kept, every poll whole: the reference.
-    fn record_whole(history: &mut Vec<Sample>, sample: Sample, window: Duration) {
+    fn record_whole(history: &mut Vec<Sample>, sample: Sample, window: TimeDelta) {
         if history.last().is_some_and(|last| last.at >= sample.at) {
             history.clear();
         }
-        let cutoff = sample.at - TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+        let cutoff = sample.at.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC);
         history.push(sample);
         history.retain(|s| s.at >= cutoff);
         if history.len() > MAX_SAMPLES {
@@ -302,7 +301,7 @@ mod tests {
         }
     }
 
-    fn history_of(samples: &[(&str, Vec<Package>)], window: Duration) -> History {
+    fn history_of(samples: &[(&str, Vec<Package>)], window: TimeDelta) -> History {
         let mut h = History::new();
         for (when, packages) in samples {
             h.record(
@@ -328,16 +327,13 @@ mod tests {
                 vec![package("a", 1000, 100, FROM, TO), package("fresh", 1000, 70, FROM, TO)],
             ),
         ];
-        let h = history_of(&polls, Duration::from_secs(86_400));
+        let h = history_of(&polls, TimeDelta::days(1));
         // "a" reads lower (a glitch: nothing, and its baseline stays at
         // 500, so 100 is no traffic either), "fresh" created in between
         // (60), then 10 more on it.
         assert_eq!(h.consumption_rate(), Some(70.0 / 1200.0));
         assert_eq!((h.len(), h.packages()), (3, 2));
-        assert_eq!(
-            history_of(&polls[..1], Duration::from_secs(86_400)).consumption_rate(),
-            None
-        );
+        assert_eq!(history_of(&polls[..1], TimeDelta::days(1)).consumption_rate(), None);
         assert_eq!(History::new().consumption_rate(), None);
     }
 
@@ -349,7 +345,7 @@ mod tests {
             ("2026-06-01 00:10:00", vec![package("a", 1000, 0, FROM, TO)]),
             ("2026-06-01 00:20:00", vec![package("a", 1000, 520, FROM, TO)]),
         ];
-        let h = history_of(&polls, Duration::from_secs(86_400));
+        let h = history_of(&polls, TimeDelta::days(1));
         // 20 bytes in 20 minutes, not 520.
         assert_eq!(h.consumption_rate(), Some(20.0 / 1200.0));
     }
@@ -363,7 +359,7 @@ mod tests {
                     taken_at: at(&format!("2026-06-01 00:{minute:02}:00")),
                     packages: vec![package("a", 1000, minute * 10, FROM, TO)],
                 },
-                Duration::from_secs(600),
+                TimeDelta::minutes(10),
             );
         }
         assert_eq!(h.len(), 11);
@@ -375,7 +371,7 @@ mod tests {
                 taken_at: at("2026-06-01 00:00:00"),
                 packages: vec![],
             },
-            Duration::from_secs(600),
+            TimeDelta::minutes(10),
         );
         assert_eq!((h.len(), h.packages()), (1, 0));
     }
@@ -390,7 +386,7 @@ mod tests {
                     taken_at: at("2026-06-01 00:00:00") + TimeDelta::seconds(second.into()),
                     packages: packages.clone(),
                 },
-                Duration::from_secs(86_400),
+                TimeDelta::days(1),
             );
         }
         assert_eq!((h.len(), h.packages()), (MAX_SAMPLES, 100));
@@ -403,7 +399,7 @@ mod tests {
                 ("2026-06-01 00:00:00", vec![package("a", 1000, 100, FROM, TO)]),
                 ("2026-06-01 00:10:00", vec![package("a", 1000, 400, FROM, TO)]),
             ],
-            Duration::from_secs(86_400),
+            TimeDelta::days(1),
         );
         let text = serde_json::to_string(&h).unwrap();
         let back: History = serde_json::from_str(&text).unwrap();
@@ -428,7 +424,7 @@ mod tests {
     fn compact_and_whole_histories_agree_on_random_polls() {
         let mut rng = Lcg(7);
         for round in 0..200 {
-            let window = Duration::from_secs(60 * (1 + rng.below(60)));
+            let window = TimeDelta::minutes(1 + rng.below(60) as i64);
             let mut whole = Vec::new();
             let mut compact = History::new();
             let mut t = at("2026-06-01 00:00:00");

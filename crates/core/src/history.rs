@@ -10,13 +10,12 @@ use crate::forecast::History;
 use crate::model::Snapshot;
 use crate::pool::totals;
 use crate::usage::HourlyUsage;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::time::Duration;
 
 /// How far back the recent rate looks.
-pub const RATE_WINDOW: Duration = Duration::from_secs(6 * 3600);
+pub const RATE_WINDOW: TimeDelta = TimeDelta::hours(6);
 
 /// One account's consumption history.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
