@@ -31,8 +31,9 @@ impl fmt::Display for WebConfigError {
 
 impl std::error::Error for WebConfigError {}
 
+// The serde names are what a type error says it expected.
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a map of the web config's sections")]
 struct RawWebConfig {
     tls_server_config: Option<RawTls>,
     http_server_config: Option<RawHttp>,
@@ -42,7 +43,7 @@ struct RawWebConfig {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a map of tls_server_config's keys")]
 struct RawTls {
     cert: Option<String>,
     key: Option<String>,
@@ -60,7 +61,7 @@ struct RawTls {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a map of http_server_config's keys")]
 struct RawHttp {
     // Accepted for files shared with Go exporters; cdnquota speaks HTTP/1.1.
     #[allow(dead_code)]
@@ -88,7 +89,12 @@ impl Pem {
     /// The bytes, or a message naming the file (never the content).
     pub(super) fn read(&self) -> Result<Vec<u8>, String> {
         match self {
-            Pem::File(path) => std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display())),
+            Pem::File(path) => std::fs::read(path).map_err(|e| {
+                format!(
+                    "cannot read {}: {e}; fix the path (a relative one is read beside the web config) or let the daemon's user read the file",
+                    path.display()
+                )
+            }),
             Pem::Inline(text) => Ok(text.as_bytes().to_vec()),
         }
     }
