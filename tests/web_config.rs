@@ -580,6 +580,33 @@ fn cdnquota_config_checks_the_web_config() {
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("basic_auth_user"));
 
+    // Basic auth without TLS: served, with a warning.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let clear = write_config(
+        dir.path(),
+        &format!(
+            "listen = \"{addr}\"\n[http]\nweb_config_file = \"web.yml\"\n{}",
+            account_toml("main", "http://127.0.0.1:9/", "")
+        ),
+    );
+    std::fs::write(&web, format!("basic_auth_users:\n  {USER}: {}\n", hash(PASSWORD))).unwrap();
+    let d = Daemon::start(&clear, &addr);
+    assert_eq!(http_get(&addr, "/healthz").map(|(status, _)| status), Some(401));
+    assert!(
+        d.log().contains("passwords cross the network in the clear"),
+        "{}",
+        d.log()
+    );
+    drop(d);
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[http]\nweb_config_file = \"web.yml\"\n{}",
+            account_toml("main", "http://127.0.0.1:9/", "")
+        ),
+    );
+    let config = config.to_str().unwrap();
+
     // --web.config.file names another file, checked the same way.
     let other = dir.path().join("other.yml");
     std::fs::write(&other, tls_web(&cert, &dir.path().join("missing.key"), "")).unwrap();

@@ -491,6 +491,12 @@ impl WebConfigWatch {
             Some(p) => load(p)?,
             None => Active::open(),
         };
+        if let (Some(p), None, Some(_)) = (path, &active.tls, &active.users) {
+            tracing::warn!(
+                "{}: basic_auth_users without tls_server_config: passwords cross the network in the clear; add a certificate",
+                p.display()
+            );
+        }
         Ok(WebConfigWatch {
             path: path.map(Path::to_path_buf),
             state: Mutex::new(WatchState {
