@@ -305,7 +305,11 @@ fn a_real_prometheus_scrapes_over_tls_with_basic_auth_and_a_wrong_password_or_pl
         t.len() == 3 && t.iter().all(|(_, health, _)| health != "unknown")
     });
     let query = |q: &str| {
-        let q = q.replace('{', "%7B").replace('}', "%7D").replace('"', "%22");
+        let q = q
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+            .replace(' ', "%20");
         let body = http_get(&prom_addr, &format!("/api/v1/query?query={q}"))
             .map(|(_, b)| b)
             .unwrap_or_default();
@@ -317,6 +321,8 @@ fn a_real_prometheus_scrapes_over_tls_with_basic_auth_and_a_wrong_password_or_pl
     let remaining_seen = wait_until(Duration::from_secs(30), || {
         query("cdnquota_account_remaining_bytes{job=\"good\"}") == Some((877 * GB) as f64)
     });
+    // The dashboard's process panel: the daemon's own series, joined.
+    let resident = query("process_resident_memory_bytes{job=\"good\"} and on(job, instance) cdnquota_build_info");
     let found = targets();
     let _ = prometheus.kill();
     let _ = prometheus.wait();
@@ -325,6 +331,7 @@ fn a_real_prometheus_scrapes_over_tls_with_basic_auth_and_a_wrong_password_or_pl
         "{found:?}\n{}",
         std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
     );
+    assert!(resident.is_some_and(|r| r > 1_000_000.0), "{resident:?}");
     let by_job = |job: &str| found.iter().find(|(j, _, _)| j == job).cloned().unwrap_or_default();
     let good = by_job("good");
     assert_eq!(good.1, "up", "{good:?}");
