@@ -58,6 +58,10 @@ enum Command {
         /// The config file.
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
+        /// The exporter-toolkit web config (TLS, basic auth, headers) for
+        /// every endpoint; replaces [http] web_config_file.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Poll every account once, as a Nagios/Icinga plugin: a status line
     /// with perfdata, then a table; exit 0 ok, 1 warning, 2 critical, 3
@@ -75,11 +79,15 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = check::DEFAULT_TIMEOUT, value_parser = check::parse_timeout)]
         timeout: Duration,
     },
-    /// Validate the config and print the effective one, secrets redacted.
+    /// Validate the config (and its web config) and print the effective
+    /// one, secrets redacted.
     Config {
         /// The config file.
         #[arg(short, long, default_value = DEFAULT_PATH)]
         config: PathBuf,
+        /// The web config to validate instead of [http] web_config_file.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Three modes: order a package by hand (same ledger and cap as the
     /// daemon), --list the ledger, or --resolve an order whose outcome is
@@ -162,9 +170,15 @@ cdnquota order [-c FILE] --account NAME --unit GB --number N [--yes]
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { config } => command::run::run(&config),
+        Command::Run {
+            config,
+            web_config_file,
+        } => command::run::run(&config, web_config_file.as_deref()),
         Command::Check { config, json, timeout } => command::check::check(&config, json, timeout),
-        Command::Config { config } => command::show_config::show_config(&config),
+        Command::Config {
+            config,
+            web_config_file,
+        } => command::show_config::show_config(&config, web_config_file.as_deref()),
         Command::EmailTest { config } => command::email_test::email_test(&config),
         Command::Order { config, args } => command::order::order(&config, args),
         Command::Reload { pid } => command::reload::reload(pid),

@@ -257,6 +257,26 @@ fn the_exposition_says_what_the_accounts_hold() {
     ] {
         assert!(families.contains(&format!("cdnquota_{f}")), "{f} missing: {families:?}");
     }
+    // The process collector's families, unprefixed, as every client names them.
+    for f in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(families.contains(f), "{f} missing: {families:?}");
+    }
+    // The daemon inherits this process's soft limit on open files.
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let soft: f64 = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("a soft limit on open files");
+    assert_eq!(metric(&text, "process_max_fds", ""), Some(soft), "{limits}");
+    assert!(metric(&text, "process_open_fds", "").is_some_and(|n| n >= 3.0 && n < soft));
     // HELP says the values are from the last poll.
     for line in text
         .lines()
@@ -291,7 +311,7 @@ fn the_exposition_says_what_the_accounts_hold() {
         );
         assert!(
             text.contains(&format!(
-                "package_id=\"{id}\",status=\"\",title=\"{}\",type=\"\"}} 1",
+                "package_id=\"{id}\",package_type=\"\",status=\"\",title=\"{}\"}} 1",
                 p.title
             )),
             "{id}"

@@ -78,13 +78,38 @@ fn gauges_match_the_scenario() {
         metric(&m, "cdnquota_account_size_bytes", "account=\"main\""),
         Some((1000 * GB) as f64)
     );
-    assert_eq!(
-        metric(
-            &m,
-            "cdnquota_build_info",
-            &format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))
-        ),
-        Some(1.0)
+    // The commit the tests were built from, as git says it now (a tree
+    // built outside git, or with CDNQUOTA_REVISION set, says otherwise).
+    let revision = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && std::env::var_os("CDNQUOTA_REVISION").is_none())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let build = m
+        .lines()
+        .find(|l| l.starts_with("cdnquota_build_info{"))
+        .unwrap_or_default();
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))) && build.ends_with("} 1"),
+        "{build}"
+    );
+    match revision {
+        Some(r) => assert!(build.contains(&format!("revision=\"{r}\"")), "{build}: HEAD is {r}"),
+        None => assert!(!build.contains("revision=\"\""), "{build}"),
+    }
+    let rustc = build
+        .split("rustc=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default();
+    assert!(
+        rustc.split('.').count() == 3
+            && rustc
+                .split('.')
+                .all(|n| n.chars().next().is_some_and(|c| c.is_ascii_digit())),
+        "{build}"
     );
     assert!(
         metric(

@@ -1,6 +1,7 @@
 //! The .deb under a real systemd and dpkg: a minimal Debian 12 (systemd 252)
 //! booted with systemd-nspawn, the package installed with apt, then start,
 //! reload, watchdog, stop, upgrade, remove and purge, as an operator would.
+//! The RPM the same way with Debian's rpm: install, start, upgrade, erase.
 //!
 //! Needs root, debootstrap, systemd-nspawn, nsenter and cargo-deb; without
 //! them it says SKIPPED, and under CI it fails. The container shares the
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// Bumped whenever the way the cached root is made changes.
-const ROOT_NAME: &str = "bookworm-minbase-systemd-v1";
+const ROOT_NAME: &str = "bookworm-minbase-systemd-rpm-v2";
 const UNIT: &str = "cdnquota.service";
 /// The drop-in the watchdog check makes: a short watchdog and a quick
 /// restart, so that the check takes seconds rather than minutes.
@@ -50,6 +51,14 @@ impl Ran {
             self.stderr
         )
     }
+}
+
+/// One container at a time: two would share the host's two cores with
+/// the builds, and the first run makes the cached root for both.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs `cmd` with no input, killing it after `limit`.
@@ -189,16 +198,18 @@ fn build_debs(out: &Path) -> (PathBuf, PathBuf, String) {
     (first, upgrade, upgrade_version)
 }
 
-/// The cached minimal root (minbase plus systemd and dbus), made on first
-/// use; the packages `deb` depends on are downloaded into it (not
-/// installed), so that a run installs the .deb without the network.
-fn pristine_root(deb: &Path) -> PathBuf {
+/// The cached minimal root (minbase plus systemd, dbus and Debian's rpm),
+/// made on first use; the packages the .deb `deb()` gives depends on are
+/// downloaded into it (not installed), so that a run installs the .deb
+/// without the network.
+fn pristine_root(deb: impl FnOnce() -> PathBuf) -> PathBuf {
     let cache = cache_dir();
     remove_leftovers(&cache);
     let root = cache.join(ROOT_NAME);
     if root.is_dir() {
         return root;
     }
+    let deb = deb();
     std::fs::create_dir_all(&cache).expect("create the cache folder");
     let started = Instant::now();
     // Made under another name and renamed when complete, so that a run
@@ -208,7 +219,7 @@ fn pristine_root(deb: &Path) -> PathBuf {
     let mirror = std::env::var("CDNQUOTA_TEST_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
     run_ok(
         Command::new("debootstrap")
-            .args(["--variant=minbase", "--include=systemd,dbus", "bookworm"])
+            .args(["--variant=minbase", "--include=systemd,dbus,rpm", "bookworm"])
             .arg(&partial)
             .arg(&mirror),
         Duration::from_secs(900),
@@ -227,7 +238,7 @@ fn pristine_root(deb: &Path) -> PathBuf {
     // debootstrap leaves the packages it installed in apt's cache: not
     // needed, and every run would copy them.
     chroot(&["apt-get", "clean"]);
-    std::fs::copy(deb, partial.join("tmp/cdnquota.deb")).expect("copy the .deb into the root");
+    std::fs::copy(&deb, partial.join("tmp/cdnquota.deb")).expect("copy the .deb into the root");
     chroot(&[
         "apt-get",
         "install",
@@ -274,6 +285,7 @@ impl Container {
         );
         println!("copied the root in {:.1?}", started.elapsed());
         let log = scratch.path().join("nspawn.log");
+        // Unique while the tests take turns (one_at_a_time).
         let machine = format!("cdnquota-test-{}", std::process::id());
         let started = Instant::now();
         let nspawn = Command::new("systemd-nspawn")
@@ -504,6 +516,7 @@ fn the_deb_under_a_real_systemd_starts_reloads_restarts_upgrades_and_is_removed(
     if !prerequisites() {
         return;
     }
+    let _one = one_at_a_time();
     let test_started = Instant::now();
     let debs_dir = tempfile::tempdir().expect("a folder for the .debs");
     let started = Instant::now();
@@ -514,7 +527,7 @@ fn the_deb_under_a_real_systemd_starts_reloads_restarts_upgrades_and_is_removed(
         std::fs::metadata(&deb).map(|m| m.len()).unwrap_or(0),
         started.elapsed()
     );
-    let pristine = pristine_root(&deb);
+    let pristine = pristine_root(|| deb.clone());
     let main_sim = Sim::with_packages(&[(1000 * GB, 950 * GB)]);
     let second_sim = Sim::with_packages(&[(500 * GB, 0)]);
     let c = Container::boot(&pristine);
@@ -812,4 +825,231 @@ fn the_deb_under_a_real_systemd_starts_reloads_restarts_upgrades_and_is_removed(
         status.text()
     );
     println!("the test took {:.0?} in all", test_started.elapsed());
+}
+
+/// The stripped binary the tests built, where cargo-generate-rpm and
+/// cargo-deb look for it (`target/release/cdnquota`) under `target`.
+fn binary_in(target: &Path) {
+    let binary = target.join("release/cdnquota");
+    if binary.exists() {
+        return;
+    }
+    std::fs::create_dir_all(target.join("release")).expect("a target folder");
+    std::fs::copy(env!("CARGO_BIN_EXE_cdnquota"), &binary).expect("copy the binary");
+    // Unstripped, rpmlint rightly calls it an error.
+    run_ok(Command::new("strip").arg(&binary), Duration::from_secs(60));
+}
+
+/// Builds the RPM of release `release` into `out`.
+fn build_rpm(out: &Path, release: &str) -> PathBuf {
+    let release_build = std::env::var_os("CDNQUOTA_TEST_DEB_RELEASE").is_some_and(|v| v == "1");
+    let dir = out.join(format!("rpm-{release}"));
+    std::fs::create_dir_all(&dir).expect("a folder for the RPM");
+    let overwrite = out.join(format!("release-{release}.toml"));
+    std::fs::write(&overwrite, format!("release = \"{release}\"\n")).expect("write the release");
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(MANIFEST_DIR)
+        .args(["generate-rpm", "--output"])
+        .arg(&dir)
+        .arg("--metadata-overwrite")
+        .arg(&overwrite);
+    if release_build {
+        run_ok(
+            Command::new("cargo")
+                .current_dir(MANIFEST_DIR)
+                .args(["build", "--release"]),
+            Duration::from_secs(1800),
+        );
+    } else {
+        let target = out.join("target");
+        binary_in(&target);
+        // gzip: a larger RPM, made in 2 s where zstd takes 12.
+        cmd.arg("--target-dir")
+            .arg(&target)
+            .args(["--payload-compress", "gzip"]);
+    }
+    run_ok(&mut cmd, Duration::from_secs(300));
+    let mut rpms: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read the RPM folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rpm"))
+        .collect();
+    assert_eq!(rpms.len(), 1, "one RPM expected in {}: {rpms:?}", dir.display());
+    rpms.remove(0)
+}
+
+/// rpmlint's findings `(E or W, name)`, with or without the repo's config.
+fn rpmlint(rpm: &Path, with_config: bool) -> (Vec<(String, String)>, String) {
+    let mut cmd = Command::new("rpmlint");
+    if with_config {
+        cmd.arg("-c")
+            .arg(Path::new(MANIFEST_DIR).join("systemd/rpm/rpmlint.toml"));
+    }
+    let ran = run_bounded(cmd.arg(rpm), Duration::from_secs(120));
+    let findings = ran
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(": ")?;
+            let (level, name) = rest.split_once(": ")?;
+            let name = name.split_whitespace().next()?.to_string();
+            matches!(level, "E" | "W").then(|| (level.to_string(), name))
+        })
+        .collect();
+    (findings, ran.text())
+}
+
+#[test]
+fn the_rpm_under_a_real_systemd_installs_starts_upgrades_and_is_erased() {
+    if !prerequisites() {
+        return;
+    }
+    let mut generate_rpm = Command::new("cargo");
+    generate_rpm.args(["generate-rpm", "--version"]);
+    let tools = [
+        have("rpm"),
+        have("rpmlint"),
+        have("strip"),
+        available(
+            generate_rpm,
+            "cargo-generate-rpm is missing: .ci/run installs the pinned version",
+        ),
+    ];
+    if !tools.iter().all(|ok| *ok) {
+        return;
+    }
+    let _one = one_at_a_time();
+    let test_started = Instant::now();
+    let out = tempfile::tempdir().expect("a folder for the RPMs");
+    let started = Instant::now();
+    let rpm = build_rpm(out.path(), "1");
+    let upgrade = build_rpm(out.path(), "2");
+    println!("built {} and the upgrade in {:.1?}", rpm.display(), started.elapsed());
+
+    // rpmlint: no error with the repo's filters, and without them only the
+    // header tags and signature they filter, each explained there.
+    let (findings, text) = rpmlint(&rpm, true);
+    assert!(findings.iter().all(|(level, _)| level == "W"), "{text}");
+    let warnings: BTreeSet<&str> = findings.iter().map(|(_, n)| n.as_str()).collect();
+    let explained = [
+        "only-non-binary-in-usr-lib",
+        "no-url-tag",
+        "no-manual-page-for-binary",
+        "invalid-license",
+    ];
+    for w in &warnings {
+        assert!(
+            explained.contains(w),
+            "a warning the README does not explain: {w}\n{text}"
+        );
+    }
+    println!("rpmlint: 0 errors, warnings {warnings:?}");
+    let (bare, text) = rpmlint(&rpm, false);
+    let errors: BTreeSet<&str> = bare.iter().filter(|(l, _)| l == "E").map(|(_, n)| n.as_str()).collect();
+    let filtered = BTreeSet::from([
+        "no-signature",
+        "no-packager-tag",
+        "no-group-tag",
+        "no-buildhost-tag",
+        "no-changelogname-tag",
+    ]);
+    assert!(errors.is_subset(&filtered), "{text}");
+
+    let pristine = pristine_root(|| {
+        let debs = out.path().join("debs");
+        build_debs(&debs).0
+    });
+    let sim = Sim::with_packages(&[(1000 * GB, 400 * GB)]);
+    let c = Container::boot(&pristine);
+    let copy_in = |rpm: &Path| -> String {
+        let name = rpm.file_name().and_then(|n| n.to_str()).expect("an RPM file name");
+        std::fs::copy(rpm, c.path("/root").join(name)).expect("copy the RPM into the container");
+        format!("/root/{name}")
+    };
+    // --nodeps: Debian's rpm database is empty (dpkg, not rpm, installed
+    // libc, /bin/sh and ca-certificates), so every Requires would be
+    // missing. On TencentOS or OpenCloudOS, dnf resolves them.
+    let first = copy_in(&rpm);
+    c.ok(&["rpm", "-i", "--nodeps", &first]);
+    assert_eq!(c.ok(&["rpm", "-q", "cdnquota"]).trim(), "cdnquota-0.1.0-1.x86_64");
+    let config_files = c.ok(&["rpm", "-qc", "cdnquota"]);
+    assert_eq!(config_files.trim(), "/etc/cdnquota/cdnquota.toml");
+    let flags = c.ok(&["rpm", "-q", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", "cdnquota"]);
+    assert!(
+        flags.contains("cn /etc/cdnquota/cdnquota.toml"),
+        "not %config(noreplace):\n{flags}"
+    );
+    for file in [
+        "/usr/bin/cdnquota",
+        "/usr/lib/systemd/system/cdnquota.service",
+        "/usr/share/doc/cdnquota/README.md",
+        "/usr/share/doc/cdnquota/examples/cdnquota.rules.yml",
+        "/usr/share/doc/cdnquota/examples/grafana-dashboard.json",
+    ] {
+        assert!(c.path(file).exists(), "{file} not installed");
+    }
+    // Installed, neither enabled nor started; systemd has read the unit.
+    assert_eq!(
+        c.run(&["systemctl", "is-enabled", UNIT], Duration::from_secs(10))
+            .stdout
+            .trim(),
+        "disabled"
+    );
+    assert_eq!(c.prop("ActiveState"), "inactive");
+    assert_eq!(c.prop("LoadState"), "loaded");
+
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = config_toml(&addr, &[("main", &sim.endpoint())], "");
+    write_file(&c.path("/etc/cdnquota/cdnquota.toml"), &config, 0o644);
+    write_file(&c.path("/etc/cdnquota/secret_key"), SECRET_KEY, 0o600);
+    c.ok(&["systemctl", "start", UNIT]);
+    assert_eq!(c.prop("SubState"), "running");
+    assert_eq!(remaining(&addr, "main"), Some((600 * GB) as f64), "{}", scrape(&addr));
+
+    // Upgrade to a higher release: the running service is restarted on it,
+    // still disabled, and the edited config is kept.
+    let pid = c.prop("MainPID");
+    let invocation = c.prop("InvocationID");
+    let second = copy_in(&upgrade);
+    c.ok(&["rpm", "-U", "--nodeps", &second]);
+    assert_eq!(c.ok(&["rpm", "-q", "cdnquota"]).trim(), "cdnquota-0.1.0-2.x86_64");
+    assert_ne!(
+        c.prop("InvocationID"),
+        invocation,
+        "the upgrade did not restart the service"
+    );
+    assert_ne!(c.prop("MainPID"), pid);
+    assert_eq!(c.prop("SubState"), "running");
+    assert_eq!(
+        c.run(&["systemctl", "is-enabled", UNIT], Duration::from_secs(10))
+            .stdout
+            .trim(),
+        "disabled"
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.path("/etc/cdnquota/cdnquota.toml")).expect("the config"),
+        config
+    );
+    wait_polls(&addr, "main", 1.0);
+
+    // Erase: stopped, no unit left, the edited config saved aside.
+    c.ok(&["systemctl", "enable", UNIT]);
+    c.ok(&["rpm", "-e", "cdnquota"]);
+    assert!(
+        http_get(&addr, "/healthz").is_none(),
+        "the daemon still answers after rpm -e"
+    );
+    assert!(!c.path("/usr/lib/systemd/system/cdnquota.service").exists());
+    assert!(!c.path("/usr/bin/cdnquota").exists());
+    let wants = c.path("/etc/systemd/system/multi-user.target.wants/cdnquota.service");
+    assert!(!wants.exists(), "rpm -e left the unit enabled");
+    assert_eq!(c.prop("LoadState"), "not-found", "systemd still knows the unit");
+    assert!(
+        c.path("/etc/cdnquota/cdnquota.toml.rpmsave").exists(),
+        "the edited config was lost"
+    );
+    let gone = c.run(&["rpm", "-q", "cdnquota"], Duration::from_secs(10));
+    assert!(!gone.status.success(), "{}", gone.text());
+    println!("the RPM test took {:.0?} in all", test_started.elapsed());
 }

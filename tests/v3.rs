@@ -177,7 +177,7 @@ fn run_with_a_v2_and_a_v3_account_side_by_side() {
         Some((450 * GB) as f64)
     );
     let info = format!(
-        "account=\"new\",area=\"mainland\",auto_extension=\"true\",package_id=\"{v3_id}\",status=\"enabled\",title=\"日常流量包\",type=\"日常流量包\""
+        "account=\"new\",area=\"mainland\",auto_extension=\"true\",package_id=\"{v3_id}\",package_type=\"日常流量包\",status=\"enabled\",title=\"日常流量包\""
     );
     assert_eq!(metric(&m, "cdnquota_package_info", &info), Some(1.0), "{m}");
     assert!(

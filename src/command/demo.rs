@@ -29,6 +29,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
         record_polls: false,
         api_utc_offset: UtcOffset::default(),
         log_format: crate::logging::LogFormat::Text,
+        http: crate::config::http::HttpConfig::default(),
         alerts: AlertSettings {
             repeat_interval: chrono::TimeDelta::minutes(1),
             send_resolved: true,

@@ -33,12 +33,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 /// Reads the config at `path`, printing warnings; `None` after printing why
 /// it was refused.
 fn load_config(path: &std::path::Path) -> Option<crate::config::Config> {
+    load_config_with(path, None)
+}
+
+/// [`load_config`], with `--web.config.file` in place of `[http]
+/// web_config_file` when given.
+fn load_config_with(path: &std::path::Path, web_config: Option<&std::path::Path>) -> Option<crate::config::Config> {
     match crate::config::load(path, &crate::config::process_env) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            Some(loaded.config)
+            let mut config = loaded.config;
+            if let Some(web) = web_config {
+                config.http.web_config_file = Some(web.to_path_buf());
+            }
+            Some(config)
         }
         Err(e) => {
             eprintln!("cdnquota: invalid config: {e}");

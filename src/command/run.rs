@@ -28,7 +28,7 @@ impl Signals {
 
     /// Waits for SIGTERM/SIGINT, or for a SIGHUP bringing a valid config;
     /// a SIGHUP with a bad one is refused and the daemon keeps its config.
-    async fn next(&mut self, path: &Path) -> Next {
+    async fn next(&mut self, path: &Path, web_config: Option<&Path>) -> Next {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return Next::Exit,
@@ -39,7 +39,11 @@ impl Signals {
                             tracing::warn!("{warning}");
                         }
                         tracing::info!("SIGHUP: {} is valid; reloading", path.display());
-                        return Next::Reload(Box::new(loaded.config));
+                        let mut config = loaded.config;
+                        if let Some(web) = web_config {
+                            config.http.web_config_file = Some(web.to_path_buf());
+                        }
+                        return Next::Reload(Box::new(config));
                     }
                     Err(e) => tracing::error!("SIGHUP: the new config is refused, the running one stays: {e}"),
                 },
@@ -48,9 +52,10 @@ impl Signals {
     }
 }
 
-/// Runs the daemon with the config at `path` until SIGTERM or Ctrl-C.
-pub fn run(path: &Path) -> ExitCode {
-    let Some(config) = super::load_config(path) else {
+/// Runs the daemon with the config at `path` until SIGTERM or Ctrl-C;
+/// `web_config` (`--web.config.file`) replaces `[http] web_config_file`.
+pub fn run(path: &Path, web_config: Option<&Path>) -> ExitCode {
+    let Some(config) = super::load_config_with(path, web_config) else {
         return ExitCode::from(1);
     };
     crate::logging::init_with(config.log_format);
@@ -86,7 +91,7 @@ pub fn run(path: &Path) -> ExitCode {
                 },
             };
             let mut next = Next::Exit;
-            let result = daemon.run(async { next = signals.next(path).await }).await;
+            let result = daemon.run(async { next = signals.next(path, web_config).await }).await;
             if let Err(e) = result {
                 eprintln!("cdnquota: {e}");
                 return ExitCode::from(1);

@@ -4,6 +4,7 @@
 //! A bad file is refused with its path, line, key and what would be valid.
 
 pub mod alertmanager;
+pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod order;
@@ -67,6 +68,8 @@ pub struct Config {
     pub ordering_replica: Option<String>,
     /// Which series `/metrics` exports.
     pub metrics: metrics::MetricsConfig,
+    /// How the endpoints are served: the web config, if any.
+    pub http: http::HttpConfig,
     /// The accounts to watch, each with its effective thresholds.
     pub accounts: Vec<Account>,
 }
@@ -217,6 +220,7 @@ struct RawConfig {
     replica_name: Option<Spanned<String>>,
     #[serde(default)]
     metrics: metrics::MetricsConfig,
+    http: Option<Spanned<http::RawHttp>>,
     accounts: Option<Spanned<AccountList>>,
 }
 
@@ -512,6 +516,13 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         });
     }
     let state_dir = raw.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/cdnquota"));
+    let http = match raw.http {
+        None => http::HttpConfig::default(),
+        Some(spanned) => {
+            let span = spanned.span();
+            spanned.into_inner().resolve(path).map_err(|m| located(Some(span), m))?
+        }
+    };
     let email = match raw.email {
         None => None,
         Some(spanned) => {
@@ -574,6 +585,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         replica_name,
         ordering_replica,
         metrics: raw.metrics,
+        http,
         schedule: match raw.schedule {
             Some(s) => s,
             None => CronSchedule::every_ten_minutes(),

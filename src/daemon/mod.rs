@@ -9,7 +9,9 @@ pub mod watch;
 
 use crate::config::Config;
 use crate::config::values::CronSchedule;
-use crate::http::server::serve;
+use crate::http::basic_auth::Guarded;
+use crate::http::server::serve_with_tls;
+use crate::http::web_config::WebConfigWatch;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::notify::PollReport;
@@ -47,6 +49,8 @@ pub enum DaemonError {
     Notifier(String),
     /// Another daemon holds the state directory.
     StateDirInUse(String),
+    /// The web config (TLS, basic auth) cannot be used.
+    WebConfig(String),
 }
 
 impl fmt::Display for DaemonError {
@@ -55,7 +59,10 @@ impl fmt::Display for DaemonError {
             DaemonError::Listen { addr, error } => {
                 write!(f, "cannot listen on {addr}: {error}; set `listen` to a free address")
             }
-            DaemonError::Client(e) | DaemonError::Notifier(e) | DaemonError::StateDirInUse(e) => write!(f, "{e}"),
+            DaemonError::Client(e)
+            | DaemonError::Notifier(e)
+            | DaemonError::StateDirInUse(e)
+            | DaemonError::WebConfig(e) => write!(f, "{e}"),
         }
     }
 }
@@ -70,6 +77,7 @@ pub struct Daemon {
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
     accounts: Vec<Arc<AccountWatch>>,
+    web: Arc<WebConfigWatch>,
     // Held while this daemon runs: a second daemon on the same state_dir
     // would mail every alert twice and race on every file.
     _state_lock: Option<StateDirLock>,
@@ -119,6 +127,10 @@ impl Daemon {
                 }),
             )));
         }
+        let web = Arc::new(
+            WebConfigWatch::load(config.http.web_config_file.as_deref())
+                .map_err(|e| DaemonError::WebConfig(e.to_string()))?,
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|error| DaemonError::Listen {
@@ -132,6 +144,7 @@ impl Daemon {
             notifier,
             orderer,
             accounts,
+            web,
             _state_lock: state_lock,
         })
     }
@@ -144,18 +157,29 @@ impl Daemon {
     /// Runs until `stop` completes, then finishes polls in flight.
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), DaemonError> {
         let (stop_http, http_stopped) = signal_channel::channel(false);
-        let endpoints = Arc::new(Endpoints {
-            metrics: self.metrics.clone(),
-            notifier: self.notifier.clone(),
-            accounts: self.accounts.clone(),
-            ledger: crate::order::ledger_file::LedgerFile::new(&self.config.state_dir)
-                .path()
-                .to_path_buf(),
+        let endpoints = Arc::new(Guarded {
+            inner: Endpoints {
+                metrics: self.metrics.clone(),
+                notifier: self.notifier.clone(),
+                accounts: self.accounts.clone(),
+                ledger: crate::order::ledger_file::LedgerFile::new(&self.config.state_dir)
+                    .path()
+                    .to_path_buf(),
+            },
+            web: self.web.clone(),
         });
-        let http = tokio::spawn(serve(self.listener, endpoints, http_stopped));
+        let web = self.web.current();
+        let http = tokio::spawn(serve_with_tls(
+            self.listener,
+            endpoints,
+            Some(self.web.clone()),
+            http_stopped,
+        ));
         tracing::info!(
-            "serving /metrics, /healthz, /readyz and / on http://{}; {} account(s), schedule \"{}\" (UTC)",
+            "serving /metrics, /healthz, /readyz and / on {}://{} ({}); {} account(s), schedule \"{}\" (UTC)",
+            if web.tls.is_some() { "https" } else { "http" },
             self.config.listen,
+            web.summary,
             self.accounts.len(),
             self.config.schedule.as_str()
         );

@@ -13,6 +13,7 @@
 //! connected and sent nothing) is closed after [`IDLE_TIMEOUT`], and one
 //! whose client stops reading the answer after [`WRITE_STALL_TIMEOUT`].
 
+use super::tls::{self, Stream, TlsSource};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, Sleep};
 
@@ -343,13 +344,13 @@ impl Connections {
 /// [`WRITE_STALL_TIMEOUT`]: hyper has no write timeout, and a client that
 /// stops reading would hold its connection (and the answer) forever.
 struct StallGuard {
-    inner: TcpStream,
+    inner: Stream,
     timer: Pin<Box<Sleep>>,
     armed: bool,
 }
 
 impl StallGuard {
-    fn new(inner: TcpStream) -> Self {
+    fn new(inner: Stream) -> Self {
         StallGuard {
             inner,
             timer: Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)),
@@ -416,7 +417,18 @@ impl AsyncWrite for StallGuard {
 }
 
 /// Serves `handler` on `listener` until `shutdown` turns true.
-pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, shutdown: watch::Receiver<bool>) {
+    serve_with_tls(listener, handler, None, shutdown).await
+}
+
+/// Serves `handler` as [`serve`] does, over TLS on each connection for which
+/// `tls` gives a setup.
+pub async fn serve_with_tls<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    tls: Option<Arc<dyn TlsSource>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let table = Arc::new(Mutex::new(Connections::default()));
     let mut refused = 0u64;
     loop {
@@ -447,9 +459,21 @@ pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, mut shutd
             continue;
         };
         let handler = handler.clone();
+        let tls = tls.clone();
         let mut stopping = shutdown.clone();
         tokio::spawn(async move {
             let _tracked = tracked;
+            // Inside the connection's own task, so a slow handshake holds up
+            // nobody; it is bounded like a silent client, and a connection
+            // closed to make room meanwhile is dropped.
+            let stream = tokio::select! {
+                stream = tls::accept(stream, tls.as_deref(), IDLE_TIMEOUT) => stream,
+                _ = close.notified() => None,
+                _ = stopping.wait_for(|stop| *stop) => None,
+            };
+            let Some(stream) = stream else {
+                return;
+            };
             let in_flight = Arc::new(AtomicUsize::new(0));
             let requests = in_flight.clone();
             let service = service_fn(move |request| {

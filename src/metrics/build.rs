@@ -1,4 +1,5 @@
-//! `cdnquota_build_info`: which version is running.
+//! `cdnquota_build_info`: which version is running, from which commit, built
+//! by which compiler.
 
 use prometheus::Registry;
 
@@ -6,9 +7,14 @@ pub(super) fn register(registry: &Registry) -> prometheus::Result<()> {
     let info = super::gauge_vec(
         registry,
         "build_info",
-        "Always 1; the version label says which cdnquota is running.",
-        &["version"],
+        "Always 1; the labels say which cdnquota is running: version, git revision (or unknown) and rustc version.",
+        &["version", "revision", "rustc"],
     )?;
-    info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
+    info.with_label_values(&[
+        env!("CARGO_PKG_VERSION"),
+        env!("CDNQUOTA_REVISION"),
+        env!("CDNQUOTA_RUSTC"),
+    ])
+    .set(1.0);
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod exposition;
 mod orders;
 mod package;
 mod poll;
+mod process;
 mod replica;
 
 pub use account::AccountMetrics;
@@ -100,6 +101,7 @@ impl Metrics {
             rendered: tokio::sync::watch::Sender::new(0),
         };
         build::register(&metrics.registry)?;
+        metrics.registry.register(Box::new(process::ProcessCollector::new()?))?;
         Ok(metrics)
     }
 
@@ -205,7 +207,16 @@ mod tests {
     fn every_definition_registers_and_renders() {
         let m = Metrics::new().expect("the metric definitions are valid and unique");
         let text = m.render();
-        assert!(text.contains("cdnquota_build_info{version="), "{text}");
+        let build = text
+            .lines()
+            .find(|l| l.starts_with("cdnquota_build_info{"))
+            .unwrap_or_default();
+        assert!(
+            build.contains(concat!("version=\"", env!("CARGO_PKG_VERSION"), "\"")),
+            "{text}"
+        );
+        assert!(build.contains("revision=\"") && build.contains("rustc=\""), "{text}");
+        assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         assert!(text.contains("cdnquota_outbox_pending 0"), "{text}");
     }
 
@@ -241,7 +252,14 @@ mod tests {
         flate2::read::GzDecoder::new(&during.gzip.as_ref().unwrap().to_vec()[..])
             .read_to_string(&mut unzipped)
             .unwrap();
-        assert_eq!(unzipped, first, "the last whole body, as gzip");
+        // The process metrics are read anew at each joining (CPU time moves).
+        let steady = |text: &str| {
+            text.lines()
+                .filter(|l| !l.starts_with("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(steady(&unzipped), steady(&first), "the last whole body, as gzip");
         m.set_packages("main", &views(20), now);
         assert!(rendered.has_changed().unwrap());
         assert!(m.render().contains("title=\"1000B\"} 20\n"));

@@ -49,7 +49,7 @@ const FAMILIES: [(&str, &str); 8] = [
     ),
     (
         "package_info",
-        "Always 1; labels describe the package as the API reports it (type, status, area, auto_extension: API 3.0 only).",
+        "Always 1; labels describe the package as the API reports it (package_type, status, area, auto_extension: API 3.0 only).",
     ),
 ];
 
@@ -209,9 +209,10 @@ impl PackageMetrics {
                 ("\",area=\"", p.area.as_deref().unwrap_or_default()),
                 ("\",auto_extension=\"", &auto_extension),
                 ("\",package_id=\"", &p.id),
+                // Not `type`: the exporter guide asks to avoid that label name.
+                ("\",package_type=\"", p.kind.as_deref().unwrap_or_default()),
                 ("\",status=\"", p.status.as_deref().unwrap_or_default()),
                 ("\",title=\"", &p.title),
-                ("\",type=\"", p.kind.as_deref().unwrap_or_default()),
             ];
             for (name, value) in pairs {
                 info.extend_from_slice(name.as_bytes());
