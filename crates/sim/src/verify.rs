@@ -203,6 +203,29 @@ mod tests {
         );
     }
 
+    /// The example of Tencent's TC3-HMAC-SHA256 page.
+    #[test]
+    fn the_published_tc3_signature() {
+        let body = br#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
+        let input = Tc3Input {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &[
+                ("content-type", "application/json; charset=utf-8"),
+                ("host", "cvm.tencentcloudapi.com"),
+            ],
+            body,
+            service: "cvm",
+            timestamp: 1551113065,
+        };
+        assert_eq!(input.date(), "2019-02-25");
+        assert_eq!(
+            input.signature("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"),
+            "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
+        );
+    }
+
     #[test]
     fn forms_decode_and_broken_escapes_are_refused() {
         assert_eq!(
