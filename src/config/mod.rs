@@ -3,6 +3,7 @@
 //!
 //! A bad file is refused with its path, line, key and what would be valid.
 
+mod account;
 pub mod alertmanager;
 pub mod http;
 pub mod metrics;
@@ -11,21 +12,21 @@ pub mod order;
 pub mod units;
 pub mod values;
 
-use cdnquota_core::settings::{
-    AlertSettings, OrderMode, OrderRules, Thresholds, nonzero_bytes, nonzero_ratio, nonzero_span,
-};
-use notify::{EmailConfig, RawAlerts, RawEmail, SmtpTls, TransportKind, is_mailbox};
+use cdnquota_core::settings::{AlertSettings, OrderMode, OrderRules, Thresholds};
+use notify::{EmailConfig, RawAlerts, RawEmail, resolve_email};
 use order::RawOrder;
+
+pub use account::Account;
+use account::{AccountList, ThresholdOverrides};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tencent_cdn_api::secret::{KeyId, Secret};
-use tencent_cdn_api::settings::{ApiVersion, ClientSettings, Endpoint, HttpMethod, SignatureMethod};
+use tencent_cdn_api::secret::Secret;
 use toml::Spanned;
-use units::{ByteSize, HumanDuration, PositiveDuration};
-use values::{AccountName, CronSchedule, ListenAddr, Ratio, UtcOffset};
+use units::{ByteSize, HumanDuration};
+use values::{CronSchedule, ListenAddr, UtcOffset};
 
 /// Where `cdnquota` looks for its config when `-c` is not given.
 pub const DEFAULT_PATH: &str = "/etc/cdnquota/cdnquota.toml";
@@ -74,71 +75,11 @@ pub struct Config {
     pub accounts: Vec<Account>,
 }
 
-/// One Tencent Cloud account to watch.
-#[derive(Clone, Debug, Serialize)]
-pub struct Account {
-    /// The account's label value.
-    pub name: AccountName,
-    /// Which API it is read through.
-    pub api: ApiVersion,
-    /// The API endpoint.
-    pub endpoint: Endpoint,
-    /// The key id (not secret, but shown shortened).
-    pub secret_id: KeyId,
-    /// The key.
-    pub secret_key: Secret,
-    /// Where the key came from, for `cdnquota config`.
-    pub secret_key_source: String,
-    /// API 3.0 only: the token of a temporary credential (`X-TC-Token`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_token: Option<Secret>,
-    /// Signature method for v2 requests.
-    pub signature_method: SignatureMethod,
-    /// GET or POST.
-    pub http_method: HttpMethod,
-    /// Per-request timeout.
-    #[serde(serialize_with = "serialize_duration")]
-    pub timeout: Duration,
-    /// Attempts for one poll, the first included.
-    pub max_attempts: u32,
-    /// Wait before the first retry (doubles each retry, capped at 30 s).
-    #[serde(serialize_with = "serialize_duration")]
-    pub retry_backoff: Duration,
-    /// The largest API answer accepted, in bytes.
-    #[serde(rename = "max_answer_size", serialize_with = "serialize_bytes")]
-    pub max_answer_bytes: u64,
-    /// The thresholds for this account (defaults merged with its overrides).
-    pub thresholds: Thresholds,
-    /// Ordering rules for this account (defaults merged with its overrides).
-    pub order: OrderRules,
-}
-
-impl Account {
-    /// What the API client needs of this account, reading times in `offset`.
-    pub fn client_settings(&self, offset: chrono::FixedOffset) -> ClientSettings {
-        ClientSettings {
-            account: self.name.to_string(),
-            api: self.api,
-            endpoint: self.endpoint.clone(),
-            secret_id: self.secret_id.clone(),
-            secret_key: self.secret_key.clone(),
-            session_token: self.session_token.clone(),
-            signature_method: self.signature_method,
-            http_method: self.http_method,
-            timeout: self.timeout,
-            max_attempts: self.max_attempts,
-            retry_backoff: self.retry_backoff,
-            max_answer_bytes: self.max_answer_bytes,
-            utc_offset: offset,
-        }
-    }
-}
-
-fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     HumanDuration(*d).serialize(s)
 }
 
-fn serialize_bytes<S: serde::Serializer>(b: &u64, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn serialize_bytes<S: serde::Serializer>(b: &u64, s: S) -> Result<S::Ok, S::Error> {
     ByteSize(*b).serialize(s)
 }
 
@@ -170,34 +111,6 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ThresholdOverrides {
-    remaining_bytes_below: Option<ByteSize>,
-    remaining_ratio_below: Option<Ratio>,
-    expires_within: Option<HumanDuration>,
-    expiring_unused_above: Option<ByteSize>,
-    depletion_within: Option<HumanDuration>,
-}
-
-impl ThresholdOverrides {
-    fn apply(&self, base: Thresholds) -> Thresholds {
-        Thresholds {
-            remaining_bytes_below: self
-                .remaining_bytes_below
-                .map_or(base.remaining_bytes_below, |b| nonzero_bytes(b.0)),
-            remaining_ratio_below: self
-                .remaining_ratio_below
-                .map_or(base.remaining_ratio_below, |r| nonzero_ratio(r.0)),
-            expires_within: self.expires_within.map_or(base.expires_within, |d| nonzero_span(d.0)),
-            expiring_unused_above: self.expiring_unused_above.map_or(base.expiring_unused_above, |b| b.0),
-            depletion_within: self
-                .depletion_within
-                .map_or(base.depletion_within, |d| nonzero_span(d.0)),
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -222,64 +135,6 @@ struct RawConfig {
     metrics: metrics::MetricsConfig,
     http: Option<Spanned<http::RawHttp>>,
     accounts: Option<Spanned<AccountList>>,
-}
-
-/// The `[[accounts]]` array. Its own type so that `[accounts]`, one table
-/// where an array of tables is meant, is told how to write it rather than
-/// getting serde's "invalid type: map, expected a sequence".
-struct AccountList(Vec<RawAccount>);
-
-impl<'de> Deserialize<'de> for AccountList {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Tables;
-        impl<'de> serde::de::Visitor<'de> for Tables {
-            type Value = AccountList;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("one [[accounts]] table per account")
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AccountList, A::Error> {
-                let mut accounts = Vec::new();
-                while let Some(account) = seq.next_element()? {
-                    accounts.push(account);
-                }
-                Ok(AccountList(accounts))
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, _map: A) -> Result<AccountList, A::Error> {
-                Err(serde::de::Error::custom(
-                    "[accounts] is a single table: write [[accounts]], with two brackets, above each account",
-                ))
-            }
-        }
-        d.deserialize_seq(Tables)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAccount {
-    name: Spanned<AccountName>,
-    #[serde(default)]
-    api: ApiVersion,
-    endpoint: Option<Endpoint>,
-    secret_id: Option<String>,
-    secret_id_file: Option<PathBuf>,
-    secret_key: Option<Secret>,
-    secret_key_file: Option<PathBuf>,
-    session_token: Option<Secret>,
-    session_token_file: Option<PathBuf>,
-    signature_method: Option<Spanned<SignatureMethod>>,
-    http_method: Option<Spanned<HttpMethod>>,
-    timeout: Option<PositiveDuration>,
-    max_attempts: Option<Spanned<u32>>,
-    retry_backoff: Option<PositiveDuration>,
-    max_answer_size: Option<ByteSize>,
-    #[serde(default)]
-    thresholds: ThresholdOverrides,
-    #[serde(default)]
-    order: Option<Spanned<RawOrder>>,
 }
 
 /// A path that is not the empty string, which would put the state in the
@@ -382,6 +237,11 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     if raw_accounts.is_empty() {
         return Err(located(Some(accounts_span), no_accounts.into()));
     }
+    let account_defaults = account::Defaults {
+        thresholds: defaults,
+        order: &order_defaults,
+        order_span: &order_span,
+    };
     let mut accounts: Vec<Account> = Vec::with_capacity(raw_accounts.len());
     // A set, not a scan of the accounts so far: that was quadratic, half
     // of the time `config` took for 10,000 accounts.
@@ -395,125 +255,14 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     };
     for ra in raw_accounts {
         let name_span = ra.name.span();
-        let name = ra.name.into_inner();
-        let at = |message: String| located(Some(name_span.clone()), message);
-        if !names.insert(name.clone()) {
-            return Err(at(format!("account `{name}` is defined twice: names must be unique")));
-        }
-        let secret_id = resolver
-            .resolve(
-                "secret_id",
-                ra.secret_id.map(Secret::new),
-                ra.secret_id_file.as_deref(),
-                ENV_SECRET_ID,
-            )
-            .map_err(&at)?
-            .ok_or_else(|| {
-                at(format!(
-                    "account `{name}` has no secret_id: set secret_id, secret_id_file or {ENV_SECRET_ID}"
-                ))
-            })?;
-        let (secret_key, secret_key_source) = resolver
-            .resolve(
-                "secret_key",
-                ra.secret_key,
-                ra.secret_key_file.as_deref(),
-                ENV_SECRET_KEY,
-            )
-            .map_err(&at)?
-            .ok_or_else(|| {
-                at(format!(
-                    "account `{name}` has no secret_key: set secret_key_file, {ENV_SECRET_KEY} or secret_key"
-                ))
-            })?;
-        let session_token = match ra.api {
-            ApiVersion::V3 => resolver
-                .resolve(
-                    "session_token",
-                    ra.session_token,
-                    ra.session_token_file.as_deref(),
-                    ENV_SESSION_TOKEN,
-                )
-                .map_err(&at)?
-                .map(|(token, _)| token),
-            ApiVersion::V2 if ra.session_token.is_some() || ra.session_token_file.is_some() => {
-                return Err(at("session_token applies to api = \"v3\" only".into()));
-            }
-            ApiVersion::V2 => None,
-        };
-        if ra.api == ApiVersion::V3 {
-            // v3 has one way to sign and send; a v2 setting here is a mistake
-            // the operator should hear about, not a silent no-op.
-            for (key, span) in [
-                ("signature_method", ra.signature_method.as_ref().map(Spanned::span)),
-                ("http_method", ra.http_method.as_ref().map(Spanned::span)),
-            ] {
-                if let Some(span) = span {
-                    return Err(located(
-                        Some(span),
-                        format!(
-                            "{key} applies to api = \"v2\" only: API 3.0 always signs with TC3-HMAC-SHA256 and sends POST"
-                        ),
-                    ));
-                }
-            }
-        }
-        let order = match &ra.order {
-            Some(o) => o
-                .get_ref()
-                .apply(&order_defaults)
-                .map_err(|(span, m)| located(Some(span), m))?,
-            None => order_defaults.clone(),
-        };
-        if let Some(r) = ra.order.as_ref().and_then(|o| o.get_ref().ordering_replica()) {
+        if !names.insert(ra.name.get_ref().clone()) {
+            let name = ra.name.get_ref();
             return Err(located(
-                Some(r.span()),
-                "ordering_replica is set once, in [order]: one replica orders for every account".into(),
+                Some(name_span),
+                format!("account `{name}` is defined twice: names must be unique"),
             ));
         }
-        if ra.api == ApiVersion::V3 && order.mode != OrderMode::Off {
-            // Point at whichever table turned ordering on for this account.
-            let span = match &ra.order {
-                Some(o) if o.get_ref().turns_on() => o.span(),
-                _ => order_span.clone(),
-            };
-            return Err(located(
-                Some(if span.is_empty() { name_span.clone() } else { span }),
-                format!(
-                    "account `{name}` uses api = \"v3\", which has no purchase action: set mode = \"off\" for it and place orders in the Tencent Cloud console"
-                ),
-            ));
-        }
-        let max_attempts = match ra.max_attempts {
-            Some(n) if !(1..=10).contains(n.get_ref()) => {
-                return Err(located(
-                    Some(n.span()),
-                    format!("max_attempts = {} is out of range: use 1 to 10", n.get_ref()),
-                ));
-            }
-            Some(n) => n.into_inner(),
-            None => 4,
-        };
-        accounts.push(Account {
-            name,
-            api: ra.api,
-            endpoint: match ra.endpoint {
-                Some(e) => e,
-                None => ra.api.default_endpoint(),
-            },
-            secret_id: KeyId::new(secret_id.0.expose()),
-            secret_key,
-            secret_key_source,
-            signature_method: ra.signature_method.map(Spanned::into_inner).unwrap_or_default(),
-            http_method: ra.http_method.map(Spanned::into_inner).unwrap_or_default(),
-            session_token,
-            timeout: ra.timeout.map_or(Duration::from_secs(15), |d| d.0),
-            max_attempts,
-            retry_backoff: ra.retry_backoff.map_or(Duration::from_secs(1), |d| d.0),
-            max_answer_bytes: ra.max_answer_size.map_or(ra.api.default_max_answer(), |b| b.0),
-            thresholds: ra.thresholds.apply(defaults),
-            order,
-        });
+        accounts.push(account::resolve(ra, &account_defaults, &resolver, &located)?);
     }
     let state_dir = raw.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/cdnquota"));
     let http = match raw.http {
@@ -608,85 +357,9 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     })
 }
 
-type Located = (Option<std::ops::Range<usize>>, String);
+pub(super) type Located = (Option<std::ops::Range<usize>>, String);
 
-/// Checks the `[email]` section; errors carry the span of the bad value
-/// when it has one, else the section's.
-fn resolve_email(raw: RawEmail, state_dir: &Path, resolver: &SecretResolver) -> Result<EmailConfig, Located> {
-    let section = |m: String| (None, m);
-    let password = resolver
-        .resolve(
-            "password",
-            raw.password,
-            raw.password_file.as_deref(),
-            ENV_SMTP_PASSWORD,
-        )
-        .map_err(section)?
-        .map(|(p, _)| p);
-    let from = raw
-        .from
-        .ok_or_else(|| section("[email] needs from, e.g. from = \"cdnquota <alerts@example.com>\"".into()))?;
-    if !is_mailbox(from.get_ref()) {
-        return Err((
-            Some(from.span()),
-            format!(
-                "`{}` is not a mail address, e.g. \"cdnquota <alerts@example.com>\"",
-                from.get_ref()
-            ),
-        ));
-    }
-    if raw.to.is_empty() {
-        return Err(section(
-            "[email] needs to = [\"ops@example.com\"]: at least one recipient".into(),
-        ));
-    }
-    if let Some(bad) = raw.to.iter().find(|t| !is_mailbox(t)) {
-        return Err(section(format!("to: `{bad}` is not a mail address")));
-    }
-    let host = raw.host.unwrap_or_default();
-    if raw.transport == TransportKind::Smtp {
-        if host.is_empty() {
-            return Err(section(
-                "transport = \"smtp\" needs host, the relay to send through".into(),
-            ));
-        }
-        if raw.username.is_some() != password.is_some() {
-            return Err(section(
-                "SMTP authentication needs both username and a password (password_file or CDNQUOTA_SMTP_PASSWORD)"
-                    .into(),
-            ));
-        }
-        let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if raw.tls == SmtpTls::None && password.is_some() && !local {
-            return Err(section(format!(
-                "tls = \"none\" would send the SMTP password to {host} in the clear: use \"starttls\" or \"tls\""
-            )));
-        }
-    }
-    Ok(EmailConfig {
-        transport: raw.transport,
-        port: raw.port.unwrap_or(match raw.tls {
-            SmtpTls::Starttls => 587,
-            SmtpTls::Tls => 465,
-            SmtpTls::None => 25,
-        }),
-        host,
-        tls: raw.tls,
-        ca_file: raw.ca_file,
-        username: raw.username,
-        password,
-        timeout: raw.timeout.map_or(Duration::from_secs(30), |d| d.0),
-        from: from.into_inner(),
-        to: raw.to,
-        folder: raw.folder.unwrap_or_else(|| state_dir.join("mail")),
-        sendmail_command: raw
-            .sendmail_command
-            .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail")),
-        retry_backoff: raw.retry_backoff.map_or(Duration::from_secs(30), |d| d.0),
-    })
-}
-
-struct SecretResolver<'a> {
+pub(super) struct SecretResolver<'a> {
     base_dir: &'a Path,
     credentials_dir: Option<&'a Path>,
     env: Env<'a>,

@@ -2,9 +2,10 @@
 //! how mail leaves the host.
 
 use super::units::{HumanDuration, PositiveDuration};
+use super::{ENV_SMTP_PASSWORD, Located, SecretResolver};
 use cdnquota_core::settings::{AlertSettings, span_of};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tencent_cdn_api::secret::Secret;
 
@@ -117,4 +118,84 @@ pub(super) struct RawEmail {
 /// Whether `text` looks like a mailbox: `name <user@host>` or `user@host`.
 pub fn is_mailbox(text: &str) -> bool {
     text.parse::<lettre::message::Mailbox>().is_ok()
+}
+
+/// Checks the `[email]` section; errors carry the span of the bad value
+/// when it has one, else the section's.
+pub(super) fn resolve_email(
+    raw: RawEmail,
+    state_dir: &Path,
+    resolver: &SecretResolver,
+) -> Result<EmailConfig, Located> {
+    let section = |m: String| (None, m);
+    let password = resolver
+        .resolve(
+            "password",
+            raw.password,
+            raw.password_file.as_deref(),
+            ENV_SMTP_PASSWORD,
+        )
+        .map_err(section)?
+        .map(|(p, _)| p);
+    let from = raw
+        .from
+        .ok_or_else(|| section("[email] needs from, e.g. from = \"cdnquota <alerts@example.com>\"".into()))?;
+    if !is_mailbox(from.get_ref()) {
+        return Err((
+            Some(from.span()),
+            format!(
+                "`{}` is not a mail address, e.g. \"cdnquota <alerts@example.com>\"",
+                from.get_ref()
+            ),
+        ));
+    }
+    if raw.to.is_empty() {
+        return Err(section(
+            "[email] needs to = [\"ops@example.com\"]: at least one recipient".into(),
+        ));
+    }
+    if let Some(bad) = raw.to.iter().find(|t| !is_mailbox(t)) {
+        return Err(section(format!("to: `{bad}` is not a mail address")));
+    }
+    let host = raw.host.unwrap_or_default();
+    if raw.transport == TransportKind::Smtp {
+        if host.is_empty() {
+            return Err(section(
+                "transport = \"smtp\" needs host, the relay to send through".into(),
+            ));
+        }
+        if raw.username.is_some() != password.is_some() {
+            return Err(section(
+                "SMTP authentication needs both username and a password (password_file or CDNQUOTA_SMTP_PASSWORD)"
+                    .into(),
+            ));
+        }
+        let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if raw.tls == SmtpTls::None && password.is_some() && !local {
+            return Err(section(format!(
+                "tls = \"none\" would send the SMTP password to {host} in the clear: use \"starttls\" or \"tls\""
+            )));
+        }
+    }
+    Ok(EmailConfig {
+        transport: raw.transport,
+        port: raw.port.unwrap_or(match raw.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        }),
+        host,
+        tls: raw.tls,
+        ca_file: raw.ca_file,
+        username: raw.username,
+        password,
+        timeout: raw.timeout.map_or(Duration::from_secs(30), |d| d.0),
+        from: from.into_inner(),
+        to: raw.to,
+        folder: raw.folder.unwrap_or_else(|| state_dir.join("mail")),
+        sendmail_command: raw
+            .sendmail_command
+            .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail")),
+        retry_backoff: raw.retry_backoff.map_or(Duration::from_secs(30), |d| d.0),
+    })
 }

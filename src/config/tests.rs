@@ -1,8 +1,9 @@
 use super::*;
 use cdnquota_core::settings::OrderMode;
 use chrono::TimeDelta;
+use notify::SmtpTls;
 use std::collections::HashMap;
-use tencent_cdn_api::settings::{V2_ENDPOINT, V3_ENDPOINT};
+use tencent_cdn_api::settings::{ApiVersion, HttpMethod, SignatureMethod, V2_ENDPOINT, V3_ENDPOINT};
 
 fn env_with(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
