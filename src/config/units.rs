@@ -1,5 +1,6 @@
 //! Human units used in the config: byte sizes (`500GB`, `1.5TB`, `500GiB`,
 //! plain bytes) and durations (`500ms`, `30s`, `10m`, `24h`, `7d`).
+//! As in `values.rs`, a parse error is the sentence the operator reads.
 //!
 //! Sizes are decimal by default because Tencent sells and titles packages in
 //! decimal units: the API's own example titles 50 000 000 000 bytes "50GB".

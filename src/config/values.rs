@@ -1,5 +1,9 @@
 //! Config values that check themselves while the TOML is read, so that a bad
 //! value is reported with its line and a list of what would be valid.
+//!
+//! Each parser's error is a `String` on purpose: it is the sentence the
+//! operator reads, placed at file:line:key by the loader, and no caller
+//! does anything with it but show it.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use reqwest::Url;
