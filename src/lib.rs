@@ -11,15 +11,14 @@
 //! - [`store`]: every durable file ([`store::JsonFile`]) and the
 //!   state_dir lock; [`state`], [`history_file`] and [`recorder`] are its
 //!   files.
-//! - [`notify`]: the alert lifecycle's shell and its mail sink (outbox,
-//!   rendering, transports); [`alertmanager`]: the Alertmanager sink;
-//!   [`tls`]: TLS set-up for both.
+//! - [`alerting`]: the alert lifecycle's shell and its sinks, mail
+//!   (outbox, transports) and Alertmanager; [`tls`]: TLS set-up for both.
 //! - [`order`]: placing orders through the ledger; [`metrics`]: what
 //!   `/metrics` exports.
 //! - [`command`]: one file per subcommand, which `main.rs` dispatches to.
 //! - [`host`], [`logging`], [`memory`], [`random`]: small plumbing.
 
-pub mod alertmanager;
+pub mod alerting;
 pub mod command;
 pub mod config;
 pub mod daemon;
@@ -29,7 +28,6 @@ pub mod http;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
-pub mod notify;
 pub mod order;
 pub mod random;
 pub mod recorder;

@@ -5,7 +5,7 @@
 //! aside and reported, and the daemon starting afresh rather than
 //! crash-looping. Nothing secret is stored here.
 
-use crate::notify::outbox::OutboxMail;
+use crate::alerting::email::outbox::OutboxMail;
 use crate::store::{JsonFile, Layout, OpenProblem};
 use cdnquota_core::alerts::Lifecycle;
 use chrono::{DateTime, Utc};

@@ -1,7 +1,7 @@
 //! `cdnquota email-test`: one test mail through the configured transport.
 
-use crate::notify::outbox::OutboxMail;
-use crate::notify::transport::MailTransport;
+use crate::alerting::email::outbox::OutboxMail;
+use crate::alerting::email::transport::MailTransport;
 use crate::random::random_u64;
 use chrono::Utc;
 use std::path::Path;

@@ -79,7 +79,7 @@ fn brief(r: &AccountReport) -> String {
     }
 }
 
-/// The summary: accounts worst first, at most [`NAMED_ON_STATUS_LINE`].
+/// The summary: accounts worst first, at most `NAMED_ON_STATUS_LINE`.
 pub fn summary(report: &Report) -> String {
     if report.accounts.is_empty() {
         return "no accounts".into();

@@ -14,7 +14,7 @@ pub fn show_config(path: &Path, web_config: Option<&Path>) -> ExitCode {
     // matched, hashes checked. What it holds is never printed.
     let web = match &config.http.web_config_file {
         None => String::new(),
-        Some(file) => match crate::http::web_config::load(file) {
+        Some(file) => match crate::http::web_guard::load(file) {
             Ok(active) => format!("# web config {}: {}\n", file.display(), active.summary),
             Err(e) => {
                 eprintln!("cdnquota: invalid web config: {e}");

@@ -3,10 +3,10 @@
 
 use super::status_page;
 use super::watch::AccountWatch;
+use crate::alerting::Notifier;
 use crate::http::encoding::prefers_gzip;
 use crate::http::server::{Body, Handler, HttpRequest, HttpResponse};
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
 use chrono::Utc;
 use hyper::header::{CONTENT_ENCODING, HeaderValue, VARY};
 use std::path::PathBuf;

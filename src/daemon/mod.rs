@@ -7,14 +7,13 @@ mod svg_chart;
 pub mod systemd;
 pub mod watch;
 
+use crate::alerting::Notifier;
+use crate::alerting::PollReport;
 use crate::config::Config;
 use crate::config::values::CronSchedule;
-use crate::http::basic_auth::Guarded;
 use crate::http::server::serve_with_tls;
-use crate::http::web_config::WebConfigWatch;
+use crate::http::web_guard::{Guarded, WebConfigWatch};
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
-use crate::notify::PollReport;
 use crate::order::Orderer;
 use crate::store::lock::{StateDirLock, StateDirLockError};
 use cdnquota_core::poll_guard::overdue;

@@ -13,9 +13,9 @@
 
 use super::svg_chart::{self, Chart};
 use super::watch::{AccountStatus, AccountWatch};
-use crate::alertmanager::UrlHealth;
-use crate::notify::render::escape_html;
-use crate::notify::{Notifier, NotifierHealth};
+use crate::alerting::alertmanager::UrlHealth;
+use crate::alerting::render::escape_html;
+use crate::alerting::{Notifier, NotifierHealth};
 use cdnquota_core::alerts::{Alert, Phase};
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::check_state::{CheckState, next_expiry, overall};

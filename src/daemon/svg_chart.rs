@@ -4,7 +4,7 @@
 //! no external asset: the page works from a file, behind a strict
 //! Content-Security-Policy, and costs the browser nothing.
 
-use crate::notify::render::escape_html;
+use crate::alerting::render::escape_html;
 use cdnquota_core::units::format_size_human;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::fmt::Write;

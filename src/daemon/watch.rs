@@ -1,10 +1,10 @@
 //! One watched account: its API client, consumption history and last
 //! results, and the poll itself (fetch, learn, assess, publish).
 
+use crate::alerting::{Notifier, PollReport};
 use crate::config::Account;
 use crate::history_file::HistoryFile;
 use crate::metrics::Metrics;
-use crate::notify::{Notifier, PollReport};
 use crate::order::Orderer;
 use crate::recorder::PollRecorder;
 use cdnquota_core::assess::{Assessment, ForecastModel};

@@ -8,10 +8,7 @@
 //! one at a time: the daemon's runtime has one thread, which must keep
 //! answering `/healthz` while a wrong password is checked.
 
-use super::server::{Handler, HttpRequest, HttpResponse};
-use super::web_config::WebConfigWatch;
 use base64::Engine;
-use hyper::header::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -122,45 +119,6 @@ impl Authenticator {
 
     fn cached(&self, key: &[u8; 32]) -> Option<bool> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied()
-    }
-}
-
-/// Every endpoint of `inner` behind the web config: a login when it has
-/// users, and its headers on every answer (a header the endpoint sets
-/// itself wins, as in the toolkit).
-pub struct Guarded<H> {
-    /// The endpoints.
-    pub inner: H,
-    /// The web config in force.
-    pub web: Arc<WebConfigWatch>,
-}
-
-impl<H: Handler> Handler for Guarded<H> {
-    async fn handle(&self, request: HttpRequest) -> HttpResponse {
-        let active = self.web.current();
-        let mut response = match &active.users {
-            Some(users)
-                if !self
-                    .web
-                    .authenticator
-                    .verify(users, request.header("authorization"))
-                    .await =>
-            {
-                let mut refused = HttpResponse::text(401, "Unauthorized: give a user and password of the web config\n");
-                refused.headers.push((
-                    hyper::header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"cdnquota\""),
-                ));
-                refused
-            }
-            _ => self.inner.handle(request).await,
-        };
-        for (name, value) in &active.headers {
-            if !response.headers.iter().any(|(n, _)| n == name) {
-                response.headers.push((HeaderName::clone(name), value.clone()));
-            }
-        }
-        response
     }
 }
 

@@ -13,9 +13,9 @@
 pub mod ledger_file;
 pub mod replica;
 
+use crate::alerting::Notifier;
 use crate::config::Account;
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::ledger::{Ledger, LedgerEntry, OrderState};
 use cdnquota_core::order_policy::{Decision, confirmed, decide, findings, ledger_unavailable, shortfall};

@@ -63,7 +63,7 @@ impl QueueFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alertmanager::payload::AmAlert;
+    use crate::alerting::alertmanager::payload::AmAlert;
     use cdnquota_core::testing::at;
     use std::collections::BTreeMap;
     use std::fs;

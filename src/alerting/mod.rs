@@ -7,28 +7,33 @@
 //! delivery is tried; a mail leaves the outbox only once the relay accepted
 //! it. A crash between acceptance and the save can send one mail twice, with
 //! the same Message-ID; nothing can make one disappear.
+//!
+//! This file is the lifecycle's shell, the [`Notifier`]; its sinks are
+//! [`email`] (the outbox and the transports) and [`alertmanager`] (the same
+//! alerts pushed to an Alertmanager cluster); [`mod@render`] writes an alert's
+//! text for both.
 
-pub mod outbox;
+pub mod alertmanager;
+pub mod email;
 pub mod render;
-pub mod transport;
 
-use crate::alertmanager::{Pusher, UrlHealth};
 use crate::config::Config;
 use crate::config::notify::EmailConfig;
 use crate::metrics::Metrics;
 use crate::random::random_u64;
 use crate::state::{State, StateFile};
+use alertmanager::{Pusher, UrlHealth};
 use cdnquota_core::alerts::{NoticeKind, PollResult};
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::settings::AlertSettings;
 use chrono::{DateTime, FixedOffset, Utc};
-use outbox::OutboxMail;
+use email::outbox::OutboxMail;
+use email::transport::MailTransport;
 use render::{MailContext, render};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
-use transport::MailTransport;
 
 /// What a poll of one account came to, for the lifecycle.
 pub enum PollReport<'a> {

@@ -8,7 +8,7 @@
 //! `order_id`, the configured extras), never a number that changes from
 //! poll to poll; the numbers go in annotations.
 
-use crate::notify::render::{advice, headline};
+use crate::alerting::render::{advice, headline};
 use cdnquota_core::alerts::{Alert, Notice, NoticeKind};
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::text::truncate_chars;
