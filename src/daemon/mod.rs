@@ -22,7 +22,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch as signal_channel;
 use watch::AccountWatch;
@@ -282,6 +282,8 @@ impl Daemon {
 
 /// Fires `PollFailing` when no poll has finished for `poll_failure_after`
 /// past the tick that was due, whatever the schedule or the scheduler did.
+/// Time since the last poll is measured on the monotonic clock: a wall
+/// clock stepped back an hour would otherwise hide an hour of silence.
 async fn guard_polling(
     accounts: Vec<Arc<AccountWatch>>,
     notifier: Arc<Notifier>,
@@ -292,7 +294,7 @@ async fn guard_polling(
         return;
     }
     let every = (poll_failure_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let started = chrono::Utc::now();
+    let started = (chrono::Utc::now(), Instant::now());
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -300,8 +302,12 @@ async fn guard_polling(
         let now = chrono::Utc::now();
         for watch in &accounts {
             let status = watch.status();
-            let last = status.last_poll.unwrap_or(started);
-            if let Some(why) = overdue(last, schedule.next_after(last), poll_failure_after, now) {
+            let (last, last_mono) = status.last_poll.zip(status.last_poll_mono).unwrap_or(started);
+            // "Now" as the schedule saw time at the last poll, moved on by
+            // the time that really passed since.
+            let elapsed = chrono::TimeDelta::from_std(last_mono.elapsed()).unwrap_or(chrono::TimeDelta::MAX);
+            let steady_now = last.checked_add_signed(elapsed).unwrap_or(now);
+            if let Some(why) = overdue(last, schedule.next_after(last), poll_failure_after, steady_now) {
                 tracing::error!(account = %watch.name(), "{why}");
                 let report = PollReport::Failed {
                     error: &why,
@@ -313,32 +319,88 @@ async fn guard_polling(
     }
 }
 
+/// A wall-clock step bigger than this is logged: NTP slews smaller errors,
+/// so this is a step (a VM resumed, a clock set by hand).
+const CLOCK_STEP_LOGGED: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// The wall clock, read against the monotonic one so that a step is seen.
+struct WallClock {
+    wall: chrono::DateTime<chrono::Utc>,
+    mono: Instant,
+}
+
+impl WallClock {
+    fn new() -> WallClock {
+        WallClock {
+            wall: chrono::Utc::now(),
+            mono: Instant::now(),
+        }
+    }
+
+    /// The wall time now; a step since the last look is logged once.
+    fn look(&mut self) -> chrono::DateTime<chrono::Utc> {
+        let (wall, mono) = (chrono::Utc::now(), Instant::now());
+        let passed = chrono::TimeDelta::from_std(mono - self.mono).unwrap_or(chrono::TimeDelta::MAX);
+        let step = wall - self.wall - passed;
+        if step.abs() > CLOCK_STEP_LOGGED {
+            // Whole seconds: the milliseconds between two reads are not news.
+            let secs = (step.abs().num_milliseconds() + 500) / 1000;
+            let size = crate::config::units::format_span(Duration::from_secs(secs.unsigned_abs()));
+            let way = if step < chrono::TimeDelta::zero() {
+                "back"
+            } else {
+                "forward"
+            };
+            tracing::warn!(
+                "the wall clock stepped {way} by {size} (to {} UTC): the schedule now follows the new time; if this was not an NTP correction, check the host's clock",
+                wall.format("%Y-%m-%d %H:%M:%S")
+            );
+        }
+        self.wall = wall;
+        self.mono = mono;
+        wall
+    }
+}
+
 /// Polls every account at each tick of the cron schedule (UTC), until
 /// aborted. A plain loop rather than a scheduler crate: a scheduler's tasks
 /// that outlive its shutdown would keep every reloaded daemon alive.
 async fn run_schedule(schedule: CronSchedule, accounts: Vec<Arc<AccountWatch>>) {
-    // The wall clock may be stepped while we sleep: wake at least this often
+    // Sleeps are on the monotonic clock and the next tick is on the wall
+    // clock, which may be stepped while we sleep: wake at least this often
     // to look again, so a tick is neither missed for long nor run early.
     const LOOK_AGAIN: Duration = Duration::from_secs(30);
-    let mut last = chrono::Utc::now();
+    let mut clock = WallClock::new();
+    let mut last = clock.wall;
     loop {
+        let now = clock.look();
+        if last - now > chrono::TimeDelta::seconds(1) {
+            // Stepped back past the last tick: waiting for the tick after
+            // it would be as long a silence as the step. (Less than a second
+            // is waited out, so a slew cannot run one tick twice.)
+            last = now;
+        }
         let Some(tick) = schedule.next_after(last) else {
             // Refused when the config is loaded; the guard alerts if it happens.
             tracing::error!("the schedule \"{}\" never fires again", schedule.as_str());
             return;
         };
-        loop {
-            let wait = (tick - chrono::Utc::now()).to_std().unwrap_or_default();
-            if wait.is_zero() {
-                break;
-            }
+        let wait = (tick - now).to_std().unwrap_or_default();
+        if !wait.is_zero() {
             tokio::time::sleep(wait.min(LOOK_AGAIN)).await;
+            continue;
         }
         for watch in &accounts {
             // A poll still running makes this tick a logged skip.
             watch.spawn_poll();
         }
-        last = tick.max(chrono::Utc::now() - chrono::TimeDelta::seconds(1));
+        // Late (a step forward, a busy host): one poll for the ticks
+        // skipped, not one each, and counting on from now.
+        last = if now - tick > chrono::TimeDelta::seconds(1) {
+            now
+        } else {
+            tick
+        };
     }
 }
 

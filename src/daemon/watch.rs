@@ -38,6 +38,8 @@ struct Billing {
 pub struct AccountStatus {
     /// When the last poll finished.
     pub last_poll: Option<DateTime<Utc>>,
+    /// The same moment on the monotonic clock, which no clock step moves.
+    pub last_poll_mono: Option<Instant>,
     /// When the last successful poll finished.
     pub last_success: Option<DateTime<Utc>>,
     /// Why the last poll failed, if it did.
@@ -294,6 +296,7 @@ impl AccountWatch {
                 };
                 self.notifier.after_poll(self.name(), report, now);
                 status.last_poll = Some(now);
+                status.last_poll_mono = Some(Instant::now());
                 status.last_success = Some(now);
                 status.last_error = None;
                 let previous = status.assessment.replace(assessment);
@@ -319,6 +322,7 @@ impl AccountWatch {
                 };
                 self.notifier.after_poll(self.name(), report, now);
                 status.last_poll = Some(now);
+                status.last_poll_mono = Some(Instant::now());
                 status.last_error = Some(error);
                 PollOutcome::Failed
             }

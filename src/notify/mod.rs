@@ -25,7 +25,7 @@ use outbox::OutboxMail;
 use render::{MailContext, render};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use transport::MailTransport;
 
@@ -68,16 +68,17 @@ pub struct Notifier {
     metrics: Arc<Metrics>,
     hostname: String,
     offset: FixedOffset,
-    started: DateTime<Utc>,
+    started_mono: Instant,
     wake: Notify,
     sending: tokio::sync::Mutex<()>,
     // Set at stop: the delivery under way finishes, no new one starts, so a
     // reload's new notifier never finds a mail that is still being sent.
     stopping: AtomicBool,
     health: Mutex<Health>,
-    // When each account last polled well, exactly; `State::last_success`
-    // holds a coarser copy for the disk.
-    live_success: Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
+    // When each account last polled well, exactly, with the same moment on
+    // the monotonic clock; `State::last_success` holds a coarser copy for
+    // the disk.
+    live_success: Mutex<std::collections::HashMap<String, (DateTime<Utc>, Instant)>>,
     // Pushes the lifecycle's alerts to Alertmanager, when configured.
     alertmanager: Option<Arc<Pusher>>,
 }
@@ -149,7 +150,7 @@ impl Notifier {
             metrics,
             hostname: hostname(),
             offset: config.api_utc_offset.0,
-            started: now,
+            started_mono: Instant::now(),
             wake: Notify::new(),
             sending: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
@@ -228,15 +229,23 @@ impl Notifier {
     pub fn after_poll(&self, account: &str, report: PollReport, now: DateTime<Utc>) {
         let mut state = self.lock();
         let mut live_success = self.live_success.lock().unwrap_or_else(|p| p.into_inner());
-        let healthy_since = live_success
-            .get(account)
-            .or(state.last_success.get(account))
-            .copied()
-            .unwrap_or(self.started);
+        // How long polling has been down is measured on the monotonic clock
+        // while this process knows: a wall clock stepped back would hide it.
+        let since_mono = |mono: Instant| {
+            now.checked_sub_signed(TimeDelta::from_std(mono.elapsed()).unwrap_or(TimeDelta::MAX))
+                .unwrap_or(now)
+        };
+        let healthy_since = match live_success.get(account) {
+            Some((_, mono)) => since_mono(*mono),
+            None => match state.last_success.get(account) {
+                Some(saved) => *saved,
+                None => since_mono(self.started_mono),
+            },
+        };
         let all: Vec<crate::core::rules::Finding>;
         let (result, assessment) = match report {
             PollReport::Succeeded { assessment, extra } => {
-                live_success.insert(account.to_string(), now);
+                live_success.insert(account.to_string(), (now, Instant::now()));
                 // The saved copy only has to be recent enough for PollFailing
                 // after a restart (at most half of poll_failure_after early):
                 // refreshing it every poll would rewrite the file every poll.
