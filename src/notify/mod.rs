@@ -54,6 +54,10 @@ pub struct NotifierHealth {
     pub outbox_pending: usize,
     /// The latest failed delivery: when, and why.
     pub last_failure: Option<(DateTime<Utc>, String)>,
+    /// Failed deliveries since start (each mail stays queued).
+    pub failures: u64,
+    /// The latest mail the relay refused for good: when, its subject, why.
+    pub last_dropped: Option<(DateTime<Utc>, String, String)>,
     /// Why the state is not being saved, while it is not.
     pub unsaved: Option<String>,
 }
@@ -86,6 +90,8 @@ pub struct Notifier {
 #[derive(Default)]
 struct Health {
     last_failure: Option<(DateTime<Utc>, String)>,
+    failures: u64,
+    last_dropped: Option<(DateTime<Utc>, String, String)>,
     unsaved: Option<String>,
     unsaved_logged_at: Option<DateTime<Utc>>,
 }
@@ -141,11 +147,18 @@ impl Notifier {
             None if alertmanager.is_some() => tracing::info!("no [email] section: alerts go to Alertmanager only"),
             None => tracing::warn!("no [email] section: alerts are only logged, not mailed"),
         }
+        let mut state = opened.state;
+        // Mail left queued by the last run, or by the config this one
+        // replaces, is tried once at start: the backoff it saved was about
+        // a relay or settings that may be fixed by now.
+        for mail in &mut state.outbox {
+            mail.next_attempt = mail.next_attempt.min(now);
+        }
         let notifier = Notifier {
             alerts: config.alerts.clone(),
             email: config.email.clone(),
             transport,
-            state: Mutex::new(opened.state),
+            state: Mutex::new(state),
             file: opened.file,
             metrics,
             hostname: hostname(),
@@ -179,6 +192,8 @@ impl Notifier {
         NotifierHealth {
             outbox_pending,
             last_failure: h.last_failure.clone(),
+            failures: h.failures,
+            last_dropped: h.last_dropped.clone(),
             unsaved: h.unsaved.clone(),
         }
     }
@@ -366,16 +381,20 @@ impl Notifier {
                     "sent"
                 }
                 Err(e) if e.permanent => {
-                    self.health_lock().last_failure = Some((Utc::now(), e.message.clone()));
+                    self.health_lock().last_dropped = Some((Utc::now(), mail.subject.clone(), e.message.clone()));
                     tracing::error!(
-                        "the mail server refused \"{}\" for good: {e}; it is dropped",
+                        "the mail server refused \"{}\" itself: {e}; it is dropped (sending it again cannot work); the alerts it told of stay on the status page and in the log",
                         mail.subject
                     );
                     state.outbox.retain(|m| m.message_id != mail.message_id);
                     "rejected"
                 }
                 Err(e) => {
-                    self.health_lock().last_failure = Some((Utc::now(), e.message.clone()));
+                    {
+                        let mut h = self.health_lock();
+                        h.last_failure = Some((Utc::now(), e.message.clone()));
+                        h.failures += 1;
+                    }
                     if let Some(queued) = state.outbox.iter_mut().find(|m| m.message_id == mail.message_id) {
                         queued.failed(e.message.clone(), email.retry_backoff, Utc::now());
                         tracing::warn!(
