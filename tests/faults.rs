@@ -662,3 +662,59 @@ fn a_v3_total_count_the_pages_never_reach_costs_two_requests_not_a_thousand() {
         assert_eq!(out.status.code(), Some(3), "{text}");
     }
 }
+
+// Issue 21, 3. A v3 page that repeated the one before it was accepted, and
+// half the pool vanished without a word.
+
+/// `cdnquota check` against a v3 simulator set up by `setup`: its output,
+/// exit code and the DescribeTrafficPackages requests it cost.
+fn check_v3(sim: &Sim) -> (String, Option<i32>, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &account_toml("main", &sim.sim.endpoint_v3(), "api = \"v3\""),
+    );
+    let out = run_to_end(&["check", "-c", cfg.to_str().unwrap()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (text, out.status.code(), arrivals(sim, "DescribeTrafficPackages"))
+}
+
+#[test]
+fn a_v3_page_repeating_the_one_before_fails_the_poll_and_says_so() {
+    // TotalCount says 4; page 2 holds page 1's two packages again.
+    let sim = Sim::with_packages(&[(900 * GB, 850 * GB), (100 * GB, 0)]);
+    {
+        let mut s = sim.state();
+        s.v3_overstate_total = 2;
+        s.v3_ignore_offset = true;
+    }
+    let (text, code, requests) = check_v3(&sim);
+    assert_eq!(code, Some(3), "UNKNOWN, not a verdict on half the pool: {text}");
+    assert!(text.contains("repeats 2 package(s) of the pages before it"), "{text}");
+    assert_eq!(requests, 2, "{text}");
+}
+
+// Issue 21, 8. A TotalCount that grew with every page cost 1,000 requests.
+
+#[test]
+fn a_v3_total_count_that_grows_with_every_page_stops_after_one_page_more() {
+    // Pages of one package; every page asked for adds one at the end, so
+    // the list never ends. The first TotalCount (3) needs 3 pages.
+    let sim = Sim::with_packages(&[(900 * GB, 0), (100 * GB, 0)]);
+    {
+        let mut s = sim.state();
+        s.v3_grow_per_page = 1;
+        s.v3_page_cap = 1;
+    }
+    let (text, code, requests) = check_v3(&sim);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("TotalCount grows as the list is read"), "{text}");
+    assert_eq!(
+        requests, 5,
+        "3 pages needed, one more allowed, then the one that shows it: {text}"
+    );
+}
