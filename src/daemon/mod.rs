@@ -8,8 +8,8 @@ pub mod systemd;
 pub mod watch;
 
 use crate::api::source::PackageSource;
-use crate::config::Config;
 use crate::config::values::CronSchedule;
+use crate::config::{Account, Config};
 use crate::core::poll_guard::overdue;
 use crate::http::server::serve;
 use crate::metrics::Metrics;
@@ -62,10 +62,65 @@ impl fmt::Display for DaemonError {
 
 impl std::error::Error for DaemonError {}
 
+/// What a daemon hands to the one a reload starts: what lives for the
+/// process, not for one config.
+#[derive(Default)]
+pub struct Handover {
+    /// The listening socket, open all through the reload.
+    listener: Option<(SocketAddr, std::net::TcpListener)>,
+    /// The metrics, whose counters go on.
+    metrics: Option<Arc<Metrics>>,
+    /// The accounts watched, with what their last polls found.
+    accounts: Vec<Arc<AccountWatch>>,
+    /// The zone API times were read in, which the polls' results depend on.
+    api_utc_offset: Option<chrono::FixedOffset>,
+    /// The notifier and its sender, which may still be finishing a mail.
+    sender: Option<(Arc<Notifier>, tokio::task::JoinHandle<()>)>,
+}
+
+impl Handover {
+    /// At the last stop: waits for the mail under way (bounded by the mail
+    /// timeout) and records how it went.
+    pub async fn finish(self) {
+        let Some((notifier, sender)) = self.sender else {
+            return;
+        };
+        let grace = notifier.delivery_timeout() * 2 + Duration::from_secs(4);
+        let abort = sender.abort_handle();
+        if tokio::time::timeout(grace, sender).await.is_err() {
+            abort.abort();
+            tracing::warn!("a mail delivery was still running; it stays in the outbox for the next start");
+        }
+        notifier.settle_handed();
+    }
+}
+
+/// Whether a reload leaves `old`'s API settings as they were: then its
+/// last results stand, and it is not polled until the schedule says.
+fn same_api(old: &Account, new: &Account) -> bool {
+    old.name == new.name
+        && old.api == new.api
+        && old.endpoint == new.endpoint
+        && old.secret_id == new.secret_id
+        && old.secret_key == new.secret_key
+        && old.session_token == new.session_token
+        && old.signature_method == new.signature_method
+        && old.http_method == new.http_method
+        && old.timeout == new.timeout
+        && old.max_attempts == new.max_attempts
+        && old.retry_backoff == new.retry_backoff
+        && old.max_answer_bytes == new.max_answer_bytes
+}
+
 /// A bound daemon, ready to run.
 pub struct Daemon {
     config: Config,
     listener: TcpListener,
+    // The same socket, kept for the daemon a reload starts.
+    kept_listener: std::net::TcpListener,
+    // Accounts whose results the reload carried over: no first poll.
+    carried: Vec<bool>,
+    previous_sender: Option<(Arc<Notifier>, tokio::task::JoinHandle<()>)>,
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
@@ -79,6 +134,12 @@ impl Daemon {
     /// Sets up clients and binds the listen address, so that start-up
     /// errors surface before anything runs.
     pub async fn bind(config: Config) -> Result<Daemon, DaemonError> {
+        Daemon::bind_after(config, &mut Handover::default()).await
+    }
+
+    /// As [`Daemon::bind`], taking over from the daemon a reload replaced
+    /// what `handover` holds; on an error it is left for another try.
+    pub async fn bind_after(config: Config, handover: &mut Handover) -> Result<Daemon, DaemonError> {
         let state_lock = match StateDirLock::acquire(&config.state_dir) {
             Ok(lock) => Some(lock),
             Err(e @ StateDirLockError::Held(_)) => return Err(DaemonError::StateDirInUse(e.to_string())),
@@ -89,6 +150,23 @@ impl Daemon {
                 None
             }
         };
+        // Bound first: another daemon on the address is the likeliest error,
+        // and nothing else should be set up for it.
+        let kept_listener = match &handover.listener {
+            Some((addr, socket)) if *addr == config.listen => socket.try_clone(),
+            _ => std::net::TcpListener::bind(config.listen),
+        }
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(|l| Ok((l.try_clone()?, l)))
+        .map_err(|error| DaemonError::Listen {
+            addr: config.listen,
+            error,
+        })?;
+        let (listener, kept_listener) = kept_listener;
+        let listener = TcpListener::from_std(listener).map_err(|error| DaemonError::Listen {
+            addr: config.listen,
+            error,
+        })?;
         let metrics = Arc::new(
             Metrics::with_config(&config.metrics)
                 .map_err(|e| DaemonError::Client(format!("cannot set up the metrics: {e}")))?,
@@ -119,15 +197,39 @@ impl Daemon {
                 }),
             )));
         }
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|error| DaemonError::Listen {
-                addr: config.listen,
-                error,
-            })?;
+        // What the reload leaves as it was is taken over, not polled again.
+        let now = chrono::Utc::now();
+        let same_zone = handover.api_utc_offset == Some(config.api_utc_offset.0);
+        let mut carried = Vec::new();
+        for watch in &accounts {
+            let old = handover
+                .accounts
+                .iter()
+                .find(|old| same_zone && same_api(&old.account, &watch.account));
+            if let Some(old) = old {
+                watch.carry_from(old, now);
+            }
+            carried.push(old.is_some());
+        }
+        if let Some(old) = &handover.metrics {
+            let names: Vec<&str> = accounts.iter().map(|w| w.name()).collect();
+            let unchanged: Vec<&str> = accounts
+                .iter()
+                .zip(&carried)
+                .filter(|(_, c)| **c)
+                .map(|(w, _)| w.name())
+                .collect();
+            metrics.carry_from(old, &names, &unchanged);
+        }
+        handover.accounts.clear();
+        handover.metrics = None;
+        handover.listener = None;
         Ok(Daemon {
             config,
             listener,
+            kept_listener,
+            carried,
+            previous_sender: handover.sender.take(),
             metrics,
             notifier,
             orderer,
@@ -141,8 +243,18 @@ impl Daemon {
         self.listener.local_addr().ok()
     }
 
-    /// Runs until `stop` completes, then finishes polls in flight.
+    /// Runs until `stop` completes, then finishes polls in flight and the
+    /// mail under way.
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        self.run_until(stop).await?.finish().await;
+        Ok(())
+    }
+
+    /// Runs until `stop` completes, then finishes polls in flight; the mail
+    /// under way, if any, is left to finish in the background: what is
+    /// returned hands it, with the socket, the metrics and the accounts'
+    /// results, to the daemon a reload starts, which polls meanwhile.
+    pub async fn run_until(mut self, stop: impl Future<Output = ()>) -> Result<Handover, DaemonError> {
         let (stop_http, http_stopped) = signal_channel::channel(false);
         let endpoints = Arc::new(Endpoints {
             metrics: self.metrics.clone(),
@@ -160,7 +272,7 @@ impl Daemon {
             self.config.schedule.as_str()
         );
 
-        let sender = tokio::spawn(self.notifier.clone().run_sender());
+        let sender = tokio::spawn(self.notifier.clone().run_sender(self.previous_sender.take()));
         let guard = tokio::spawn(guard_polling(
             self.accounts.clone(),
             self.notifier.clone(),
@@ -171,7 +283,15 @@ impl Daemon {
         // The first round runs before the schedule starts and before systemd
         // is told the daemon is ready; a dead API fails it, it does not hang.
         // A stop signal during it is heard at once, not after the retries.
-        let first_round: Vec<_> = self.accounts.iter().map(|watch| watch.spawn_poll()).collect();
+        // After a reload, only the accounts whose API settings changed: the
+        // others' results were carried over, and the schedule goes on.
+        let first_round: Vec<_> = self
+            .accounts
+            .iter()
+            .zip(&self.carried)
+            .filter(|(_, carried)| !**carried)
+            .map(|(watch, _)| watch.spawn_poll())
+            .collect();
         let first_round_done = async {
             for poll in first_round {
                 let _ = poll.await;
@@ -257,12 +377,6 @@ impl Daemon {
                 tracing::warn!(account = %watch.name(), "assessing a poll took over 10 s at stop; going on");
             }
         }
-        let sender_grace = self.notifier.delivery_timeout() + Duration::from_secs(2);
-        let sender_abort = sender.abort_handle();
-        if tokio::time::timeout(sender_grace, sender).await.is_err() {
-            sender_abort.abort();
-            tracing::warn!("a mail delivery was still running; it stays in the outbox for the next start");
-        }
         if let (Some(task), Some(am)) = (pusher, self.notifier.alertmanager()) {
             let abort = task.abort_handle();
             if tokio::time::timeout(am.timeout() + Duration::from_secs(2), task)
@@ -276,7 +390,13 @@ impl Daemon {
         let _ = stop_http.send(true);
         let _ = http.await;
         tracing::info!("stopped");
-        Ok(())
+        Ok(Handover {
+            listener: Some((self.config.listen, self.kept_listener)),
+            metrics: Some(self.metrics),
+            accounts: self.accounts,
+            api_utc_offset: Some(self.config.api_utc_offset.0),
+            sender: Some((self.notifier, sender)),
+        })
     }
 }
 

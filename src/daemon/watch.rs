@@ -116,6 +116,25 @@ impl AccountWatch {
         }
     }
 
+    /// Takes over what the watch a reload replaces knew (its config is the
+    /// same): the last polls' results, and its doubt and billing schedule,
+    /// and publishes them, so the account needs no poll to be seen.
+    pub fn carry_from(&self, old: &AccountWatch, now: DateTime<Utc>) {
+        let status = old.status();
+        if let Some(assessment) = &status.assessment {
+            self.metrics.accounts.set(self.name(), assessment);
+            self.metrics.set_packages(self.name(), &assessment.packages, now);
+        }
+        *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
+        *self.doubted.lock().unwrap_or_else(|p| p.into_inner()) =
+            *old.doubted.lock().unwrap_or_else(|p| p.into_inner());
+        let billing = old.billing.lock().unwrap_or_else(|p| p.into_inner());
+        *self.billing.lock().unwrap_or_else(|p| p.into_inner()) = Billing {
+            refused: billing.refused,
+            next_try: billing.next_try,
+        };
+    }
+
     /// The account's name.
     pub fn name(&self) -> &str {
         self.account.name.as_str()

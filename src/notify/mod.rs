@@ -85,6 +85,16 @@ pub struct Notifier {
     live_success: Mutex<std::collections::HashMap<String, (DateTime<Utc>, Instant)>>,
     // Pushes the lifecycle's alerts to Alertmanager, when configured.
     alertmanager: Option<Arc<Pusher>>,
+    // Deliveries that ended after the stop: not applied to this state, which
+    // the next notifier (or the stop itself) may already own.
+    handed: Mutex<Vec<Handed>>,
+}
+
+/// A delivery that ended after its sender was told to stop.
+struct Handed {
+    message_id: String,
+    subject: String,
+    result: Result<(), transport::SendError>,
 }
 
 #[derive(Default)]
@@ -170,6 +180,7 @@ impl Notifier {
             health: Mutex::new(health),
             live_success: Mutex::new(Default::default()),
             alertmanager,
+            handed: Mutex::new(Vec::new()),
         };
         notifier.publish(&notifier.lock());
         notifier.metrics.alerts.set_state_saved(opened.unsaved.is_none());
@@ -374,44 +385,97 @@ impl Notifier {
             }
             let result = transport.send(email, &mail).await;
             let mut state = self.lock();
-            let outcome = match &result {
-                Ok(()) => {
-                    tracing::info!("mailed \"{}\" {}", mail.subject, mail.message_id);
-                    state.outbox.retain(|m| m.message_id != mail.message_id);
-                    "sent"
-                }
-                Err(e) if e.permanent => {
-                    self.health_lock().last_dropped = Some((Utc::now(), mail.subject.clone(), e.message.clone()));
-                    tracing::error!(
-                        "the mail server refused \"{}\" itself: {e}; it is dropped (sending it again cannot work); the alerts it told of stay on the status page and in the log",
-                        mail.subject
-                    );
-                    state.outbox.retain(|m| m.message_id != mail.message_id);
-                    "rejected"
-                }
-                Err(e) => {
-                    {
-                        let mut h = self.health_lock();
-                        h.last_failure = Some((Utc::now(), e.message.clone()));
-                        h.failures += 1;
-                    }
-                    if let Some(queued) = state.outbox.iter_mut().find(|m| m.message_id == mail.message_id) {
-                        queued.failed(e.message.clone(), email.retry_backoff, Utc::now());
-                        tracing::warn!(
-                            "mailing \"{}\" failed (attempt {}): {e}; next try at {} UTC",
-                            mail.subject,
-                            queued.attempts,
-                            queued.next_attempt.format("%H:%M:%S")
-                        );
-                    }
-                    "failed"
-                }
-            };
-            self.metrics.alerts.notification(outcome);
-            self.save(&state);
-            self.publish(&state);
+            if self.stopping.load(Ordering::SeqCst) {
+                // A reload (or stop) came meanwhile; whoever owns the state
+                // now applies the outcome.
+                self.handed_lock().push(Handed {
+                    message_id: mail.message_id.clone(),
+                    subject: mail.subject.clone(),
+                    result,
+                });
+                break;
+            }
+            self.apply(&mut state, &mail.message_id, &mail.subject, &result);
         }
         self.lock().outbox.len()
+    }
+
+    fn handed_lock(&self) -> MutexGuard<'_, Vec<Handed>> {
+        self.handed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records how the delivery of one queued mail ended, and saves.
+    fn apply(&self, state: &mut State, message_id: &str, subject: &str, result: &Result<(), transport::SendError>) {
+        let backoff = self.email.as_ref().map_or(Duration::from_secs(30), |e| e.retry_backoff);
+        let outcome = match result {
+            Ok(()) => {
+                tracing::info!("mailed \"{subject}\" {message_id}");
+                state.outbox.retain(|m| m.message_id != message_id);
+                "sent"
+            }
+            Err(e) if e.permanent => {
+                self.health_lock().last_dropped = Some((Utc::now(), subject.to_string(), e.message.clone()));
+                tracing::error!(
+                    "the mail server refused \"{subject}\" itself: {e}; it is dropped (sending it again cannot work); the alerts it told of stay on the status page and in the log"
+                );
+                state.outbox.retain(|m| m.message_id != message_id);
+                "rejected"
+            }
+            Err(e) => {
+                {
+                    let mut h = self.health_lock();
+                    h.last_failure = Some((Utc::now(), e.message.clone()));
+                    h.failures += 1;
+                }
+                if let Some(queued) = state.outbox.iter_mut().find(|m| m.message_id == message_id) {
+                    queued.failed(e.message.clone(), backoff, Utc::now());
+                    tracing::warn!(
+                        "mailing \"{subject}\" failed (attempt {}): {e}; next try at {} UTC",
+                        queued.attempts,
+                        queued.next_attempt.format("%H:%M:%S")
+                    );
+                }
+                "failed"
+            }
+        };
+        self.metrics.alerts.notification(outcome);
+        self.save(state);
+        self.publish(state);
+    }
+
+    /// Waits for the sender of the notifier a reload replaced to finish the
+    /// delivery it had under way, then records its outcome here: until
+    /// then this notifier sends nothing, so that mail is not sent twice.
+    /// Stopped meanwhile itself, it hands the outcome on instead.
+    async fn take_over(&self, old: Arc<Notifier>, sender: tokio::task::JoinHandle<()>) {
+        // Bounded: the old sender may itself wait on one before it.
+        let bound = old.delivery_timeout() * 2 + Duration::from_secs(4);
+        let abort = sender.abort_handle();
+        if tokio::time::timeout(bound, sender).await.is_err() {
+            abort.abort();
+            tracing::warn!(
+                "a mail delivery of the previous config did not end; it stays in the outbox and is sent again"
+            );
+        }
+        let outcomes: Vec<Handed> = old.handed_lock().drain(..).collect();
+        let mut state = self.lock();
+        if self.stopping.load(Ordering::SeqCst) {
+            self.handed_lock().extend(outcomes);
+            return;
+        }
+        for h in outcomes {
+            self.apply(&mut state, &h.message_id, &h.subject, &h.result);
+        }
+    }
+
+    /// At the last stop: records the deliveries that ended after it, since
+    /// no later notifier will.
+    pub fn settle_handed(&self) {
+        let outcomes: Vec<Handed> = self.handed_lock().drain(..).collect();
+        let mut state = self.lock();
+        for h in outcomes {
+            self.apply(&mut state, &h.message_id, &h.subject, &h.result);
+        }
     }
 
     /// When the next queued mail is due, if any.
@@ -421,7 +485,13 @@ impl Notifier {
 
     /// Delivers mail until [`Notifier::stop_sending`]: after every poll that
     /// queued some, and whenever a retry falls due.
-    pub async fn run_sender(self: Arc<Self>) {
+    ///
+    /// With `previous`, the notifier a reload replaced and its sender, the
+    /// delivery that sender has under way is waited for first.
+    pub async fn run_sender(self: Arc<Self>, previous: Option<(Arc<Notifier>, tokio::task::JoinHandle<()>)>) {
+        if let Some((old, sender)) = previous {
+            self.take_over(old, sender).await;
+        }
         loop {
             self.deliver_due().await;
             if self.stopping.load(Ordering::SeqCst) {
@@ -443,10 +513,16 @@ impl Notifier {
     }
 
     /// Asks the sender to stop: a delivery under way is finished (bounded by
-    /// the mail timeout) and its outcome saved, and no further one starts,
-    /// so a reload's new notifier never finds a mail still being sent.
+    /// the mail timeout) and no further one starts. Its outcome is handed
+    /// to the notifier a reload starts, which sends nothing until then, or
+    /// to [`Notifier::settle_handed`] at the last stop.
     pub fn stop_sending(&self) {
+        // Under the state lock: a delivery's outcome is then either saved
+        // already or handed on, never saved after the next notifier read
+        // the state.
+        let state = self.lock();
         self.stopping.store(true, Ordering::SeqCst);
+        drop(state);
         self.wake.notify_one();
     }
 
