@@ -72,8 +72,10 @@ pub struct Handover {
     metrics: Option<Arc<Metrics>>,
     /// The accounts watched, with what their last polls found.
     accounts: Vec<Arc<AccountWatch>>,
-    /// The zone API times were read in, which the polls' results depend on.
+    /// The zone API times were read in and the state_dir the history was
+    /// kept in: the polls' results depend on both.
     api_utc_offset: Option<chrono::FixedOffset>,
+    state_dir: Option<std::path::PathBuf>,
     /// The notifier and its sender, which may still be finishing a mail.
     sender: Option<(Arc<Notifier>, tokio::task::JoinHandle<()>)>,
 }
@@ -199,7 +201,8 @@ impl Daemon {
         }
         // What the reload leaves as it was is taken over, not polled again.
         let now = chrono::Utc::now();
-        let same_zone = handover.api_utc_offset == Some(config.api_utc_offset.0);
+        let same_zone = handover.api_utc_offset == Some(config.api_utc_offset.0)
+            && handover.state_dir.as_deref() == Some(config.state_dir.as_path());
         let mut carried = Vec::new();
         for watch in &accounts {
             let old = handover
@@ -395,6 +398,7 @@ impl Daemon {
             metrics: Some(self.metrics),
             accounts: self.accounts,
             api_utc_offset: Some(self.config.api_utc_offset.0),
+            state_dir: Some(self.config.state_dir.clone()),
             sender: Some((self.notifier, sender)),
         })
     }
