@@ -662,3 +662,181 @@ fn a_v3_total_count_the_pages_never_reach_costs_two_requests_not_a_thousand() {
         assert_eq!(out.status.code(), Some(3), "{text}");
     }
 }
+
+// Issue 21, 3. A v3 page that repeated the one before it was accepted, and
+// half the pool vanished without a word.
+
+/// `cdnquota check` against a v3 simulator set up by `setup`: its output,
+/// exit code and the DescribeTrafficPackages requests it cost.
+fn check_v3(sim: &Sim) -> (String, Option<i32>, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &account_toml("main", &sim.sim.endpoint_v3(), "api = \"v3\""),
+    );
+    let out = run_to_end(&["check", "-c", cfg.to_str().unwrap()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (text, out.status.code(), arrivals(sim, "DescribeTrafficPackages"))
+}
+
+#[test]
+fn a_v3_page_repeating_the_one_before_fails_the_poll_and_says_so() {
+    // TotalCount says 4; page 2 holds page 1's two packages again.
+    let sim = Sim::with_packages(&[(900 * GB, 850 * GB), (100 * GB, 0)]);
+    {
+        let mut s = sim.state();
+        s.v3_overstate_total = 2;
+        s.v3_ignore_offset = true;
+    }
+    let (text, code, requests) = check_v3(&sim);
+    assert_eq!(code, Some(3), "UNKNOWN, not a verdict on half the pool: {text}");
+    assert!(text.contains("repeats 2 package(s) of the pages before it"), "{text}");
+    assert_eq!(requests, 2, "{text}");
+}
+
+// Issue 21, 8. A TotalCount that grew with every page cost 1,000 requests.
+
+#[test]
+fn a_v3_total_count_that_grows_with_every_page_stops_after_one_page_more() {
+    // Pages of one package; every page asked for adds one at the end, so
+    // the list never ends. The first TotalCount (3) needs 3 pages.
+    let sim = Sim::with_packages(&[(900 * GB, 0), (100 * GB, 0)]);
+    {
+        let mut s = sim.state();
+        s.v3_grow_per_page = 1;
+        s.v3_page_cap = 1;
+    }
+    let (text, code, requests) = check_v3(&sim);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("TotalCount grows as the list is read"), "{text}");
+    assert_eq!(
+        requests, 5,
+        "3 pages needed, one more allowed, then the one that shows it: {text}"
+    );
+}
+
+// Issue 21, 9. A self-signed certificate gave the TLS library's debug text
+// and was retried.
+
+/// `openssl s_server` with a self-signed certificate for 127.0.0.1 behind
+/// a loopback proxy that counts connections; both end when dropped.
+struct SelfSignedServer {
+    server: std::process::Child,
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SelfSignedServer {
+    fn start(dir: &Path) -> SelfSignedServer {
+        let (cert, key) = (dir.join("self.pem"), dir.join("self.key"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+            .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl runs");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let backend = free_port();
+        let server = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept", &backend.to_string()])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server starts");
+        assert!(
+            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+                "127.0.0.1",
+                backend
+            ))
+            .is_ok()),
+            "openssl s_server did not listen"
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", backend)) else {
+                    continue;
+                };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    })
+                };
+                if let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) {
+                    pipe(client, upstream);
+                    pipe(u2, c2);
+                }
+            }
+        });
+        SelfSignedServer {
+            server,
+            port,
+            connections,
+        }
+    }
+}
+
+impl Drop for SelfSignedServer {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+fn a_self_signed_certificate_is_one_line_that_says_what_to_do_and_is_not_retried() {
+    let mut version = Command::new("openssl");
+    version.arg("version");
+    if !available(version, "`openssl` is missing: .ci/run installs it") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tls = SelfSignedServer::start(dir.path());
+    let cfg = write_config(
+        dir.path(),
+        &account_toml(
+            "main",
+            &format!("https://127.0.0.1:{}/", tls.port),
+            "api = \"v3\"\nmax_attempts = 4\nretry_backoff = \"100ms\"",
+        ),
+    );
+    let out = run_to_end(&["check", "-c", cfg.to_str().unwrap()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    // One line says what is wrong and what to do (the plugin's first line
+    // is cut to fit; the full one follows).
+    assert!(
+        text.lines()
+            .any(|l| l.contains("self-signed or signed by a CA this host does not trust")
+                && l.contains("add the CA that signed its certificate")),
+        "{text}"
+    );
+    for debug in ["OtherError", "CaUsedAsEndEntity", "InvalidCertificate", "Other("] {
+        assert!(!text.contains(debug), "{debug}: {text}");
+    }
+    assert_eq!(
+        tls.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "tried once: {text}"
+    );
+}

@@ -26,13 +26,13 @@ use alertmanager::{Pusher, UrlHealth};
 use cdnquota_core::alerts::{NoticeKind, PollResult};
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::settings::AlertSettings;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use email::outbox::OutboxMail;
 use email::transport::MailTransport;
 use render::{MailContext, render};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// What a poll of one account came to, for the lifecycle.
@@ -60,6 +60,10 @@ pub struct NotifierHealth {
     pub outbox_pending: usize,
     /// The latest failed delivery: when, and why.
     pub last_failure: Option<(DateTime<Utc>, String)>,
+    /// Failed deliveries since start (each mail stays queued).
+    pub failures: u64,
+    /// The latest mail the relay refused for good: when, its subject, why.
+    pub last_dropped: Option<(DateTime<Utc>, String, String)>,
     /// Why the state is not being saved, while it is not.
     pub unsaved: Option<String>,
 }
@@ -74,23 +78,36 @@ pub struct Notifier {
     metrics: Arc<Metrics>,
     hostname: String,
     offset: FixedOffset,
-    started: DateTime<Utc>,
+    started_mono: Instant,
     wake: Notify,
     sending: tokio::sync::Mutex<()>,
     // Set at stop: the delivery under way finishes, no new one starts, so a
     // reload's new notifier never finds a mail that is still being sent.
     stopping: AtomicBool,
     health: Mutex<Health>,
-    // When each account last polled well, exactly; `State::last_success`
-    // holds a coarser copy for the disk.
-    live_success: Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
+    // When each account last polled well, exactly, with the same moment on
+    // the monotonic clock; `State::last_success` holds a coarser copy for
+    // the disk.
+    live_success: Mutex<std::collections::HashMap<String, (DateTime<Utc>, Instant)>>,
     // Pushes the lifecycle's alerts to Alertmanager, when configured.
     alertmanager: Option<Arc<Pusher>>,
+    // Deliveries that ended after the stop: not applied to this state, which
+    // the next notifier (or the stop itself) may already own.
+    handed: Mutex<Vec<Handed>>,
+}
+
+/// A delivery that ended after its sender was told to stop.
+struct Handed {
+    message_id: String,
+    subject: String,
+    result: Result<(), email::transport::SendError>,
 }
 
 #[derive(Default)]
 struct Health {
     last_failure: Option<(DateTime<Utc>, String)>,
+    failures: u64,
+    last_dropped: Option<(DateTime<Utc>, String, String)>,
     unsaved: Option<String>,
     unsaved_logged_at: Option<DateTime<Utc>>,
 }
@@ -136,22 +153,30 @@ impl Notifier {
             None if alertmanager.is_some() => tracing::info!("no [email] section: alerts go to Alertmanager only"),
             None => tracing::warn!("no [email] section: alerts are only logged, not mailed"),
         }
+        let mut state = opened.state;
+        // Mail left queued by the last run, or by the config this one
+        // replaces, is tried once at start: the backoff it saved was about
+        // a relay or settings that may be fixed by now.
+        for mail in &mut state.outbox {
+            mail.next_attempt = mail.next_attempt.min(now);
+        }
         let notifier = Notifier {
             alerts: config.alerts.clone(),
             email: config.email.clone(),
             transport,
-            state: Mutex::new(opened.state),
+            state: Mutex::new(state),
             file: opened.file,
             metrics,
             hostname: crate::host::hostname(),
             offset: config.api_utc_offset.0,
-            started: now,
+            started_mono: Instant::now(),
             wake: Notify::new(),
             sending: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
             health: Mutex::new(health),
             live_success: Mutex::new(Default::default()),
             alertmanager,
+            handed: Mutex::new(Vec::new()),
         };
         notifier.publish(&notifier.lock());
         notifier.metrics.alerts.set_state_saved(opened.unsaved.is_none());
@@ -174,6 +199,8 @@ impl Notifier {
         NotifierHealth {
             outbox_pending,
             last_failure: h.last_failure.clone(),
+            failures: h.failures,
+            last_dropped: h.last_dropped.clone(),
             unsaved: h.unsaved.clone(),
         }
     }
@@ -224,15 +251,23 @@ impl Notifier {
     pub fn after_poll(&self, account: &str, report: PollReport, now: DateTime<Utc>) {
         let mut state = self.lock();
         let mut live_success = self.live_success.lock().unwrap_or_else(|p| p.into_inner());
-        let healthy_since = live_success
-            .get(account)
-            .or(state.last_success.get(account))
-            .copied()
-            .unwrap_or(self.started);
+        // How long polling has been down is measured on the monotonic clock
+        // while this process knows: a wall clock stepped back would hide it.
+        let since_mono = |mono: Instant| {
+            now.checked_sub_signed(TimeDelta::from_std(mono.elapsed()).unwrap_or(TimeDelta::MAX))
+                .unwrap_or(now)
+        };
+        let healthy_since = match live_success.get(account) {
+            Some((_, mono)) => since_mono(*mono),
+            None => match state.last_success.get(account) {
+                Some(saved) => *saved,
+                None => since_mono(self.started_mono),
+            },
+        };
         let all: Vec<cdnquota_core::rules::Finding>;
         let (result, assessment) = match report {
             PollReport::Succeeded { assessment, extra } => {
-                live_success.insert(account.to_string(), now);
+                live_success.insert(account.to_string(), (now, Instant::now()));
                 // The saved copy only has to be recent enough for PollFailing
                 // after a restart (at most half of poll_failure_after early):
                 // refreshing it every poll would rewrite the file every poll.
@@ -346,40 +381,103 @@ impl Notifier {
             }
             let result = transport.send(email, &mail).await;
             let mut state = self.lock();
-            let outcome = match &result {
-                Ok(()) => {
-                    tracing::info!("mailed \"{}\" {}", mail.subject, mail.message_id);
-                    state.outbox.retain(|m| m.message_id != mail.message_id);
-                    "sent"
-                }
-                Err(e) if e.permanent => {
-                    self.health_lock().last_failure = Some((Utc::now(), e.message.clone()));
-                    tracing::error!(
-                        "the mail server refused \"{}\" for good: {e}; it is dropped",
-                        mail.subject
-                    );
-                    state.outbox.retain(|m| m.message_id != mail.message_id);
-                    "rejected"
-                }
-                Err(e) => {
-                    self.health_lock().last_failure = Some((Utc::now(), e.message.clone()));
-                    if let Some(queued) = state.outbox.iter_mut().find(|m| m.message_id == mail.message_id) {
-                        queued.failed(e.message.clone(), email.retry_backoff, Utc::now());
-                        tracing::warn!(
-                            "mailing \"{}\" failed (attempt {}): {e}; next try at {} UTC",
-                            mail.subject,
-                            queued.attempts,
-                            queued.next_attempt.format("%H:%M:%S")
-                        );
-                    }
-                    "failed"
-                }
-            };
-            self.metrics.alerts.notification(outcome);
-            self.save(&state);
-            self.publish(&state);
+            if self.stopping.load(Ordering::SeqCst) {
+                // A reload (or stop) came meanwhile; whoever owns the state
+                // now applies the outcome.
+                self.handed_lock().push(Handed {
+                    message_id: mail.message_id.clone(),
+                    subject: mail.subject.clone(),
+                    result,
+                });
+                break;
+            }
+            self.apply(&mut state, &mail.message_id, &mail.subject, &result);
         }
         self.lock().outbox.len()
+    }
+
+    fn handed_lock(&self) -> MutexGuard<'_, Vec<Handed>> {
+        self.handed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records how the delivery of one queued mail ended, and saves.
+    fn apply(
+        &self,
+        state: &mut State,
+        message_id: &str,
+        subject: &str,
+        result: &Result<(), email::transport::SendError>,
+    ) {
+        let backoff = self.email.as_ref().map_or(Duration::from_secs(30), |e| e.retry_backoff);
+        let outcome = match result {
+            Ok(()) => {
+                tracing::info!("mailed \"{subject}\" {message_id}");
+                state.outbox.retain(|m| m.message_id != message_id);
+                "sent"
+            }
+            Err(e) if e.permanent => {
+                self.health_lock().last_dropped = Some((Utc::now(), subject.to_string(), e.message.clone()));
+                tracing::error!(
+                    "the mail server refused \"{subject}\" itself: {e}; it is dropped (sending it again cannot work); the alerts it told of stay on the status page and in the log"
+                );
+                state.outbox.retain(|m| m.message_id != message_id);
+                "rejected"
+            }
+            Err(e) => {
+                {
+                    let mut h = self.health_lock();
+                    h.last_failure = Some((Utc::now(), e.message.clone()));
+                    h.failures += 1;
+                }
+                if let Some(queued) = state.outbox.iter_mut().find(|m| m.message_id == message_id) {
+                    queued.failed(e.message.clone(), backoff, Utc::now());
+                    tracing::warn!(
+                        "mailing \"{subject}\" failed (attempt {}): {e}; next try at {} UTC",
+                        queued.attempts,
+                        queued.next_attempt.format("%H:%M:%S")
+                    );
+                }
+                "failed"
+            }
+        };
+        self.metrics.alerts.notification(outcome);
+        self.save(state);
+        self.publish(state);
+    }
+
+    /// Waits for the sender of the notifier a reload replaced to finish the
+    /// delivery it had under way, then records its outcome here: until
+    /// then this notifier sends nothing, so that mail is not sent twice.
+    /// Stopped meanwhile itself, it hands the outcome on instead.
+    async fn take_over(&self, old: Arc<Notifier>, sender: tokio::task::JoinHandle<()>) {
+        // Bounded: the old sender may itself wait on one before it.
+        let bound = old.delivery_timeout() * 2 + Duration::from_secs(4);
+        let abort = sender.abort_handle();
+        if tokio::time::timeout(bound, sender).await.is_err() {
+            abort.abort();
+            tracing::warn!(
+                "a mail delivery of the previous config did not end; it stays in the outbox and is sent again"
+            );
+        }
+        let outcomes: Vec<Handed> = old.handed_lock().drain(..).collect();
+        let mut state = self.lock();
+        if self.stopping.load(Ordering::SeqCst) {
+            self.handed_lock().extend(outcomes);
+            return;
+        }
+        for h in outcomes {
+            self.apply(&mut state, &h.message_id, &h.subject, &h.result);
+        }
+    }
+
+    /// At the last stop: records the deliveries that ended after it, since
+    /// no later notifier will.
+    pub fn settle_handed(&self) {
+        let outcomes: Vec<Handed> = self.handed_lock().drain(..).collect();
+        let mut state = self.lock();
+        for h in outcomes {
+            self.apply(&mut state, &h.message_id, &h.subject, &h.result);
+        }
     }
 
     /// When the next queued mail is due, if any.
@@ -389,7 +487,13 @@ impl Notifier {
 
     /// Delivers mail until [`Notifier::stop_sending`]: after every poll that
     /// queued some, and whenever a retry falls due.
-    pub async fn run_sender(self: Arc<Self>) {
+    ///
+    /// With `previous`, the notifier a reload replaced and its sender, the
+    /// delivery that sender has under way is waited for first.
+    pub async fn run_sender(self: Arc<Self>, previous: Option<(Arc<Notifier>, tokio::task::JoinHandle<()>)>) {
+        if let Some((old, sender)) = previous {
+            self.take_over(old, sender).await;
+        }
         loop {
             self.deliver_due().await;
             if self.stopping.load(Ordering::SeqCst) {
@@ -411,10 +515,16 @@ impl Notifier {
     }
 
     /// Asks the sender to stop: a delivery under way is finished (bounded by
-    /// the mail timeout) and its outcome saved, and no further one starts,
-    /// so a reload's new notifier never finds a mail still being sent.
+    /// the mail timeout) and no further one starts. Its outcome is handed
+    /// to the notifier a reload starts, which sends nothing until then, or
+    /// to [`Notifier::settle_handed`] at the last stop.
     pub fn stop_sending(&self) {
+        // Under the state lock: a delivery's outcome is then either saved
+        // already or handed on, never saved after the next notifier read
+        // the state.
+        let state = self.lock();
         self.stopping.store(true, Ordering::SeqCst);
+        drop(state);
         self.wake.notify_one();
     }
 

@@ -98,6 +98,34 @@ pub fn advice(rule: &str) -> &'static str {
     }
 }
 
+/// What is true now of an alert that resolved. Its summary holds the
+/// figures of when it fired ("50.0 GB left"): a subject repeating them
+/// would say the opposite of the news.
+pub fn resolved_headline(notice: &Notice, now: Option<&Assessment>) -> String {
+    let a = &notice.alert;
+    let left = |what: &str| match now {
+        Some(x) => format!("{what}: {} left", format_size_human(x.totals.remaining_bytes)),
+        None => what.to_string(),
+    };
+    match a.rule.as_str() {
+        "PoolLow" => left("CDN traffic pool no longer low"),
+        "PoolExhausted" => left("CDN traffic pool has bytes again"),
+        "DepletionForecast" => match now.and_then(|x| x.depletion_at) {
+            Some(dry) => format!(
+                "CDN traffic pool no longer forecast to run dry soon: now {} UTC",
+                dry.format("%Y-%m-%d %H:%M")
+            ),
+            None => "CDN traffic pool no longer forecast to run dry soon".into(),
+        },
+        "PackageExpiringSoon" => format!(
+            "traffic package {} no longer expiring with bytes unused",
+            a.package_id.as_deref().unwrap_or("?")
+        ),
+        POLL_FAILING => "reading the CDN traffic packages works again".into(),
+        _ => format!("cleared: {}", headline(notice)),
+    }
+}
+
 fn label(n: &Notice) -> &'static str {
     match (n.kind, n.alert.severity) {
         (NoticeKind::Resolved, _) => "RESOLVED",
@@ -137,7 +165,11 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
             } else {
                 String::new()
             };
-            format!("[{}] {}: {repeat}{}{more}", label(n), ctx.account, headline(n))
+            let what = match n.kind {
+                NoticeKind::Resolved => resolved_headline(n, ctx.assessment),
+                _ => headline(n),
+            };
+            format!("[{}] {}: {repeat}{what}{more}", label(n), ctx.account)
         }
         None => format!("[INFO] {}: no change", ctx.account),
     };
@@ -162,19 +194,28 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
             NoticeKind::Resolved => "resolved",
         };
         let since = format_span((ctx.now - n.alert.since).to_std().unwrap_or_default());
+        // A resolved alert's summary is history: said as such, after what
+        // is true now.
+        let summary = match n.kind {
+            NoticeKind::Resolved => format!(
+                "{}; when it fired: {}",
+                resolved_headline(n, ctx.assessment),
+                n.alert.summary
+            ),
+            _ => n.alert.summary.clone(),
+        };
         let _ = writeln!(
             text,
-            "{:<8} {} ({kind}, for {since}): {}",
+            "{:<8} {} ({kind}, for {since}): {summary}",
             label(n),
-            n.alert.rule,
-            n.alert.summary
+            n.alert.rule
         );
         let _ = write!(
             html,
             "<li><b>{}</b> {} ({kind}, for {since}): {}</li>",
             label(n),
             escape_html(&n.alert.rule),
-            escape_html(&n.alert.summary)
+            escape_html(&summary)
         );
     }
     html.push_str("</ul>");
@@ -348,10 +389,9 @@ mod tests {
         ]);
         assert_eq!(m.subject, "[CRITICAL] main: CDN traffic pool exhausted (+1 more)");
         let m = mail(&[notice(NoticeKind::Resolved, "PoolLow", Severity::Warning)]);
-        assert!(
-            m.subject.starts_with("[RESOLVED] main: CDN traffic pool low"),
-            "{}",
-            m.subject
+        assert_eq!(
+            m.subject,
+            "[RESOLVED] main: CDN traffic pool no longer low: 150 GB left"
         );
         let m = mail(&[notice(NoticeKind::Repeat, "PoolExhausted", Severity::Critical)]);
         assert_eq!(m.subject, "[CRITICAL] main: still: CDN traffic pool exhausted");

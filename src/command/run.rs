@@ -2,7 +2,7 @@
 //! or Ctrl-C stopping it.
 
 use crate::config::{self, Config};
-use crate::daemon::{Daemon, systemd};
+use crate::daemon::{Daemon, Handover, systemd};
 use std::path::Path;
 use std::process::ExitCode;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -74,8 +74,9 @@ pub fn run(path: &Path, web_config: Option<&Path>) -> ExitCode {
         };
         let mut running = config;
         let mut previous: Option<Config> = None;
+        let mut handover = Handover::default();
         loop {
-            let daemon = match Daemon::bind(running.clone()).await {
+            let daemon = match Daemon::bind_after(running.clone(), &mut handover).await {
                 Ok(d) => d,
                 Err(e) => match previous.take() {
                     // A reloaded config that cannot start: back to the last one.
@@ -86,19 +87,26 @@ pub fn run(path: &Path, web_config: Option<&Path>) -> ExitCode {
                     }
                     None => {
                         eprintln!("cdnquota: {e}");
+                        handover.finish().await;
                         return ExitCode::from(1);
                     }
                 },
             };
             let mut next = Next::Exit;
-            let result = daemon.run(async { next = signals.next(path, web_config).await }).await;
-            if let Err(e) = result {
-                eprintln!("cdnquota: {e}");
-                return ExitCode::from(1);
-            }
+            handover = match daemon
+                .run_until(async { next = signals.next(path, web_config).await })
+                .await
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("cdnquota: {e}");
+                    return ExitCode::from(1);
+                }
+            };
             match next {
                 Next::Exit => {
                     systemd::notify("STOPPING=1");
+                    handover.finish().await;
                     return ExitCode::SUCCESS;
                 }
                 Next::Reload(new) => {

@@ -324,6 +324,19 @@ fn daemon_section(
         }
         None => page.push_str("; no delivery failure since start"),
     }
+    if health.failures > 0 {
+        let _ = write!(page, "; {} failed attempt(s) since start", health.failures);
+    }
+    if let Some((at, subject, why)) = &health.last_dropped {
+        let _ = write!(
+            page,
+            "; <span class=\"warning\" id=\"dropped\">last mail dropped {} ({}), refused by the relay: \"{}\": {}</span>",
+            relative(*at, now),
+            when(*at),
+            escape_html(subject),
+            escape_html(why)
+        );
+    }
     page.push_str("</p>");
     for am in alertmanagers {
         page.push_str(&alertmanager_line(am, now));

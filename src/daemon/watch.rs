@@ -38,6 +38,8 @@ struct Billing {
 pub struct AccountStatus {
     /// When the last poll finished.
     pub last_poll: Option<DateTime<Utc>>,
+    /// The same moment on the monotonic clock, which no clock step moves.
+    pub last_poll_mono: Option<Instant>,
     /// When the last successful poll finished.
     pub last_success: Option<DateTime<Utc>>,
     /// Why the last poll failed, if it did.
@@ -112,6 +114,25 @@ impl AccountWatch {
             blocking: Arc::new(tokio::sync::Mutex::new(())),
             polling: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Takes over what the watch a reload replaces knew (its config is the
+    /// same): the last polls' results, and its doubt and billing schedule,
+    /// and publishes them, so the account needs no poll to be seen.
+    pub fn carry_from(&self, old: &AccountWatch, now: DateTime<Utc>) {
+        let status = old.status();
+        if let Some(assessment) = &status.assessment {
+            self.metrics.accounts.set(self.name(), assessment);
+            self.metrics.set_packages(self.name(), &assessment.packages, now);
+        }
+        *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
+        *self.doubted.lock().unwrap_or_else(|p| p.into_inner()) =
+            *old.doubted.lock().unwrap_or_else(|p| p.into_inner());
+        let billing = old.billing.lock().unwrap_or_else(|p| p.into_inner());
+        *self.billing.lock().unwrap_or_else(|p| p.into_inner()) = Billing {
+            refused: billing.refused,
+            next_try: billing.next_try,
+        };
     }
 
     /// The account's name.
@@ -294,6 +315,7 @@ impl AccountWatch {
                 };
                 self.notifier.after_poll(self.name(), report, now);
                 status.last_poll = Some(now);
+                status.last_poll_mono = Some(Instant::now());
                 status.last_success = Some(now);
                 status.last_error = None;
                 let previous = status.assessment.replace(assessment);
@@ -319,6 +341,7 @@ impl AccountWatch {
                 };
                 self.notifier.after_poll(self.name(), report, now);
                 status.last_poll = Some(now);
+                status.last_poll_mono = Some(Instant::now());
                 status.last_error = Some(error);
                 PollOutcome::Failed
             }

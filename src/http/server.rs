@@ -32,6 +32,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, Sleep};
 
+/// How long a connection accepted just before a stop has to send its
+/// request: a client sends it at once.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// How long a connection may finish its request in flight at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -476,8 +479,11 @@ pub async fn serve_with_tls<H: Handler>(
             };
             let in_flight = Arc::new(AtomicUsize::new(0));
             let requests = in_flight.clone();
+            let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let asked_in = asked.clone();
             let service = service_fn(move |request| {
                 let handler = handler.clone();
+                asked_in.store(true, Ordering::Release);
                 let in_flight = InFlight::new(&requests);
                 async move {
                     let response = match read(request).await {
@@ -511,6 +517,25 @@ pub async fn serve_with_tls<H: Handler>(
                 // left alone, it would keep this server's handler, and all
                 // it holds, alive after a reload.
                 _ = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+                    // Accepted just before the stop (a reload), its request
+                    // not read yet: it is answered, not cut, since its
+                    // client cannot tell that from a failure.
+                    if !asked.load(Ordering::Acquire) {
+                        let first_request = async {
+                            while !asked.load(Ordering::Acquire) {
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                        };
+                        tokio::select! {
+                            ended = connection.as_mut() => {
+                                if let Err(e) = ended {
+                                    tracing::debug!("HTTP connection ended: {e}");
+                                }
+                                return;
+                            }
+                            _ = tokio::time::timeout(FIRST_REQUEST_GRACE, first_request) => {}
+                        }
+                    }
                     connection.as_mut().graceful_shutdown();
                     tokio::time::timeout(SHUTDOWN_GRACE, connection)
                         .await

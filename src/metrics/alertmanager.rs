@@ -11,6 +11,11 @@ pub struct AlertmanagerMetrics {
 }
 
 impl AlertmanagerMetrics {
+    /// Carries the push counts over a reload.
+    pub(super) fn carry_from(&self, old: &AlertmanagerMetrics, keep: &dyn Fn(&super::Labels) -> bool) {
+        super::carry_counter(&old.pushes, &self.pushes, keep);
+    }
+
     pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
         Ok(AlertmanagerMetrics {
             pushes: super::counter_vec(

@@ -13,6 +13,11 @@ pub struct AlertMetrics {
 }
 
 impl AlertMetrics {
+    /// Carries the delivery counts over a reload.
+    pub(super) fn carry_from(&self, old: &AlertMetrics, keep: &dyn Fn(&super::Labels) -> bool) {
+        super::carry_counter(&old.notifications, &self.notifications, keep);
+    }
+
     pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
         let outbox_pending = IntGauge::new(
             format!("{}outbox_pending", super::PREFIX),

@@ -193,6 +193,68 @@ fn counter_vec(
     register(registry, prometheus::IntCounterVec::new(opts, labels)?)
 }
 
+/// A series' labels, name to value.
+type Labels = std::collections::HashMap<String, String>;
+
+/// Every series of a counter or gauge vector, with its value.
+fn series(vec: &dyn prometheus::core::Collector) -> Vec<(Labels, f64)> {
+    let mut out = Vec::new();
+    for family in vec.collect() {
+        for m in family.get_metric() {
+            let labels = m
+                .get_label()
+                .iter()
+                .map(|l| (l.name().to_string(), l.value().to_string()))
+                .collect();
+            let value = match family.get_field_type() {
+                prometheus::proto::MetricType::COUNTER => m.get_counter().get_value(),
+                _ => m.get_gauge().get_value(),
+            };
+            out.push((labels, value));
+        }
+    }
+    out
+}
+
+fn as_str_map(labels: &Labels) -> std::collections::HashMap<&str, &str> {
+    labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Adds `from`'s counts to `to` for the series `keep` names.
+fn carry_counter(from: &prometheus::IntCounterVec, to: &prometheus::IntCounterVec, keep: &dyn Fn(&Labels) -> bool) {
+    for (labels, value) in series(from).into_iter().filter(|(l, _)| keep(l)) {
+        if let Ok(counter) = to.get_metric_with(&as_str_map(&labels)) {
+            counter.inc_by(value as u64);
+        }
+    }
+}
+
+/// Sets `to` to `from`'s values for the series `keep` names.
+fn carry_gauge(from: &prometheus::GaugeVec, to: &prometheus::GaugeVec, keep: &dyn Fn(&Labels) -> bool) {
+    for (labels, value) in series(from).into_iter().filter(|(l, _)| keep(l)) {
+        if let Ok(gauge) = to.get_metric_with(&as_str_map(&labels)) {
+            gauge.set(value);
+        }
+    }
+}
+
+impl Metrics {
+    /// Takes over from the metrics of the daemon a reload replaces: the
+    /// counters go on (they live for the process, not for a config), for
+    /// the accounts still configured; the polling and order gauges of the
+    /// `unchanged` accounts, which the reload does not poll again, too.
+    pub fn carry_from(&self, old: &Metrics, accounts: &[&str], unchanged: &[&str]) {
+        let configured = |l: &Labels| l.get("account").is_none_or(|a| accounts.contains(&a.as_str()));
+        let kept = |l: &Labels| l.get("account").is_some_and(|a| unchanged.contains(&a.as_str()));
+        self.alerts.carry_from(&old.alerts, &configured);
+        self.alertmanager.carry_from(&old.alertmanager, &configured);
+        self.orders.carry_from(&old.orders, &configured, &kept);
+        self.polls.carry_from(&old.polls, &configured, &kept);
+        self.changes.fetch_add(1, Ordering::Release);
+        self.forget_joined();
+    }
+}
+
 impl tencent_cdn_api::RequestObserver for Metrics {
     fn observe(&self, account: &str, action: &str, outcome: &str) {
         self.polls.observe(account, action, outcome);

@@ -10,6 +10,17 @@ pub struct OrderMetrics {
 }
 
 impl OrderMetrics {
+    /// Carries the counts, and the gauges `keep_gauges` names, over a reload.
+    pub(super) fn carry_from(
+        &self,
+        old: &OrderMetrics,
+        keep_counts: &dyn Fn(&super::Labels) -> bool,
+        keep_gauges: &dyn Fn(&super::Labels) -> bool,
+    ) {
+        super::carry_counter(&old.outcomes, &self.outcomes, keep_counts);
+        super::carry_gauge(&old.outstanding, &self.outstanding, keep_gauges);
+    }
+
     pub(super) fn register(r: &Registry) -> prometheus::Result<Self> {
         Ok(OrderMetrics {
             outcomes: super::counter_vec(

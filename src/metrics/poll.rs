@@ -19,6 +19,25 @@ pub struct PollMetrics {
 }
 
 impl PollMetrics {
+    /// Carries the request counts, and the gauges `keep_gauges` names,
+    /// over a reload.
+    pub(super) fn carry_from(
+        &self,
+        old: &PollMetrics,
+        keep_counts: &dyn Fn(&super::Labels) -> bool,
+        keep_gauges: &dyn Fn(&super::Labels) -> bool,
+    ) {
+        super::carry_counter(&old.requests, &self.requests, keep_counts);
+        for (from, to) in [
+            (&old.success, &self.success),
+            (&old.last_poll, &self.last_poll),
+            (&old.last_success, &self.last_success),
+            (&old.duration, &self.duration),
+        ] {
+            super::carry_gauge(from, to, keep_gauges);
+        }
+    }
+
     pub(super) fn register(r: &Registry, changes: Arc<AtomicU64>) -> prometheus::Result<Self> {
         let g = |name: &str, help: &str| super::gauge_vec(r, name, help, &["account"]);
         Ok(PollMetrics {

@@ -1,6 +1,7 @@
 //! A misbehaving SMTP server on loopback, for the faults a real relay can
 //! show: accepting a connection and never speaking, stalling after DATA,
-//! answering slowly, or echoing the AUTH exchange in its refusal.
+//! answering slowly, echoing the AUTH exchange in its refusal, or refusing
+//! the login, the sender, a recipient or the mail itself.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,6 +21,16 @@ pub enum Misbehaviour {
     SlowAfterData(Duration),
     /// Refuses AUTH with a 535 that quotes what the client sent.
     EchoAuth,
+    /// Refuses AUTH: a wrong password.
+    RefuseAuth,
+    /// Refuses the sender (MAIL FROM) with a 553.
+    RefuseSender,
+    /// Refuses every recipient with a 550 that names it.
+    RefuseRecipient,
+    /// Refuses the mail after DATA as too big (552).
+    TooBig,
+    /// Behaves: takes every mail.
+    Accept,
 }
 
 /// The server; stops when dropped.
@@ -35,7 +46,12 @@ use std::sync::Mutex;
 
 impl BadSmtp {
     pub fn start(how: Misbehaviour) -> BadSmtp {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        BadSmtp::start_on(0, how)
+    }
+
+    /// Starts the server on `port` (0: any free one).
+    pub fn start_on(port: u16, how: Misbehaviour) -> BadSmtp {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -140,6 +156,12 @@ fn serve(stream: TcpStream, how: Misbehaviour, delivered: &Mutex<Vec<String>>, s
                     return;
                 }
                 Misbehaviour::SlowAfterData(d) => hold(stop, d),
+                Misbehaviour::TooBig => {
+                    if !say("552 5.3.4 Message size exceeds fixed limit\r\n") {
+                        return;
+                    }
+                    continue;
+                }
                 _ => {}
             }
             delivered.lock().expect("lock").push(std::mem::take(&mut message_id));
@@ -158,8 +180,17 @@ fn serve(stream: TcpStream, how: Misbehaviour, delivered: &Mutex<Vec<String>>, s
             "HELO" => "250 bad.test\r\n".to_string(),
             "AUTH" => match how {
                 Misbehaviour::EchoAuth => format!("535 5.7.8 authentication failed for: {command}\r\n"),
+                Misbehaviour::RefuseAuth => "535 5.7.8 Error: authentication failed\r\n".to_string(),
                 _ => "235 2.7.0 ok\r\n".to_string(),
             },
+            "MAIL" if matches!(how, Misbehaviour::RefuseSender) => {
+                let sender = command.split_once(':').map_or("", |(_, s)| s.trim());
+                format!("553 5.7.1 {sender}: Sender address rejected: not owned by user\r\n")
+            }
+            "RCPT" if matches!(how, Misbehaviour::RefuseRecipient) => {
+                let rcpt = command.split_once(':').map_or("", |(_, s)| s.trim());
+                format!("550 5.1.1 {rcpt}: Recipient address rejected: User unknown in virtual mailbox table\r\n")
+            }
             "DATA" => {
                 in_data = true;
                 "354 go ahead\r\n".to_string()

@@ -221,14 +221,21 @@ impl Daemon {
     /// Starts the daemon with extra environment variables; each start
     /// appends to the same log file.
     pub fn start_with_env(config: &Path, addr: &str, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = cdnquota(&["run", "-c", config.to_str().expect("utf-8 path")]);
+        cmd.envs(env.iter().copied());
+        Daemon::start_command(cmd, config, addr)
+    }
+
+    /// Starts `cmd` (`cdnquota run` for `config`, see [`cdnquota`]), logging
+    /// to a file beside the config.
+    pub fn start_command(mut cmd: Command, config: &Path, addr: &str) -> Daemon {
         let log = config.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .expect("log file");
-        let child = cdnquota(&["run", "-c", config.to_str().expect("utf-8 path")])
-            .envs(env.iter().copied())
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()

@@ -173,6 +173,12 @@ pub struct SimState {
     pub v3_overstate_total: u64,
     /// API 3.0 misbehaviour: `Offset` is ignored, every page is the first.
     pub v3_ignore_offset: bool,
+    /// API 3.0 misbehaviour: every page asked for adds this many packages
+    /// at the end of the list (a list that grows as it is read).
+    pub v3_grow_per_page: usize,
+    /// API 3.0: a page holds at most this many packages whatever `Limit`
+    /// asks (0: no cap).
+    pub v3_page_cap: usize,
     /// Traffic with a daily cycle; when set it replaces the flat
     /// `drain_bytes_per_second`, and `DescribeBillingData` reports it.
     pub traffic: Option<crate::traffic::TrafficShape>,
@@ -199,6 +205,8 @@ impl SimState {
             api_offset: crate::wire::CHINA_STANDARD_TIME,
             v3_overstate_total: 0,
             v3_ignore_offset: false,
+            v3_grow_per_page: 0,
+            v3_page_cap: 0,
             traffic: None,
             billing_refused: None,
             timestamp_window: Duration::from_secs(300),

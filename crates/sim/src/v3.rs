@@ -251,6 +251,25 @@ pub(crate) fn answer(state: &mut SimState, request: &Request, now: DateTime<Utc>
         return error("InvalidParameterValue", format!("Limit must be from 1 to {PAGE_LIMIT}"));
     }
     state.advance(now);
+    for _ in 0..state.v3_grow_per_page {
+        // Expiring with the earliest, and a higher id: listed last, so the
+        // pages already read do not shift.
+        let last = state.packages.iter().map(|p| p.expires_at).min().unwrap_or(now);
+        let id = state.next_package_id();
+        let mut grown = SimPackage::new(
+            id,
+            1_000_000_000,
+            0,
+            now - chrono::TimeDelta::days(1),
+            std::time::Duration::ZERO,
+        );
+        grown.expires_at = last;
+        state.packages.push(grown);
+    }
+    let limit = match state.v3_page_cap {
+        0 => limit,
+        cap => limit.min(cap as u64),
+    };
     let zone = state.api_offset;
     let mut listed: Vec<&SimPackage> = state.packages.iter().collect();
     // The API's default order: latest expiry first.

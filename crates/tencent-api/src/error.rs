@@ -15,6 +15,11 @@ pub enum ApiError {
         /// The transport's own description.
         detail: String,
     },
+    /// The endpoint's TLS certificate was refused: retrying cannot help.
+    Certificate {
+        /// Why, in words (not the TLS library's).
+        reason: String,
+    },
     /// The server answered with a non-2xx HTTP status.
     HttpStatus {
         /// The HTTP status code.
@@ -59,6 +64,8 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         match self {
             ApiError::Transport { .. } => true,
+            // A certificate does not change in a second.
+            ApiError::Certificate { .. } => false,
             ApiError::HttpStatus { status, .. } => *status >= 500 || *status == 429,
             ApiError::TooLarge { .. } => false,
             ApiError::Malformed { truncated, .. } => *truncated,
@@ -73,7 +80,7 @@ impl ApiError {
     pub fn outcome(&self) -> &'static str {
         match self {
             ApiError::Transport { timeout: true, .. } => "timeout",
-            ApiError::Transport { .. } => "transport_error",
+            ApiError::Transport { .. } | ApiError::Certificate { .. } => "transport_error",
             ApiError::HttpStatus { .. } => "http_error",
             ApiError::TooLarge { .. } | ApiError::Malformed { .. } => "malformed",
             ApiError::Api { .. } | ApiError::Tencent { .. } => "api_error",
@@ -84,6 +91,9 @@ impl ApiError {
     pub fn hint(&self) -> &'static str {
         match self {
             ApiError::Transport { .. } => "check the network path to the endpoint; the next poll will try again",
+            ApiError::Certificate { .. } => {
+                "retrying cannot help: point endpoint at the real API host, or add the CA that signed its certificate to this host's trust store"
+            }
             ApiError::HttpStatus { .. } => "the endpoint is failing; the next poll will try again",
             ApiError::TooLarge { .. } => {
                 "if the account really lists that many packages (a v2 answer takes about 250 bytes each), raise max_answer_size for it; otherwise check the endpoint URL"
@@ -141,6 +151,7 @@ impl fmt::Display for ApiError {
                 timeout: true, detail, ..
             } => write!(f, "request timed out ({})", bounded(detail)),
             ApiError::Transport { detail, .. } => write!(f, "request failed: {}", bounded(detail)),
+            ApiError::Certificate { reason } => write!(f, "the endpoint's TLS certificate is refused: {reason}"),
             ApiError::HttpStatus { status, excerpt } => write!(f, "HTTP status {status}: {}", bounded(excerpt)),
             ApiError::TooLarge { limit } => write!(
                 f,

@@ -143,9 +143,49 @@ fn setup_error(e: &reqwest::Error) -> String {
     format!("cannot set up the HTTP client: {detail}")
 }
 
+/// The TLS library's verdict on the server's certificate, if that is why
+/// the request failed. It hides below an `io::Error`, whose `source()`
+/// skips the error it wraps, so each link is opened by hand.
+fn certificate_error(e: &(dyn std::error::Error + 'static)) -> Option<rustls::CertificateError> {
+    let mut link = Some(e);
+    while let Some(err) = link {
+        if let Some(rustls::Error::InvalidCertificate(c)) = err.downcast_ref::<rustls::Error>() {
+            return Some(c.clone());
+        }
+        let wrapped = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i as &(dyn std::error::Error + 'static));
+        link = wrapped.or_else(|| err.source());
+    }
+    None
+}
+
+/// What a refused certificate means, in words an operator can act on.
+fn certificate_reason(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::NotValidForName | C::NotValidForNameContext { .. } => "it is not issued for the endpoint's host name".into(),
+        C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "it is not valid yet; check that this host's clock is right (NTP)".into()
+        }
+        C::Revoked => "it has been revoked".into(),
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => "it is not a server certificate".into(),
+        // UnknownIssuer, BadSignature, and what the platform verifier wraps
+        // in Other (CaUsedAsEndEntity for a self-signed certificate).
+        _ => "it is self-signed or signed by a CA this host does not trust".into(),
+    }
+}
+
 fn transport(e: reqwest::Error) -> ApiError {
     // The URL of a GET request carries the signature: keep it out of errors.
     let e = e.without_url();
+    if let Some(c) = certificate_error(&e) {
+        return ApiError::Certificate {
+            reason: certificate_reason(&c),
+        };
+    }
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {

@@ -51,13 +51,17 @@ impl V3Client {
         self
     }
 
-    /// Lists every package, page by page. A package seen twice (the list
-    /// shifted between pages) is kept once.
+    /// Lists every package, page by page. An id on two pages fails the
+    /// list: the pages overlapped (the list shifted while it was read, or
+    /// the API ignored `Offset`), so packages may be missing that no error
+    /// would show. An id twice on one page is kept once.
     pub async fn get_packages(&self) -> Result<Snapshot, ApiError> {
         let mut packages = Vec::new();
         let mut seen = HashSet::new();
         let mut offset = 0u64;
-        for _ in 0..MAX_PAGES {
+        // What the first page said: a list that outruns it is not read on.
+        let mut first: Option<(u64, u64)> = None;
+        for pages_read in 1..=MAX_PAGES {
             let page = with_retries(&self.core.retry, &self.core.account, ACTION, || self.attempt(offset)).await?;
             let listed = page.packages.len() as u64;
             let mut new = 0u64;
@@ -66,12 +70,26 @@ impl V3Client {
                 // answer's word), not doubled page after page.
                 packages.reserve(page.total.min(MAX_PAGES * PAGE_LIMIT / 4) as usize);
             }
+            let (first_total, page_size) = *first.get_or_insert((page.total, listed.max(1)));
+            let mut on_this_page = HashSet::new();
+            let mut repeated = Vec::new();
             for p in page.packages {
-                if seen.insert(p.id.clone()) {
+                if seen.contains(&p.id) {
+                    repeated.push(p.id);
+                } else if on_this_page.insert(p.id.clone()) {
                     packages.push(p);
                     new += 1;
                 }
             }
+            if !repeated.is_empty() {
+                return Err(malformed(format!(
+                    "TotalCount is {} but the page at Offset {offset} repeats {} package(s) of the pages before it (id {}): the list shifted while it was read, or the API ignores Offset; the poll fails rather than count part of the pool",
+                    page.total,
+                    repeated.len(),
+                    repeated.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            seen.extend(on_this_page);
             offset += listed;
             if offset >= page.total {
                 return Ok(Snapshot {
@@ -79,15 +97,25 @@ impl V3Client {
                     packages,
                 });
             }
-            // A page with nothing new (empty, or only packages already
-            // seen) means the list ended before TotalCount: asking on would
-            // cost up to MAX_PAGES requests every poll and never reach it.
+            // A page with nothing new (empty) means the list ended before
+            // TotalCount: asking on would cost up to MAX_PAGES requests
+            // every poll and never reach it.
             if new == 0 {
                 return Err(malformed(format!(
                     "TotalCount is {} but the list ended at {} package(s): the page at Offset {} held {listed} ({new} new)",
                     page.total,
                     packages.len(),
                     offset - listed
+                )));
+            }
+            // A TotalCount that grows as fast as the pages are read: one
+            // page more than the first TotalCount needed allows for a
+            // package bought meanwhile; more is a list that never ends.
+            if pages_read > first_total.div_ceil(page_size) + 1 {
+                return Err(malformed(format!(
+                    "TotalCount grows as the list is read: it was {first_total} at the first page and is {} after {pages_read} pages ({} packages); the poll fails rather than read on",
+                    page.total,
+                    packages.len()
                 )));
             }
         }

@@ -1,7 +1,9 @@
 //! Sending one mail: SMTP (STARTTLS, TLS or plain, optional auth), the local
 //! `sendmail`, `.eml` files in a folder, or standard output. Errors say
-//! whether trying again can help: an SMTP 5xx answer is final, the rest
-//! (connection refused, time-outs, 4xx) are worth another attempt.
+//! whether trying again can help: only a 5xx refusal of the mail itself
+//! (see [`refuses_the_message`]) is final; the rest (a refused login or
+//! sender, TLS, connection refused, time-outs, 4xx) are worth another
+//! attempt, since fixing the config or the relay makes them work.
 
 use super::outbox::OutboxMail;
 use crate::config::notify::{EmailConfig, SmtpTls, TransportKind};
@@ -126,9 +128,26 @@ impl MailTransport {
 
     async fn deliver(&self, config: &EmailConfig, mail: &OutboxMail, message: Message) -> Result<(), SendError> {
         match self {
-            MailTransport::Smtp(t) => t.send(message).await.map(drop).map_err(|e| SendError {
-                permanent: e.is_permanent(),
-                message: describe_chain(&e),
+            MailTransport::Smtp(t) => t.send(message).await.map(drop).map_err(|e| {
+                let message = describe_chain(&e);
+                let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+                if e.is_permanent() && refuses_the_message(&code, &message, &config.to) {
+                    return SendError {
+                        permanent: true,
+                        message,
+                    };
+                }
+                let message = if e.is_permanent() {
+                    format!(
+                        "{message}; the mail stays in the outbox: the relay refused the [email] settings (username, password, from, tls), not the mail; fix them and reload"
+                    )
+                } else {
+                    message
+                };
+                SendError {
+                    permanent: false,
+                    message,
+                }
             }),
             MailTransport::Sendmail(t) => t.send(message).await.map(drop).map_err(|e| SendError {
                 permanent: false,
@@ -150,6 +169,46 @@ impl MailTransport {
             }
         }
     }
+}
+
+/// Whether a relay's permanent (5xx) refusal is of this mail itself, so
+/// that sending it again can never work: it is too big (552, 5.2.3,
+/// 5.3.4), its content is refused (5.6.x), or a recipient is (5.1.1-5.1.3,
+/// 5.1.6, 5.1.10, 5.2.x, or a 550/551/553/554 that names one of `to`).
+/// Everything else, authentication (535), the sender (5.1.7, 5.1.8), TLS
+/// and policy (5.7.x), or a refusal that says nothing, means the settings
+/// are wrong: that mail is held, since a fixed config will send it.
+pub fn refuses_the_message(code: &str, text: &str, to: &[String]) -> bool {
+    let enhanced = text
+        .split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
+        .find(|w| {
+            let mut parts = w.split('.');
+            parts.next() == Some("5")
+                && parts
+                    .next()
+                    .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && parts
+                    .next()
+                    .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && parts.next().is_none()
+        })
+        .unwrap_or_default();
+    if enhanced.starts_with("5.7.") || matches!(code, "530" | "534" | "535" | "538") {
+        return false;
+    }
+    if code == "552" || enhanced.starts_with("5.2.") || enhanced.starts_with("5.6.") || enhanced == "5.3.4" {
+        return true;
+    }
+    if matches!(enhanced, "5.1.1" | "5.1.2" | "5.1.3" | "5.1.6" | "5.1.10") {
+        return true;
+    }
+    let lower = text.to_ascii_lowercase();
+    let names_a_recipient = to.iter().any(|r| {
+        let address = r.rsplit_once('<').map_or(r.as_str(), |(_, a)| a.trim_end_matches('>'));
+        let address = address.trim().to_ascii_lowercase();
+        !address.is_empty() && lower.contains(&address)
+    });
+    matches!(code, "550" | "551" | "553" | "554") && names_a_recipient
 }
 
 /// The most of a server's answer kept in an error: enough to diagnose, not
@@ -231,4 +290,37 @@ fn build_message(config: &EmailConfig, mail: &OutboxMail) -> Result<Message, Sen
     builder
         .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
         .map_err(|e| bad("building the mail", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuses_the_message;
+
+    #[test]
+    fn only_a_refusal_of_the_mail_itself_drops_it() {
+        let to = ["Ops <ops@example.com>".to_string()];
+        for (code, text) in [
+            ("552", "permanent error (552): 5.3.4 message too big"),
+            ("554", "permanent error (554): 5.6.0 content rejected"),
+            ("550", "permanent error (550): 5.1.1 user unknown"),
+            ("550", "permanent error (550): <OPS@example.com>: no such user"),
+        ] {
+            assert!(refuses_the_message(code, text, &to), "{text}");
+        }
+        for (code, text) in [
+            ("535", "permanent error (535): 5.7.8 authentication failed"),
+            ("530", "permanent error (530): must issue a STARTTLS command first"),
+            (
+                "553",
+                "permanent error (553): 5.1.8 <alerts@example.com>: sender address rejected",
+            ),
+            (
+                "554",
+                "permanent error (554): 5.7.1 <ops@example.com>: relay access denied",
+            ),
+            ("550", "permanent error (550): mailbox unavailable"),
+        ] {
+            assert!(!refuses_the_message(code, text, &to), "{text}");
+        }
+    }
 }
