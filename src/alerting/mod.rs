@@ -14,6 +14,7 @@
 //! text for both.
 
 pub mod alertmanager;
+pub mod delivery;
 pub mod email;
 pub mod render;
 
@@ -100,7 +101,7 @@ pub struct Notifier {
 struct Handed {
     message_id: String,
     subject: String,
-    result: Result<(), email::transport::SendError>,
+    result: Result<(), delivery::DeliveryError>,
 }
 
 #[derive(Default)]
@@ -401,13 +402,7 @@ impl Notifier {
     }
 
     /// Records how the delivery of one queued mail ended, and saves.
-    fn apply(
-        &self,
-        state: &mut State,
-        message_id: &str,
-        subject: &str,
-        result: &Result<(), email::transport::SendError>,
-    ) {
+    fn apply(&self, state: &mut State, message_id: &str, subject: &str, result: &Result<(), delivery::DeliveryError>) {
         let backoff = self.email.as_ref().map_or(Duration::from_secs(30), |e| e.retry_backoff);
         let outcome = match result {
             Ok(()) => {
@@ -415,8 +410,8 @@ impl Notifier {
                 state.outbox.retain(|m| m.message_id != message_id);
                 "sent"
             }
-            Err(e) if e.permanent => {
-                self.health_lock().last_dropped = Some((Utc::now(), subject.to_string(), e.message.clone()));
+            Err(e) if e.is_refused() => {
+                self.health_lock().last_dropped = Some((Utc::now(), subject.to_string(), e.message().to_string()));
                 tracing::error!(
                     "the mail server refused \"{subject}\" itself: {e}; it is dropped (sending it again cannot work); the alerts it told of stay on the status page and in the log"
                 );
@@ -426,11 +421,11 @@ impl Notifier {
             Err(e) => {
                 {
                     let mut h = self.health_lock();
-                    h.last_failure = Some((Utc::now(), e.message.clone()));
+                    h.last_failure = Some((Utc::now(), e.message().to_string()));
                     h.failures += 1;
                 }
                 if let Some(queued) = state.outbox.iter_mut().find(|m| m.message_id == message_id) {
-                    queued.failed(e.message.clone(), backoff, Utc::now());
+                    queued.failed(e.message().to_string(), backoff, Utc::now());
                     tracing::warn!(
                         "mailing \"{subject}\" failed (attempt {}): {e}; next try at {} UTC",
                         queued.attempts,

@@ -469,10 +469,23 @@ pub async fn serve_with_tls<H: Handler>(
             // Inside the connection's own task, so a slow handshake holds up
             // nobody; it is bounded like a silent client, and a connection
             // closed to make room meanwhile is dropped.
-            let stream = tokio::select! {
-                stream = tls::accept(stream, tls.as_deref(), IDLE_TIMEOUT) => stream,
-                _ = close.notified() => None,
-                _ = stopping.wait_for(|stop| *stop) => None,
+            let handshake = tls::accept(stream, tls.as_deref(), IDLE_TIMEOUT);
+            tokio::pin!(handshake);
+            let interrupted = tokio::select! {
+                stream = &mut handshake => Ok(stream),
+                _ = close.notified() => Err(false),
+                _ = async { drop(stopping.wait_for(|stop| *stop).await) } => Err(true),
+            };
+            let stream = match interrupted {
+                Ok(stream) => stream,
+                Err(false) => None,
+                // A stop (a reload) does not cut a connection accepted just
+                // before it: its client could not tell that from a failure.
+                // The handshake only gets a shorter bound.
+                Err(true) => tokio::time::timeout(FIRST_REQUEST_GRACE, handshake)
+                    .await
+                    .ok()
+                    .flatten(),
             };
             let Some(stream) = stream else {
                 return;

@@ -3,26 +3,10 @@
 //! timeout. Only the answer's status matters; its body is kept, cut short,
 //! for the log when the push is refused.
 
+use crate::alerting::delivery::DeliveryError;
 use crate::config::alertmanager::{AlertmanagerConfig, AlertmanagerUrl};
 use cdnquota_core::text::truncate_chars;
-use std::fmt;
 use tencent_cdn_api::secret::Secret;
-
-/// Why a push failed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PushError {
-    /// Alertmanager answered 4xx: it refused the push (bad alerts or
-    /// credentials), a case for a person, though it is retried too.
-    pub rejected: bool,
-    /// What happened, in one line.
-    pub message: String,
-}
-
-impl fmt::Display for PushError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
 
 /// The HTTP client for every Alertmanager of the config.
 pub struct PushClient {
@@ -83,7 +67,7 @@ impl PushClient {
     }
 
     /// Posts `body` (a JSON array of alerts) to `url`.
-    pub async fn push(&self, url: &AlertmanagerUrl, body: Vec<u8>) -> Result<(), PushError> {
+    pub async fn push(&self, url: &AlertmanagerUrl, body: Vec<u8>) -> Result<(), DeliveryError> {
         let mut request = self
             .http
             .post(url.alerts_endpoint())
@@ -92,10 +76,10 @@ impl PushClient {
         if let Some((user, password)) = &self.auth {
             request = request.basic_auth(user, Some(password.expose()));
         }
-        let response = request.send().await.map_err(|e| PushError {
-            rejected: false,
-            message: transport_error(e),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Failed(transport_error(e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -104,13 +88,17 @@ impl PushClient {
         // it comes from outside.
         let text = response.text().await.unwrap_or_default();
         let text = truncate_chars(text.trim(), 300);
-        Err(PushError {
-            rejected: status.is_client_error(),
-            message: if text.is_empty() {
-                format!("HTTP status {status}")
-            } else {
-                format!("HTTP status {status}: {text}")
-            },
+        let message = if text.is_empty() {
+            format!("HTTP status {status}")
+        } else {
+            format!("HTTP status {status}: {text}")
+        };
+        // A 4xx refuses the push (bad alerts or credentials): a case for a
+        // person, though it is retried too.
+        Err(if status.is_client_error() {
+            DeliveryError::Refused(message)
+        } else {
+            DeliveryError::Failed(message)
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod payload;
 pub mod queue;
 pub mod store;
 
+use super::delivery::DeliveryError;
 use crate::config::alertmanager::AlertmanagerConfig;
 use crate::metrics::Metrics;
 use cdnquota_core::alerts::{Lifecycle, Notice, NoticeKind, Phase};
@@ -288,10 +289,7 @@ impl Pusher {
             self.config.external_url.as_deref(),
         ) {
             Ok(body) => self.client.push(url, body).await,
-            Err(e) => Err(client::PushError {
-                rejected: false,
-                message: format!("cannot write the alerts as JSON: {e}"),
-            }),
+            Err(e) => Err(DeliveryError::Failed(format!("cannot write the alerts as JSON: {e}"))),
         };
         let now = Utc::now();
         let mut inner = self.lock();
@@ -315,18 +313,18 @@ impl Pusher {
                 let pending = inner.queue.pending(url.as_str());
                 let delivery = &mut inner.deliveries[index];
                 delivery.failed(
-                    e.message.clone(),
+                    e.message().to_string(),
                     self.config.retry_backoff,
                     self.config.resend_interval,
                     now,
                 );
-                let outcome = if e.rejected { "rejected" } else { "failed" };
+                let outcome = if e.is_refused() { "rejected" } else { "failed" };
                 self.metrics.alertmanager.push(url.as_str(), outcome);
                 // Loud at the first failure, then every tenth: an
                 // Alertmanager down for a day is a few lines, not thousands.
                 if delivery.attempts == 1 || delivery.attempts.is_multiple_of(10) {
                     let next = delivery.retry_at.unwrap_or(now).format("%H:%M:%S");
-                    if e.rejected {
+                    if e.is_refused() {
                         tracing::error!(
                             "Alertmanager {} refused {} alert(s) (attempt {}): {e}; {pending} wait(s) for it; next try at {next} UTC",
                             url.as_str(),

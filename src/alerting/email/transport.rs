@@ -6,27 +6,13 @@
 //! attempt, since fixing the config or the relay makes them work.
 
 use super::outbox::OutboxMail;
+use crate::alerting::delivery::DeliveryError;
 use crate::config::notify::{EmailConfig, SmtpTls, TransportKind};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::fmt;
-
-/// Why a mail was not delivered.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SendError {
-    /// True when retrying cannot help (the server refused the mail).
-    pub permanent: bool,
-    /// What went wrong, with the server's answer when there was one.
-    pub message: String,
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
 
 /// A configured way to send mail.
 pub enum MailTransport {
@@ -107,35 +93,26 @@ impl MailTransport {
     /// Sends `mail` to the configured recipients, the whole delivery bounded
     /// by `config.timeout`: lettre's own timeout covers the connection only,
     /// and a relay that accepts it and then stalls must not hold up all mail.
-    pub async fn send(&self, config: &EmailConfig, mail: &OutboxMail) -> Result<(), SendError> {
+    pub async fn send(&self, config: &EmailConfig, mail: &OutboxMail) -> Result<(), DeliveryError> {
         let message = build_message(config, mail)?;
         match tokio::time::timeout(config.timeout, self.deliver(config, mail, message)).await {
-            Ok(result) => result.map_err(|e| SendError {
-                // Redacted whole, then cut: a credential cut in half would
-                // no longer match, and its first half would show.
-                message: cap(&redact(config, &e.message)),
-                ..e
-            }),
-            Err(_) => Err(SendError {
-                permanent: false,
-                message: format!(
-                    "the delivery did not finish within timeout = {}: the mail server stalled; it is retried with backoff",
-                    cdnquota_core::units::format_span(config.timeout)
-                ),
-            }),
+            // Redacted whole, then cut: a credential cut in half would no
+            // longer match, and its first half would show.
+            Ok(result) => result.map_err(|e| e.map_message(|m| cap(&redact(config, &m)))),
+            Err(_) => Err(DeliveryError::Failed(format!(
+                "the delivery did not finish within timeout = {}: the mail server stalled; it is retried with backoff",
+                cdnquota_core::units::format_span(config.timeout)
+            ))),
         }
     }
 
-    async fn deliver(&self, config: &EmailConfig, mail: &OutboxMail, message: Message) -> Result<(), SendError> {
+    async fn deliver(&self, config: &EmailConfig, mail: &OutboxMail, message: Message) -> Result<(), DeliveryError> {
         match self {
             MailTransport::Smtp(t) => t.send(message).await.map(drop).map_err(|e| {
                 let message = describe_chain(&e);
                 let code = e.status().map(|c| c.to_string()).unwrap_or_default();
                 if e.is_permanent() && refuses_the_message(&code, &message, &config.to) {
-                    return SendError {
-                        permanent: true,
-                        message,
-                    };
+                    return DeliveryError::Refused(message);
                 }
                 let message = if e.is_permanent() {
                     format!(
@@ -144,19 +121,10 @@ impl MailTransport {
                 } else {
                     message
                 };
-                SendError {
-                    permanent: false,
-                    message,
-                }
+                DeliveryError::Failed(message)
             }),
-            MailTransport::Sendmail(t) => t.send(message).await.map(drop).map_err(|e| SendError {
-                permanent: false,
-                message: describe_chain(&e),
-            }),
-            MailTransport::File(t) => t.send(message).await.map(drop).map_err(|e| SendError {
-                permanent: false,
-                message: describe_chain(&e),
-            }),
+            MailTransport::Sendmail(t) => t.send(message).await.map(drop).map_err(|e| DeliveryError::Failed(describe_chain(&e))),
+            MailTransport::File(t) => t.send(message).await.map(drop).map_err(|e| DeliveryError::Failed(describe_chain(&e))),
             MailTransport::Stdout => {
                 println!(
                     "---- mail {} to {} ----\nSubject: {}\n\n{}---- end of mail ----",
@@ -273,11 +241,8 @@ fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, String> {
         })
 }
 
-fn build_message(config: &EmailConfig, mail: &OutboxMail) -> Result<Message, SendError> {
-    let bad = |what: &str, e: &dyn fmt::Display| SendError {
-        permanent: true,
-        message: format!("{what}: {e}"),
-    };
+fn build_message(config: &EmailConfig, mail: &OutboxMail) -> Result<Message, DeliveryError> {
+    let bad = |what: &str, e: &dyn fmt::Display| DeliveryError::Refused(format!("{what}: {e}"));
     let from: Mailbox = config.from.parse().map_err(|e| bad("from", &e))?;
     let mut builder = Message::builder()
         .from(from)
