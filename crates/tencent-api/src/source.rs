@@ -18,7 +18,9 @@ pub enum PackageSource {
 }
 
 impl PackageSource {
-    /// The source `account` is set up for.
+    /// The source `account` is set up for. The error is the one line to
+    /// show: a client that cannot be built (no CA certificates on the
+    /// system) leaves its caller nothing to choose between.
     pub fn new(account: &ClientSettings) -> Result<Self, String> {
         Ok(match account.api {
             ApiVersion::V2 => PackageSource::V2(V2Client::new(account)?),

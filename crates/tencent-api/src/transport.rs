@@ -36,7 +36,7 @@ pub struct ClientCore {
 }
 
 impl ClientCore {
-    /// The core for `account`.
+    /// The core for `account`; the error is the one line to show.
     pub fn new(account: &ClientSettings) -> Result<Self, String> {
         Ok(ClientCore {
             account: account.account.clone(),

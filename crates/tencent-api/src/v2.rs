@@ -23,7 +23,8 @@ pub struct V2Client {
 }
 
 impl V2Client {
-    /// A client for `account`.
+    /// A client for `account`; the error is the one line to show, as for
+    /// [`PackageSource::new`](crate::source::PackageSource::new).
     pub fn new(account: &ClientSettings) -> Result<Self, String> {
         Ok(V2Client {
             core: ClientCore::new(account)?,

@@ -37,7 +37,8 @@ pub struct V3Client {
 }
 
 impl V3Client {
-    /// A client for `account`.
+    /// A client for `account`; the error is the one line to show, as for
+    /// [`PackageSource::new`](crate::source::PackageSource::new).
     pub fn new(account: &ClientSettings) -> Result<Self, String> {
         Ok(V3Client {
             core: ClientCore::new(account)?,
