@@ -5,9 +5,15 @@
 # README: the key owned by 10001, mode 400).
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+# The workspace: the daemon and its crates (core, client, simulator; the
+# simulator is left out of the build by --no-default-features, as in the
+# packages). The manifest names the benchmark, so its file comes along.
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY crates ./crates
 COPY src ./src
-RUN cargo build --release --locked
+COPY benches ./benches
+ARG CDNQUOTA_REVISION=unknown
+RUN CDNQUOTA_REVISION=$CDNQUOTA_REVISION cargo build --release --locked --no-default-features --bin cdnquota
 
 FROM debian:bookworm-slim
 # ca-certificates: the API and SMTP relays are verified against them.
