@@ -22,27 +22,6 @@ fn config(dir: &Path, sim: &Sim, addr: &str, top: &str, account: &str) -> std::p
     write_config(dir, &body)
 }
 
-fn addr() -> String {
-    format!("127.0.0.1:{}", free_port())
-}
-
-fn sighup(d: &Daemon) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &d.child.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok);
-}
-
-fn wait(what: &str, d: &Daemon, timeout: Duration, f: impl FnMut() -> bool) {
-    assert!(
-        wait_until(timeout, f),
-        "timed out waiting for {what}; log:\n{}",
-        d.log()
-    );
-}
-
 fn arrivals(sim: &Sim, action: &str) -> usize {
     sim.state().arrivals.iter().filter(|a| *a == action).count()
 }
@@ -55,13 +34,13 @@ fn a_stalled_relay_is_a_counted_failure_retried_until_mail_gets_through() {
         let dir = tempfile::tempdir().unwrap();
         let bad = BadSmtp::start(how);
         let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
-        let a = addr();
+        let a = loopback_addr();
         let email = email_toml(bad.port, "").replace("timeout = \"3s\"", "timeout = \"1s\"");
         let cfg = config(dir.path(), &sim, &a, &email, "");
         let d = Daemon::start(&cfg, &a);
         // Each stalled delivery ends at the timeout, counts as failed, and is
         // retried with backoff on a new connection.
-        wait("two failed deliveries", &d, Duration::from_secs(20), || {
+        d.wait_for("two failed deliveries", Duration::from_secs(20), || {
             metric(&d.metrics(), "cdnquota_notifications_total", "outcome=\"failed\"").unwrap_or(0.0) >= 2.0
         });
         assert!(bad.connections() >= 2, "{how:?}: {} connection(s)", bad.connections());
@@ -76,8 +55,8 @@ fn a_stalled_relay_is_a_counted_failure_retried_until_mail_gets_through() {
         drop(bad);
         if smtp_server_available() {
             let smtp = SmtpServer::start(dir.path(), port, None);
-            wait("the mail", &d, Duration::from_secs(20), || smtp.mails().len() == 1);
-            wait("an empty outbox", &d, Duration::from_secs(5), || {
+            d.wait_for("the mail", Duration::from_secs(20), || smtp.mails().len() == 1);
+            d.wait_for("an empty outbox", Duration::from_secs(5), || {
                 metric(&d.metrics(), "cdnquota_outbox_pending", "") == Some(0.0)
             });
         }
@@ -91,7 +70,7 @@ fn email_test_gives_up_on_a_stalled_relay_at_the_timeout() {
         let bad = BadSmtp::start(how);
         let sim = Sim::with_packages(&[(1000 * GB, 0)]);
         let email = email_toml(bad.port, "").replace("timeout = \"3s\"", "timeout = \"2s\"");
-        let cfg = config(dir.path(), &sim, &addr(), &email, "");
+        let cfg = config(dir.path(), &sim, &loopback_addr(), &email, "");
         let started = Instant::now();
         let out = run_to_end(&["email-test", "-c", cfg.to_str().unwrap()]);
         let took = started.elapsed();
@@ -111,7 +90,7 @@ fn email_test_never_shows_the_credentials_a_relay_echoes() {
     let sim = Sim::with_packages(&[(1000 * GB, 0)]);
     let password = "s3cret-Pa55word";
     let email = email_toml(bad.port, &format!("username = \"alerts\"\npassword = \"{password}\""));
-    let cfg = config(dir.path(), &sim, &addr(), &email, "");
+    let cfg = config(dir.path(), &sim, &loopback_addr(), &email, "");
     let out = run_to_end(&["email-test", "-c", cfg.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -133,20 +112,20 @@ fn email_test_never_shows_the_credentials_a_relay_echoes() {
 fn one_empty_package_list_orders_nothing_a_confirmed_shortfall_orders_once() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 400 * GB)]);
-    let a = addr();
+    let a = loopback_addr();
     let order = "[accounts.order]\nmode = \"live\"\nunit_gb = 100\nwhen_remaining_below = \"100GB\"\nwhen_depletion_within = \"0s\"\nmax_orders_per_30d = 5";
     let body = format!(
         "schedule = \"* * * * * *\"\nlisten = \"{a}\"\n{}{order}\n",
         account_toml("main", &sim.endpoint(), "")
     );
     let d = Daemon::start(&write_config(dir.path(), &body), &a);
-    wait("a first poll", &d, Duration::from_secs(10), || {
+    d.wait_for("a first poll", Duration::from_secs(10), || {
         metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
     });
     let before = arrivals(&sim, "GetPackage");
     sim.sim.inject(Fault::EmptyPackageList);
     // Four more polls: the empty one and three good ones after it.
-    wait("four more polls", &d, Duration::from_secs(15), || {
+    d.wait_for("four more polls", Duration::from_secs(15), || {
         arrivals(&sim, "GetPackage") >= before + 4
     });
     assert_eq!(
@@ -169,7 +148,7 @@ fn one_empty_package_list_orders_nothing_a_confirmed_shortfall_orders_once() {
 
     // A real shortfall, seen by two polls, still orders, exactly once.
     sim.state().packages[0].used_bytes = 950.0 * GB as f64;
-    wait("an order", &d, Duration::from_secs(15), || {
+    d.wait_for("an order", Duration::from_secs(15), || {
         arrivals(&sim, "OrderPackage") == 1
     });
     std::thread::sleep(Duration::from_secs(3));
@@ -184,14 +163,14 @@ fn one_poll_reading_no_usage_orders_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 400 * GB)]);
     sim.state().drain_bytes_per_second = 1_000_000.0;
-    let a = addr();
+    let a = loopback_addr();
     let order = "[accounts.order]\nmode = \"live\"\nunit_gb = 100\nwhen_remaining_below = \"0\"\nwhen_depletion_within = \"2d\"\nmax_orders_per_30d = 5";
     let body = format!(
         "schedule = \"* * * * * *\"\nlisten = \"{a}\"\n{}{order}\n",
         account_toml("main", &sim.endpoint(), "")
     );
     let d = Daemon::start(&write_config(dir.path(), &body), &a);
-    wait("a rate", &d, Duration::from_secs(10), || {
+    d.wait_for("a rate", Duration::from_secs(10), || {
         metric(
             &d.metrics(),
             "cdnquota_account_consumption_bytes_per_second",
@@ -201,7 +180,7 @@ fn one_poll_reading_no_usage_orders_nothing() {
     });
     sim.sim.inject(Fault::UsageReadsZero);
     let before = arrivals(&sim, "GetPackage");
-    wait("five more polls", &d, Duration::from_secs(15), || {
+    d.wait_for("five more polls", Duration::from_secs(15), || {
         arrivals(&sim, "GetPackage") >= before + 5
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -237,14 +216,14 @@ fn a_ledger_out_of_reach_never_claims_an_interrupted_order() {
         let sim = Sim::with_packages(&[(1000 * GB, 950 * GB)]);
         // A directory where the lock file goes: it cannot be opened.
         std::fs::create_dir_all(dir.path().join("state/orders.lock/x")).unwrap();
-        let a = addr();
+        let a = loopback_addr();
         let body = format!(
             "schedule = \"* * * * * *\"\nlisten = \"{a}\"\n{}[accounts.order]\nmode = \"{mode}\"\n",
             account_toml("main", &sim.endpoint(), "")
         );
         let d = Daemon::start(&write_config(dir.path(), &body), &a);
         let before = arrivals(&sim, "GetPackage");
-        wait("three polls", &d, Duration::from_secs(10), || {
+        d.wait_for("three polls", Duration::from_secs(10), || {
             arrivals(&sim, "GetPackage") >= before + 3
         });
         std::thread::sleep(Duration::from_millis(300));
@@ -275,23 +254,19 @@ fn a_reload_during_a_delivery_sends_the_mail_once() {
     let dir = tempfile::tempdir().unwrap();
     let slow = BadSmtp::start(Misbehaviour::SlowAfterData(Duration::from_secs(5)));
     let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
-    let a = addr();
+    let a = loopback_addr();
     let email = email_toml(slow.port, "").replace("timeout = \"3s\"", "timeout = \"15s\"");
     let cfg = config(dir.path(), &sim, &a, &email, "");
     let d = Daemon::start(&cfg, &a);
     // The first alert mail is on its way once the relay has a connection.
-    wait("a delivery under way", &d, Duration::from_secs(15), || {
+    d.wait_for("a delivery under way", Duration::from_secs(15), || {
         slow.connections() >= 1
     });
     std::thread::sleep(Duration::from_millis(500));
-    sighup(&d);
-    wait("the reload", &d, Duration::from_secs(30), || {
-        d.log().contains("reloading")
-    });
-    wait("the delivery", &d, Duration::from_secs(30), || {
-        !slow.delivered().is_empty()
-    });
-    wait("the reloaded daemon serving", &d, Duration::from_secs(30), || {
+    d.sighup();
+    d.wait_for("the reload", Duration::from_secs(30), || d.log().contains("reloading"));
+    d.wait_for("the delivery", Duration::from_secs(30), || !slow.delivered().is_empty());
+    d.wait_for("the reloaded daemon serving", Duration::from_secs(30), || {
         metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
     });
     std::thread::sleep(Duration::from_secs(8));
@@ -305,11 +280,11 @@ fn a_reload_during_a_delivery_sends_the_mail_once() {
 fn a_second_daemon_on_the_same_state_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 0)]);
-    let a = addr();
+    let a = loopback_addr();
     let first = Daemon::start(&config(dir.path(), &sim, &a, "", ""), &a);
     let other = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let b = addr();
+    let b = loopback_addr();
     let second = config(
         other.path(),
         &sim,
@@ -346,7 +321,7 @@ fn open_fds(pid: u32) -> usize {
 fn reloads_cost_nothing_lasting() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
-    let a = addr();
+    let a = loopback_addr();
     let cfg = config(dir.path(), &sim, &a, "", "");
     let d = Daemon::start(&cfg, &a);
     let pid = d.child.id();
@@ -360,8 +335,8 @@ fn reloads_cost_nothing_lasting() {
             std::io::Write::write_all(&mut scraper, request.as_bytes()).unwrap();
             scrapers.push(scraper);
             let started = d.log().matches("serving /metrics").count();
-            sighup(&d);
-            wait("a reload", &d, Duration::from_secs(15), || {
+            d.sighup();
+            d.wait_for("a reload", Duration::from_secs(15), || {
                 d.log().matches("serving /metrics").count() > started
             });
         }
@@ -401,13 +376,16 @@ fn values_that_break_the_daemon_are_refused_with_file_line_and_key() {
         ),
         ("state_dir = \"\"", "", "state_dir: an empty path"),
     ] {
-        let cfg = config(dir.path(), &sim, &addr(), top, account);
+        let cfg = config(dir.path(), &sim, &loopback_addr(), top, account);
         let out = run_to_end(&["config", "-c", cfg.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(expect), "{expect}: {stderr}");
     }
-    let never = config(dir.path(), &sim, &addr(), "", "").to_str().unwrap().to_string();
+    let never = config(dir.path(), &sim, &loopback_addr(), "", "")
+        .to_str()
+        .unwrap()
+        .to_string();
     let text = std::fs::read_to_string(&never)
         .unwrap()
         .replace("* * * * * *", "0 0 0 30 2 *");
@@ -425,14 +403,14 @@ fn polling_that_stops_fires_poll_failing_whatever_the_schedule() {
     // The first poll hangs for a minute: no poll finishes, none fails.
     sim.sim
         .inject(Fault::HoldAction("GetPackage".into(), Duration::from_secs(60)));
-    let a = addr();
+    let a = loopback_addr();
     let mut top = "[alerts]\npoll_failure_after = \"2s\"\n".to_string();
     if let Some(s) = &smtp {
         top.push_str(&email_toml(s.port, ""));
     }
     let cfg = config(dir.path(), &sim, &a, &top, "timeout = \"60s\"");
     let d = Daemon::start(&cfg, &a);
-    wait("PollFailing", &d, Duration::from_secs(15), || {
+    d.wait_for("PollFailing", Duration::from_secs(15), || {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
@@ -441,7 +419,7 @@ fn polling_that_stops_fires_poll_failing_whatever_the_schedule() {
     });
     assert!(d.log().contains("no poll has finished"), "{}", d.log());
     if let Some(s) = &smtp {
-        wait("the PollFailing mail", &d, Duration::from_secs(10), || {
+        d.wait_for("the PollFailing mail", Duration::from_secs(10), || {
             s.subjects()
                 .iter()
                 .any(|m| m.contains("cannot read the CDN traffic packages"))
@@ -457,9 +435,9 @@ fn a_state_json_directory_is_moved_aside_and_the_daemon_watches() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
     std::fs::create_dir_all(dir.path().join("state/state.json/inside")).unwrap();
-    let a = addr();
+    let a = loopback_addr();
     let d = Daemon::start(&config(dir.path(), &sim, &a, "", ""), &a);
-    wait("a poll", &d, Duration::from_secs(10), || {
+    d.wait_for("a poll", Duration::from_secs(10), || {
         metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"main\"") == Some(900.0 * GB as f64)
     });
     assert_eq!(metric(&d.metrics(), "cdnquota_state_save_success", ""), Some(1.0));
@@ -487,7 +465,7 @@ fn a_corrupt_state_in_a_read_only_state_dir_runs_from_memory_and_says_so() {
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("state.json"), b"{\"alerts\": [trunc").unwrap();
-    let a = addr();
+    let a = loopback_addr();
     let cfg = config(dir.path(), &sim, &a, "", "");
     let log = dir.path().join("ro.log");
     let script = format!(
@@ -508,11 +486,11 @@ fn a_corrupt_state_in_a_read_only_state_dir_runs_from_memory_and_says_so() {
         addr: a.clone(),
         log,
     };
-    wait("the pool values", &d, Duration::from_secs(15), || {
+    d.wait_for("the pool values", Duration::from_secs(15), || {
         metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"main\"") == Some(50.0 * GB as f64)
     });
     // Alerts still fire from memory.
-    wait("PoolLow firing", &d, Duration::from_secs(10), || {
+    d.wait_for("PoolLow firing", Duration::from_secs(10), || {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
@@ -539,9 +517,9 @@ fn a_v2_package_listed_twice_is_counted_once_and_said() {
         let twin: SimPackage = s.packages[0].clone();
         s.packages.push(twin);
     }
-    let a = addr();
+    let a = loopback_addr();
     let d = Daemon::start(&config(dir.path(), &sim, &a, "", ""), &a);
-    wait("a poll", &d, Duration::from_secs(10), || {
+    d.wait_for("a poll", Duration::from_secs(10), || {
         metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
     });
     let m = d.metrics();
@@ -563,10 +541,10 @@ fn a_huge_api_error_text_is_cut_everywhere_it_shows() {
     for _ in 0..20 {
         sim.sim.inject(Fault::ApiMessage(5100, huge.clone()));
     }
-    let a = addr();
+    let a = loopback_addr();
     let top = "[alerts]\npoll_failure_after = \"1s\"\n[email]\ntransport = \"file\"\nfrom = \"a@example.com\"\nto = [\"ops@example.com\"]";
     let d = Daemon::start(&config(dir.path(), &sim, &a, top, ""), &a);
-    wait("PollFailing", &d, Duration::from_secs(15), || {
+    d.wait_for("PollFailing", Duration::from_secs(15), || {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
@@ -610,10 +588,10 @@ fn quiet_polls_do_not_rewrite_the_state_file() {
     use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 950 * GB)]);
-    let a = addr();
+    let a = loopback_addr();
     let top = "[email]\ntransport = \"file\"\nfrom = \"a@example.com\"\nto = [\"ops@example.com\"]";
     let d = Daemon::start(&config(dir.path(), &sim, &a, top, ""), &a);
-    wait("PoolLow firing", &d, Duration::from_secs(10), || {
+    d.wait_for("PoolLow firing", Duration::from_secs(10), || {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
@@ -624,7 +602,7 @@ fn quiet_polls_do_not_rewrite_the_state_file() {
     let path = dir.path().join("state/state.json");
     let inode = std::fs::metadata(&path).unwrap().ino();
     let polls = arrivals(&sim, "GetPackage");
-    wait("three more polls", &d, Duration::from_secs(10), || {
+    d.wait_for("three more polls", Duration::from_secs(10), || {
         arrivals(&sim, "GetPackage") >= polls + 3
     });
     assert_eq!(

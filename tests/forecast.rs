@@ -11,10 +11,6 @@ use common::*;
 use std::path::Path;
 use std::time::Duration;
 
-fn addr() -> String {
-    format!("127.0.0.1:{}", free_port())
-}
-
 fn polls(d: &Daemon) -> f64 {
     metric(
         &d.metrics(),
@@ -37,11 +33,7 @@ fn published(d: &Daemon) -> bool {
 }
 
 fn wait(what: &str, d: &Daemon, f: impl FnMut() -> bool) {
-    assert!(
-        wait_until(Duration::from_secs(20), f),
-        "timed out waiting for {what}; log:\n{}",
-        d.log()
-    );
+    d.wait_for(what, Duration::from_secs(20), f);
 }
 
 fn config(dir: &Path, endpoint: &str, account: &str, top: &str) -> std::path::PathBuf {
@@ -54,7 +46,7 @@ fn the_first_poll_after_a_restart_has_the_rate_and_the_forecast() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
     sim.state().drain_bytes_per_second = 100_000_000.0;
-    let a = addr();
+    let a = loopback_addr();
     let cfg = config(dir.path(), &sim.endpoint(), "", &format!("listen = \"{a}\""));
     let mut d = Daemon::start(&cfg, &a);
     wait("a rate", &d, || {
@@ -104,7 +96,7 @@ fn a_corrupt_or_missing_history_starts_empty_with_one_error_line() {
     let history = dir.path().join("state/history");
     std::fs::create_dir_all(&history).unwrap();
     std::fs::write(history.join("main.json"), b"{\"recent\": {\"polls\": [tr").unwrap();
-    let a = addr();
+    let a = loopback_addr();
     let cfg = config(dir.path(), &sim.endpoint(), "", &format!("listen = \"{a}\""));
     let d = Daemon::start(&cfg, &a);
     wait("three polls", &d, || polls(&d) >= 3.0);
@@ -120,7 +112,7 @@ fn a_corrupt_or_missing_history_starts_empty_with_one_error_line() {
 
     // Missing: no complaint at all.
     let other = tempfile::tempdir().unwrap();
-    let b = addr();
+    let b = loopback_addr();
     let d = Daemon::start(
         &config(other.path(), &sim.endpoint(), "", &format!("listen = \"{b}\"")),
         &b,
@@ -147,7 +139,7 @@ fn v3_sim(refused: Option<&str>) -> Sim {
 fn billing_data_gives_the_forecast_a_month_of_history_at_the_first_poll() {
     let dir = tempfile::tempdir().unwrap();
     let sim = v3_sim(None);
-    let a = addr();
+    let a = loopback_addr();
     let cfg = config(
         dir.path(),
         &sim.sim.endpoint_v3(),
@@ -178,7 +170,7 @@ fn a_v3_key_refused_billing_data_still_polls_and_forecasts() {
     for refusal in ["AuthFailure.UnauthorizedOperation", "InvalidAction"] {
         let dir = tempfile::tempdir().unwrap();
         let sim = v3_sim(Some(refusal));
-        let a = addr();
+        let a = loopback_addr();
         let cfg = config(
             dir.path(),
             &sim.sim.endpoint_v3(),
@@ -303,7 +295,7 @@ fn run_records_its_polls_and_backtest_reads_them() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
     sim.state().drain_bytes_per_second = 10_000_000.0;
-    let a = addr();
+    let a = loopback_addr();
     let cfg = config(
         dir.path(),
         &sim.endpoint(),

@@ -11,7 +11,6 @@ mod common;
 use common::bad_smtp::{BadSmtp, Misbehaviour};
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// A config polling every second with a pool that is low (PoolLow fires at
@@ -27,10 +26,6 @@ fn config(dir: &Path, sim: &Sim, addr: &str, port: u16) -> PathBuf {
     write_config(dir, &body)
 }
 
-fn addr() -> String {
-    format!("127.0.0.1:{}", free_port())
-}
-
 fn outcome(d: &Daemon, outcome: &str) -> f64 {
     metric(
         &d.metrics(),
@@ -41,20 +36,7 @@ fn outcome(d: &Daemon, outcome: &str) -> f64 {
 }
 
 fn wait(what: &str, d: &Daemon, f: impl FnMut() -> bool) {
-    assert!(
-        wait_until(Duration::from_secs(20), f),
-        "timed out waiting for {what}; log:\n{}",
-        d.log()
-    );
-}
-
-fn sighup(d: &Daemon) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &d.child.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok);
+    d.wait_for(what, Duration::from_secs(20), f);
 }
 
 /// The Message-IDs in the saved outbox.
@@ -78,7 +60,7 @@ fn a_refused_login_or_sender_keeps_the_mail_until_a_fixed_config_sends_it() {
         let bad = BadSmtp::start(how);
         let good = BadSmtp::start(Misbehaviour::Accept);
         let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
-        let a = addr();
+        let a = loopback_addr();
         let cfg = config(dir.path(), &sim, &a, bad.port);
         let d = Daemon::start(&cfg, &a);
         wait("a failed delivery", &d, || outcome(&d, "failed") >= 1.0);
@@ -109,7 +91,7 @@ fn a_refused_login_or_sender_keeps_the_mail_until_a_fixed_config_sends_it() {
             .unwrap()
             .replace(&format!("port = {}", bad.port), &format!("port = {}", good.port));
         std::fs::write(&cfg, text).unwrap();
-        sighup(&d);
+        d.sighup();
         wait("the held mail sent after the reload", &d, || {
             !good.delivered().is_empty()
         });
@@ -124,7 +106,7 @@ fn a_refusal_of_the_mail_itself_drops_it_and_says_why() {
         let dir = tempfile::tempdir().unwrap();
         let bad = BadSmtp::start(how);
         let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
-        let a = addr();
+        let a = loopback_addr();
         let d = Daemon::start(&config(dir.path(), &sim, &a, bad.port), &a);
         wait("a refusal", &d, || outcome(&d, "rejected") >= 1.0);
         assert_eq!(outcome(&d, "failed"), 0.0, "{how:?}: {}", d.metrics());
@@ -144,7 +126,7 @@ fn a_refusal_of_the_mail_itself_drops_it_and_says_why() {
 fn mail_queued_by_the_last_run_is_tried_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
-    let a = addr();
+    let a = loopback_addr();
     // No relay yet: the first attempt fails and the next waits an hour.
     let port = free_port();
     let cfg = config(dir.path(), &sim, &a, port);

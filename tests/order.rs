@@ -61,11 +61,7 @@ fn low_pool() -> Sim {
 const LIVE: &str = "mode = \"live\"\nunit_gb = 100\nnumber = 1\nwhen_depletion_within = \"0s\"\nmax_orders_per_30d = 5";
 
 fn wait(what: &str, d: &Daemon, f: impl FnMut() -> bool) {
-    assert!(
-        wait_until(Duration::from_secs(15), f),
-        "timed out waiting for {what}; log:\n{}",
-        d.log()
-    );
+    d.wait_for(what, Duration::from_secs(15), f);
 }
 
 fn pay_and_drain(sim: &Sim) {

@@ -9,35 +9,13 @@ mod common;
 use common::bad_smtp::{BadSmtp, Misbehaviour};
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-fn addr() -> String {
-    format!("127.0.0.1:{}", free_port())
-}
-
-fn sighup(d: &Daemon) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &d.child.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok);
-}
-
-fn wait(what: &str, d: &Daemon, timeout: Duration, f: impl FnMut() -> bool) {
-    assert!(
-        wait_until(timeout, f),
-        "timed out waiting for {what}; log:\n{}",
-        d.log()
-    );
-}
 
 /// Sends SIGHUP and waits until the new config serves.
 fn reload(d: &Daemon) {
     let started = d.log().matches("serving /metrics").count();
-    sighup(d);
-    wait("a reload", d, Duration::from_secs(20), || {
+    d.sighup();
+    d.wait_for("a reload", Duration::from_secs(20), || {
         d.log().matches("serving /metrics").count() > started
     });
 }
@@ -61,7 +39,7 @@ fn counters_go_on_across_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let relay = BadSmtp::start(Misbehaviour::Accept);
     let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
-    let a = addr();
+    let a = loopback_addr();
     let cfg = config(
         dir.path(),
         &a,
@@ -79,7 +57,7 @@ fn counters_go_on_across_reloads() {
         )
         .unwrap_or(0.0)
     };
-    wait("the alert mail", &d, Duration::from_secs(20), || sent() == Some(1.0));
+    d.wait_for("the alert mail", Duration::from_secs(20), || sent() == Some(1.0));
     let mut last = requests();
     assert!(last >= 2.0, "{}", d.metrics());
     for _ in 0..3 {
@@ -109,7 +87,7 @@ fn listening_inode(addr: &str) -> Option<String> {
 fn the_listening_socket_stays_open_across_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
-    let a = addr();
+    let a = loopback_addr();
     let cfg = config(
         dir.path(),
         &a,
@@ -158,7 +136,7 @@ fn a_reload_polls_only_the_accounts_whose_api_settings_changed() {
         Sim::with_packages(&[(1000 * GB, 100 * GB)]),
         Sim::with_packages(&[(1000 * GB, 200 * GB)]),
     );
-    let a = addr();
+    let a = loopback_addr();
     // Once a day: any poll in the test is the start's or a reload's.
     let write = |one_extra: &str, two_extra: &str| {
         config(
@@ -174,7 +152,7 @@ fn a_reload_polls_only_the_accounts_whose_api_settings_changed() {
     };
     let cfg = write("", "");
     let d = Daemon::start(&cfg, &a);
-    wait("the first polls", &d, Duration::from_secs(20), || {
+    d.wait_for("the first polls", Duration::from_secs(20), || {
         metric(&d.metrics(), "cdnquota_poll_success", "account=\"two\"") == Some(1.0)
     });
     assert_eq!((polls(&one), polls(&two)), (1, 1));
@@ -206,7 +184,7 @@ fn a_reload_polls_only_the_accounts_whose_api_settings_changed() {
     // Account two's timeout is an API setting.
     write("", "timeout = \"3s\"");
     reload(&d);
-    wait("two polled", &d, Duration::from_secs(20), || polls(&two) == 2);
+    d.wait_for("two polled", Duration::from_secs(20), || polls(&two) == 2);
     assert_eq!(polls(&one), 1, "{}", d.log());
 }
 
@@ -217,7 +195,7 @@ fn polling_goes_on_while_the_old_config_finishes_a_mail() {
     let dir = tempfile::tempdir().unwrap();
     let slow = BadSmtp::start(Misbehaviour::SlowAfterData(Duration::from_secs(10)));
     let sim = Sim::with_packages(&[(1000 * GB, 990 * GB)]);
-    let a = addr();
+    let a = loopback_addr();
     let email = email_toml(slow.port, "").replace("timeout = \"3s\"", "timeout = \"20s\"");
     let cfg = config(
         dir.path(),
@@ -227,17 +205,15 @@ fn polling_goes_on_while_the_old_config_finishes_a_mail() {
         &[account_toml("main", &sim.endpoint(), "")],
     );
     let d = Daemon::start(&cfg, &a);
-    wait("a delivery under way", &d, Duration::from_secs(20), || {
+    d.wait_for("a delivery under way", Duration::from_secs(20), || {
         slow.connections() >= 1
     });
-    sighup(&d);
-    wait("the reload", &d, Duration::from_secs(30), || {
-        d.log().contains("reloading")
-    });
+    d.sighup();
+    d.wait_for("the reload", Duration::from_secs(30), || d.log().contains("reloading"));
     let before = polls(&sim);
     // Polls every second from the new config, or the mail first if the
     // reload waits for it.
-    wait("polls or the delivery", &d, Duration::from_secs(30), || {
+    d.wait_for("polls or the delivery", Duration::from_secs(30), || {
         polls(&sim) >= before + 3 || !slow.delivered().is_empty()
     });
     assert!(
@@ -245,10 +221,8 @@ fn polling_goes_on_while_the_old_config_finishes_a_mail() {
         "no poll while the old config finished its mail; log:\n{}",
         d.log()
     );
-    wait("the delivery", &d, Duration::from_secs(30), || {
-        !slow.delivered().is_empty()
-    });
-    wait("the outcome recorded", &d, Duration::from_secs(10), || {
+    d.wait_for("the delivery", Duration::from_secs(30), || !slow.delivered().is_empty());
+    d.wait_for("the outcome recorded", Duration::from_secs(10), || {
         metric(&d.metrics(), "cdnquota_notifications_total", "outcome=\"sent\"") == Some(1.0)
     });
     assert_eq!(metric(&d.metrics(), "cdnquota_outbox_pending", ""), Some(0.0));

@@ -212,7 +212,31 @@ pub struct Daemon {
     pub log: PathBuf,
 }
 
+/// A free loopback address, `127.0.0.1:PORT`, for a daemon's `listen`.
+pub fn loopback_addr() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
 impl Daemon {
+    /// Sends SIGHUP: the daemon reloads its config.
+    pub fn sighup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -HUP failed");
+    }
+
+    /// Waits (bounded) until `f` holds; on a time-out fails with the log.
+    pub fn wait_for(&self, what: &str, timeout: Duration, f: impl FnMut() -> bool) {
+        assert!(
+            wait_until(timeout, f),
+            "timed out waiting for {what}; log:\n{}",
+            self.log()
+        );
+    }
+
     /// Starts `cdnquota run -c config`, logging to a file beside it.
     pub fn start(config: &Path, addr: &str) -> Daemon {
         Daemon::start_with_env(config, addr, &[])
