@@ -120,6 +120,9 @@ fn parse_package(i: usize, item: &Value, offset: FixedOffset) -> Result<Package,
         auto_extension: None,
         area: None,
         extension_mode: None,
+        // GetPackage lists mainland (大陆) traffic packages only.
+        region: cdnquota_core::model::Region::Mainland,
+        resource: cdnquota_core::model::Resource::Traffic,
     })
 }
 
@@ -325,6 +328,8 @@ mod tests {
             auto_extension: None,
             area: None,
             extension_mode: None,
+            region: cdnquota_core::model::Region::Mainland,
+            resource: cdnquota_core::model::Resource::Traffic,
         };
         let (kept, repeated) = dedupe_packages(vec![p("a", 100), p("b", 0), p("a", 300), p("a", 200)]);
         let got: Vec<(&str, u64)> = kept.iter().map(|p| (p.id.as_str(), p.used_bytes)).collect();

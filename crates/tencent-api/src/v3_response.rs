@@ -125,6 +125,20 @@ fn parse_item(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, Ap
         Some(Value::String(s)) if s.is_empty() => f.time(nominal, offset),
         Some(_) => f.time(real, offset),
     };
+    // A package without `Region` is an answer from before regions were
+    // reported: mainland, as the v2 list is. A number outside the nine is
+    // refused: counting it in some pool would be a guess about money.
+    let region = match object.get("Region") {
+        None | Some(Value::Null) => cdnquota_core::model::Region::Mainland,
+        Some(v) => as_i64(v)
+            .and_then(cdnquota_core::model::Region::from_code)
+            .ok_or_else(|| {
+                malformed(format!(
+                    "TrafficPackages[{i}].Region: expected 0 to 8, got {}",
+                    describe(v)
+                ))
+            })?,
+    };
     let extension_mode = object
         .get("ExtensionMode")
         .and_then(as_i64)
@@ -146,6 +160,8 @@ fn parse_item(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, Ap
         auto_extension: object.get("AutoExtension").and_then(Value::as_bool),
         area: f.text("Area"),
         extension_mode,
+        region,
+        resource: cdnquota_core::model::Resource::Traffic,
     })
 }
 
