@@ -7,14 +7,14 @@
 //! the history starts empty. Neither ever stops the daemon.
 
 use crate::store::{JsonFile, Layout, OpenProblem};
-use cdnquota_core::history::{AccountHistory, VERSION};
+use cdnquota_core::history::{PoolHistory, VERSION};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// One account's history file.
 pub struct HistoryFile {
-    file: JsonFile<AccountHistory>,
+    file: JsonFile<PoolHistory>,
     // When a failed save was last logged: once an hour, not every poll.
     complained_at: Mutex<Option<DateTime<Utc>>>,
 }
@@ -25,8 +25,8 @@ fn history_path(state_dir: &Path, account: &str) -> PathBuf {
 
 impl HistoryFile {
     /// Opens `state_dir/history/<account>.json` and reads what it holds.
-    pub fn open(state_dir: &Path, account: &str, now: DateTime<Utc>) -> (HistoryFile, AccountHistory) {
-        let opened = JsonFile::<AccountHistory>::open(history_path(state_dir, account), Layout::Compact, now);
+    pub fn open(state_dir: &Path, account: &str, now: DateTime<Utc>) -> (HistoryFile, PoolHistory) {
+        let opened = JsonFile::<PoolHistory>::open(history_path(state_dir, account), Layout::Compact, now);
         let path = opened.file.path().display().to_string();
         let history = match (opened.value, opened.problem) {
             (Some(h), _) if h.version == VERSION => h,
@@ -36,9 +36,9 @@ impl HistoryFile {
                     "the consumption history {path} has format version {}, not {VERSION}; starting with none",
                     h.version
                 );
-                AccountHistory::new()
+                PoolHistory::new()
             }
-            (None, None) => AccountHistory::new(),
+            (None, None) => PoolHistory::new(),
             (None, Some(problem)) => {
                 let what = match problem {
                     OpenProblem::MovedAside { aside, why } => {
@@ -50,7 +50,7 @@ impl HistoryFile {
                     account,
                     "the consumption history {path} {what}; the forecast starts with no history"
                 );
-                AccountHistory::new()
+                PoolHistory::new()
             }
         };
         let file = HistoryFile {
@@ -62,8 +62,8 @@ impl HistoryFile {
 
     /// Reads `account`'s history without touching anything (for `check`,
     /// beside a running daemon): `None` when missing or unreadable.
-    pub fn read(state_dir: &Path, account: &str) -> Option<AccountHistory> {
-        JsonFile::<AccountHistory>::new(history_path(state_dir, account), Layout::Compact)
+    pub fn read(state_dir: &Path, account: &str) -> Option<PoolHistory> {
+        JsonFile::<PoolHistory>::new(history_path(state_dir, account), Layout::Compact)
             .load()
             .ok()
             .flatten()
@@ -71,7 +71,7 @@ impl HistoryFile {
     }
 
     /// Writes `history` atomically; a failure is logged at most hourly.
-    pub fn save(&self, history: &AccountHistory, now: DateTime<Utc>) {
+    pub fn save(&self, history: &PoolHistory, now: DateTime<Utc>) {
         let result = self.file.save(history);
         let mut complained = self.complained_at.lock().unwrap_or_else(|p| p.into_inner());
         match result {
@@ -104,7 +104,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = at("2026-06-01 00:00:00");
         let (file, mut h) = HistoryFile::open(dir.path(), "main", now);
-        assert_eq!(h, AccountHistory::new());
+        assert_eq!(h, PoolHistory::new());
         h.record(&Snapshot {
             taken_at: now,
             packages: vec![package("p", 100, 10, "2026-01-01 00:00:00", "2027-01-01 00:00:00")],
@@ -115,7 +115,7 @@ mod tests {
 
         std::fs::write(file.path(), b"{\"recent\": [tru").unwrap();
         let (_, empty) = HistoryFile::open(dir.path(), "main", now);
-        assert_eq!(empty, AccountHistory::new());
+        assert_eq!(empty, PoolHistory::new());
         assert!(dir.path().join("history/main.json.corrupt-20260601T000000Z").exists());
     }
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use cdnquota_core::history::AccountHistory;
+use cdnquota_core::history::PoolHistory;
 use cdnquota_core::ledger::{Ledger, LedgerEntry, OrderState};
 use cdnquota_sim::state::SimPackage;
 use chrono::{TimeDelta, Utc};
@@ -137,7 +137,7 @@ fn title_of(html: &str) -> String {
 
 /// A history for the chart: ten days from 1 TB down to 900 GB, hour by hour.
 fn ten_days_of_history(state_dir: &Path) {
-    let mut history = AccountHistory::new();
+    let mut history = PoolHistory::new();
     let now = Utc::now().timestamp();
     let hour = now - now.rem_euclid(3600);
     for h in (1..=240i64).rev() {

@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 use crate::order::Orderer;
 use crate::recorder::PollRecorder;
 use cdnquota_core::assess::{Assessment, ForecastModel};
-use cdnquota_core::history::AccountHistory;
+use cdnquota_core::history::PoolHistory;
 use cdnquota_core::model::Snapshot;
 use cdnquota_core::plausibility::implausible;
 use cdnquota_core::rules::Rule;
@@ -67,7 +67,7 @@ pub struct AccountWatch {
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
-    history: Arc<Mutex<AccountHistory>>,
+    history: Arc<Mutex<PoolHistory>>,
     history_file: Arc<HistoryFile>,
     recorder: Option<Arc<PollRecorder>>,
     billing: Mutex<Billing>,

@@ -1,6 +1,7 @@
 //! The alert lifecycle, after Alertmanager: what to tell a person, and when.
 //!
-//! Each alert is keyed by account, rule and (for per-package rules) package.
+//! Each alert is keyed by account, rule, billing region (for pool rules) and
+//! package (for per-package rules).
 //! A finding first seen is *pending*; seen again at a later poll it *fires*
 //! and is announced once; while it keeps firing it is announced again every
 //! `repeat_interval`; when a successful poll no longer finds it, it is
@@ -14,7 +15,8 @@
 //! state is plain data the shell stores on disk, so a restart in any state
 //! carries on where it left off.
 
-use crate::rules::{Finding, Severity};
+use crate::model::Region;
+use crate::rules::{Finding, Rule, Severity};
 use crate::settings::AlertSettings;
 use crate::units::format_span;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -41,6 +43,10 @@ pub struct Alert {
     pub account: String,
     /// The rule, e.g. `PoolLow`.
     pub rule: String,
+    /// The pool's billing region, for pool rules. Alerts stored before
+    /// pools had none; [`Lifecycle::upgrade`] gives them mainland.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
     /// The package, for per-package rules.
     pub package_id: Option<String>,
     /// How urgent.
@@ -56,17 +62,23 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// The key it is stored under: `account/rule[/package]`.
+    /// The key it is stored under: `account/rule[@region][/package]`.
     pub fn key(&self) -> String {
-        key(&self.account, &self.rule, self.package_id.as_deref())
+        key(&self.account, &self.rule, self.region, self.package_id.as_deref())
     }
 }
 
-fn key(account: &str, rule: &str, package: Option<&str>) -> String {
-    match package {
-        Some(p) => format!("{account}/{rule}/{p}"),
-        None => format!("{account}/{rule}"),
+fn key(account: &str, rule: &str, region: Option<Region>, package: Option<&str>) -> String {
+    let mut k = format!("{account}/{rule}");
+    if let Some(r) = region {
+        k.push('@');
+        k.push_str(r.name());
     }
+    if let Some(p) = package {
+        k.push('/');
+        k.push_str(p);
+    }
+    k
 }
 
 /// Every alert that is pending or firing.
@@ -124,14 +136,16 @@ impl Lifecycle {
         let mut notices = Vec::new();
         match result {
             PollResult::Succeeded(findings) => {
-                self.resolve(&key(account, POLL_FAILING, None), config, &mut notices);
+                self.resolve(&key(account, POLL_FAILING, None, None), config, &mut notices);
                 let mut current = Vec::new();
                 for f in findings {
-                    let k = key(account, f.rule.name(), f.package_id.as_deref());
+                    let region = f.pool.map(|p| p.region);
+                    let k = key(account, f.rule.name(), region, f.package_id.as_deref());
                     current.push(k.clone());
                     let seen = Alert {
                         account: account.to_string(),
                         rule: f.rule.name().to_string(),
+                        region,
                         package_id: f.package_id.clone(),
                         severity: f.severity,
                         summary: f.summary.clone(),
@@ -157,6 +171,7 @@ impl Lifecycle {
                     let seen = Alert {
                         account: account.to_string(),
                         rule: POLL_FAILING.to_string(),
+                        region: None,
                         package_id: None,
                         severity: Severity::Warning,
                         summary: format!(
@@ -168,7 +183,14 @@ impl Lifecycle {
                         notified_at: None,
                     };
                     // Already confirmed by its duration: fires at once.
-                    self.observe(key(account, POLL_FAILING, None), seen, true, config, now, &mut notices);
+                    self.observe(
+                        key(account, POLL_FAILING, None, None),
+                        seen,
+                        true,
+                        config,
+                        now,
+                        &mut notices,
+                    );
                 }
             }
         }
@@ -237,21 +259,51 @@ impl Lifecycle {
         }
     }
 
-    /// Whether `rule` is pending or firing for `account` (any package).
+    /// Whether `rule` is pending or firing for `account` (any region, any
+    /// package).
     pub fn is_active(&self, account: &str, rule: &str) -> bool {
         self.alerts.values().any(|a| a.account == account && a.rule == rule)
     }
 
-    /// The rules firing for each account, for the `alert_firing` gauge.
-    pub fn firing(&self) -> Vec<(String, String)> {
-        let mut firing: Vec<(String, String)> = self
+    /// Whether `rule` is pending or firing for `account`'s pool in `region`.
+    pub fn is_active_in(&self, account: &str, rule: &str, region: Region) -> bool {
+        self.alerts
+            .values()
+            .any(|a| a.account == account && a.rule == rule && a.region == Some(region))
+    }
+
+    /// The rules firing for each account and region, for the `alert_firing`
+    /// gauge.
+    pub fn firing(&self) -> Vec<(String, String, Option<Region>)> {
+        let mut firing: Vec<(String, String, Option<Region>)> = self
             .alerts
             .values()
             .filter(|a| a.phase == Phase::Firing)
-            .map(|a| (a.account.clone(), a.rule.clone()))
+            .map(|a| (a.account.clone(), a.rule.clone(), a.region))
             .collect();
+        firing.sort();
         firing.dedup();
         firing
+    }
+
+    /// Moves alerts stored before pools had regions to the mainland traffic
+    /// pool they were about, under the key they have now, so an upgrade
+    /// neither resolves nor re-announces them.
+    pub fn upgrade(&mut self) {
+        let old: Vec<String> = self
+            .alerts
+            .iter()
+            .filter(|(_, a)| {
+                a.region.is_none() && Rule::from_name(&a.rule).is_some_and(|r| Rule::POOL_RULES.contains(&r))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in old {
+            if let Some(mut alert) = self.alerts.remove(&k) {
+                alert.region = Some(Region::Mainland);
+                self.alerts.insert(alert.key(), alert);
+            }
+        }
     }
 }
 
@@ -273,6 +325,7 @@ mod tests {
         Finding {
             rule: Rule::PoolLow,
             severity: Severity::Warning,
+            pool: Some(crate::model::PoolKey::MAINLAND_TRAFFIC),
             package_id: None,
             summary: "low".into(),
         }
@@ -282,6 +335,7 @@ mod tests {
         Finding {
             rule: Rule::PackageExpiringSoon,
             severity: Severity::Warning,
+            pool: Some(crate::model::PoolKey::MAINLAND_TRAFFIC),
             package_id: Some(id.into()),
             summary: format!("{id} expires"),
         }
@@ -474,10 +528,53 @@ mod tests {
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].alert.package_id.as_deref(), Some("a"));
         // The other account's pending alert was untouched by main's polls.
-        assert!(lc.alerts.contains_key("other/PoolLow"));
+        assert!(lc.alerts.contains_key("other/PoolLow@mainland"));
         assert_eq!(
             lc.firing(),
-            vec![("main".to_string(), "PackageExpiringSoon".to_string())]
+            vec![(
+                "main".to_string(),
+                "PackageExpiringSoon".to_string(),
+                Some(Region::Mainland)
+            )]
+        );
+    }
+
+    #[test]
+    fn regions_are_separate_alerts_and_old_keys_move_to_mainland() {
+        let mut lc = Lifecycle::default();
+        let t = |m: &str| at(&format!("2026-06-01 00:{m}:00"));
+        let europe = Finding {
+            pool: Some(crate::model::PoolKey {
+                resource: crate::model::Resource::Traffic,
+                region: Region::Europe,
+            }),
+            ..low()
+        };
+        let both = [low(), europe.clone()];
+        lc.step("main", PollResult::Succeeded(&both), t("00"), &config(), t("00"));
+        assert_eq!(
+            lc.step("main", PollResult::Succeeded(&both), t("10"), &config(), t("10"))
+                .len(),
+            2
+        );
+        assert!(lc.is_active_in("main", "PoolLow", Region::Europe));
+        // Europe recovers, mainland does not: one resolution, Europe's.
+        let resolved = lc.step("main", PollResult::Succeeded(&[low()]), t("20"), &config(), t("20"));
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].alert.region, Some(Region::Europe));
+        // A state written before regions: the alert is mainland's, and the
+        // next poll that still finds it neither resolves nor re-announces it.
+        let mut old = lc.alerts.remove("main/PoolLow@mainland").unwrap();
+        old.region = None;
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(!json.contains("region"), "{json}");
+        lc.alerts
+            .insert("main/PoolLow".into(), serde_json::from_str(&json).unwrap());
+        lc.upgrade();
+        assert!(lc.alerts.contains_key("main/PoolLow@mainland"));
+        assert_eq!(
+            lc.step("main", PollResult::Succeeded(&[low()]), t("30"), &config(), t("30")),
+            vec![]
         );
     }
 

@@ -1,11 +1,11 @@
-//! One account's assessment: packages, totals, rate, forecast and findings,
-//! computed from a snapshot, the consumption history, the thresholds and
-//! `now`.
+//! One pool's assessment: packages, totals, rate, forecast and findings,
+//! computed from the pool's snapshot, its consumption history, its
+//! thresholds and `now`. [`crate::account`] puts an account's pools together.
 
 use crate::demand::Demand;
 use crate::forecast::{Sample, consumption_rate};
-use crate::model::{Package, Snapshot};
-use crate::pool::{PoolTotals, is_usable, remaining_bytes, totals, used_ratio};
+use crate::model::{Package, PayType, PoolKey, Snapshot};
+use crate::pool::{PoolTotals, is_upcoming, is_usable, remaining_bytes, totals, used_ratio};
 use crate::projection::{Projection, project};
 use crate::rules::{ExpiringPackage, Finding, RuleInput, Severity, evaluate};
 use crate::settings::Thresholds;
@@ -21,6 +21,8 @@ pub struct PackageView {
     pub package: Package,
     /// Whether traffic is deducted from it now.
     pub usable: bool,
+    /// Bought but not started: it deducts once its window opens.
+    pub upcoming: bool,
     /// Bytes left (never negative).
     pub remaining_bytes: u64,
     /// Share used, 0 to 1.
@@ -43,11 +45,17 @@ impl PackageView {
             "usable"
         } else if self.package.expired {
             "expired"
+        } else if self.upcoming {
+            "not started yet"
         } else {
             "not usable"
         }
         .to_string();
-        let said_already = |s: &str| (self.usable && s == "enabled") || (self.package.expired && s == "expired");
+        let said_already = |s: &str| {
+            (self.usable && s == "enabled")
+                || (self.package.expired && s == "expired")
+                || (self.upcoming && s == "disabled")
+        };
         if let Some(status) = self.package.status.as_deref().filter(|s| !said_already(s)) {
             state.push_str(&format!(" ({status})"));
         }
@@ -58,9 +66,11 @@ impl PackageView {
     }
 }
 
-/// Everything known about one account after a poll.
+/// Everything known about one pool after a poll.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Assessment {
+    /// Which pool.
+    pub pool: PoolKey,
     /// The instant it was assessed at.
     pub at: DateTime<Utc>,
     /// Every listed package.
@@ -73,11 +83,29 @@ pub struct Assessment {
     pub depletion_at: Option<DateTime<Utc>>,
     /// The forecast behind `depletion_at`, with its early bound and basis.
     pub projection: Projection,
+    /// Traffic billed but not yet deducted by the API, as estimated from
+    /// billing data (0 where the pool has none); the forecast starts from
+    /// what is left minus this.
+    pub undeducted: u64,
+    /// How the pool's area is billed, when known.
+    pub pay_type: Option<PayType>,
     /// The rules that fire.
     pub findings: Vec<Finding>,
 }
 
 impl Assessment {
+    /// Packages not started yet, soonest first.
+    pub fn upcoming(&self) -> impl Iterator<Item = &PackageView> {
+        let mut upcoming: Vec<&PackageView> = self.packages.iter().filter(|v| v.upcoming).collect();
+        upcoming.sort_by_key(|v| v.package.enabled_at);
+        upcoming.into_iter()
+    }
+
+    /// Bytes the forecast leaves unused at expiry over every package.
+    pub fn expiring_unused(&self) -> u64 {
+        self.packages.iter().map(|v| v.expiring_unused_bytes).sum()
+    }
+
     /// The worst severity among the findings, `None` when all is well.
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
@@ -103,11 +131,25 @@ pub struct ForecastInput<'a> {
     pub recent_rate: Option<f64>,
     /// The demand model.
     pub model: ForecastModel,
-    /// Whether `DepletionForecast` is pending or firing for the account.
+    /// Whether `DepletionForecast` is pending or firing for the pool.
     pub depletion_active: bool,
+    /// Billed but not yet deducted, in the pool's unit.
+    pub undeducted: u64,
+    /// How the pool's area is billed, when known.
+    pub pay_type: Option<&'a PayType>,
 }
 
-/// Assesses `snapshot`; `history` should already include it.
+/// The pool of a one-pool snapshot: its packages', mainland traffic when it
+/// has none.
+fn pool_of(snapshot: &Snapshot) -> PoolKey {
+    snapshot
+        .packages
+        .first()
+        .map_or(PoolKey::MAINLAND_TRAFFIC, Package::pool)
+}
+
+/// Assesses `snapshot`, the packages of one pool; `history` should already
+/// include it.
 pub fn assess(snapshot: &Snapshot, history: &[Sample], thresholds: &Thresholds, now: DateTime<Utc>) -> Assessment {
     assess_at_rate(snapshot.clone(), consumption_rate(history), thresholds, now)
 }
@@ -126,30 +168,38 @@ pub fn assess_at_rate(
         recent_rate: rate,
         model: ForecastModel::Seasonal,
         depletion_active: false,
+        undeducted: 0,
+        pay_type: None,
     };
-    assess_with(snapshot, &input, thresholds, now)
+    assess_with(pool_of(&snapshot), snapshot, &input, thresholds, now)
 }
 
-/// Assesses `snapshot` with the forecast `input`. The packages move into
-/// the assessment: a large account is not copied.
+/// Assesses `snapshot`, the packages of `pool`, with the forecast `input`.
+/// The packages move into the assessment: a large account is not copied.
 pub fn assess_with(
+    pool: PoolKey,
     snapshot: Snapshot,
     input: &ForecastInput,
     thresholds: &Thresholds,
     now: DateTime<Utc>,
 ) -> Assessment {
     let totals = totals(&snapshot.packages, now);
+    // Packages that do not deduct under the account's billing do not drain:
+    // no run-dry to forecast, and PackagesNotDeducting says why.
+    let deducting = input.pay_type.is_none_or(PayType::deducts);
     let demand = match input.model {
+        _ if !deducting => Demand::flat(None, now),
         ForecastModel::Seasonal => Demand::build(input.usage, input.recent_rate, now),
         ForecastModel::Linear => Demand::flat(input.recent_rate, now),
     };
-    let (projection, unused) = project(&snapshot.packages, &demand, now);
+    let (projection, unused) = project(&snapshot.packages, &demand, now, input.undeducted);
     let packages: Vec<PackageView> = snapshot
         .packages
         .into_iter()
         .zip(unused)
         .map(|(p, unused)| PackageView {
             usable: is_usable(&p, now),
+            upcoming: is_upcoming(&p, now),
             remaining_bytes: remaining_bytes(&p),
             used_ratio: used_ratio(&p),
             expiring_unused_bytes: unused.central,
@@ -158,6 +208,8 @@ pub fn assess_with(
         })
         .collect();
     let rules = RuleInput {
+        pool,
+        pay_type: input.pay_type,
         totals,
         projection: Some(&projection),
         depletion_active: input.depletion_active,
@@ -176,19 +228,22 @@ pub fn assess_with(
             .collect(),
         renewing: packages
             .iter()
-            .filter(|v| v.usable || v.package.enabled_at > now)
+            .filter(|v| v.usable || v.upcoming)
             .filter(|v| v.package.extension_mode.is_some_and(|m| m.when_used_up()))
             .map(|v| v.package.id.as_str())
             .collect(),
     };
     let findings = evaluate(&rules, thresholds, now);
     Assessment {
+        pool,
         at: now,
         packages,
         totals,
         consumption_bytes_per_second: input.recent_rate,
         depletion_at: projection.depletion_at,
         projection,
+        undeducted: input.undeducted,
+        pay_type: input.pay_type.cloned(),
         findings,
     }
 }

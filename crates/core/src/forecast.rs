@@ -222,7 +222,7 @@ impl History {
 /// for one-off answers and as what the randomised tests check it against.
 pub fn depletion_time(packages: &[Package], now: DateTime<Utc>, rate: f64) -> Option<DateTime<Utc>> {
     let demand = crate::demand::Demand::flat(Some(rate).filter(|r| r.is_finite()), now);
-    crate::projection::project(packages, &demand, now).0.depletion_at
+    crate::projection::project(packages, &demand, now, 0).0.depletion_at
 }
 
 #[cfg(test)]
@@ -465,8 +465,8 @@ mod tests {
         let secs = |t: DateTime<Utc>| (t - now).as_seconds_f64();
         let mut pool: Vec<(f64, f64, f64)> = packages
             .iter()
-            .filter(|p| p.enabled && !p.expired && p.expires_at > now && remaining_bytes(p) > 0)
-            .filter(|p| is_usable(p, now) || p.enabled_at > now)
+            .filter(|p| remaining_bytes(p) > 0)
+            .filter(|p| is_usable(p, now) || crate::pool::is_upcoming(p, now))
             .map(|p| {
                 (
                     secs(p.enabled_at).max(0.0),

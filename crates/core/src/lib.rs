@@ -4,7 +4,8 @@
 //!
 //! # Layout, in the order data flows through it
 //!
-//! - [`model`]: what a source reports, a [`model::Snapshot`] of packages.
+//! - [`model`]: what a source reports, a [`model::Snapshot`] of packages,
+//!   each in a pool ([`model::PoolKey`]: resource and billing region).
 //! - [`settings`]: the thresholds, alert settings and order rules, parsed
 //!   from the config by the shell, "off" already an `Option`.
 //! - [`units`]: sizes and spans written for people and for the config.
@@ -14,7 +15,9 @@
 //!   consumption by the hour, and what survives a restart.
 //! - [`demand`], [`drain`], [`projection`]: the expected demand run forward
 //!   against the packages: when the pool runs dry, what expires unused.
-//! - [`rules`], [`assess`]: the findings for one account.
+//! - [`lag`]: what Tencent has billed but not yet deducted.
+//! - [`rules`], [`assess`]: the findings for one pool; [`account`]: an
+//!   account's pools, one per (resource, billing region).
 //! - [`alerts`], [`poll_guard`]: the alert lifecycle (fire once, repeat,
 //!   resolve once) and the watchdog over polling itself.
 //! - [`ledger`], [`order_policy`]: the order ledger's rules and whether to
@@ -28,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod alerts;
 pub mod assess;
 pub mod backoff;
@@ -36,6 +40,7 @@ pub mod demand;
 pub mod drain;
 pub mod forecast;
 pub mod history;
+pub mod lag;
 pub mod ledger;
 pub mod model;
 pub mod order_policy;

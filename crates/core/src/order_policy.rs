@@ -131,6 +131,7 @@ pub fn ledger_unavailable(why: &str, cfg: &OrderRules, ledger_exists: bool) -> O
         return None;
     }
     Some(Finding {
+        pool: None,
         rule: Rule::OrderLedgerUnavailable,
         severity: if cfg.mode == OrderMode::Live {
             Severity::Critical
@@ -155,6 +156,7 @@ pub fn findings(
     let grace = cfg.fulfilment_grace;
     for e in ledger.entries.iter().filter(|e| e.account == account) {
         let finding = |rule, severity, summary: String| Finding {
+            pool: None,
             rule,
             severity,
             package_id: Some(e.id.clone()),
@@ -193,6 +195,7 @@ pub fn findings(
     }
     match decision {
         Decision::CapReached { reason, count } => out.push(Finding {
+            pool: None,
             rule: Rule::OrderCapReached,
             severity: Severity::Critical,
             package_id: None,
@@ -202,6 +205,7 @@ pub fn findings(
             ),
         }),
         Decision::WouldOrder { reason } => out.push(Finding {
+            pool: None,
             rule: Rule::OrderDryRun,
             severity: Severity::Warning,
             package_id: None,

@@ -10,6 +10,14 @@ pub fn is_usable(p: &Package, now: DateTime<Utc>) -> bool {
     p.enabled && !p.expired && p.enabled_at <= now && now < p.expires_at
 }
 
+/// Whether `p` is bought but not started at `now` (未启用): not usable yet,
+/// but it deducts once its window opens. Tencent reports such a package as
+/// `disabled`, so the flag alone does not say it is dead; a disabled package
+/// whose start has passed stays not usable.
+pub fn is_upcoming(p: &Package, now: DateTime<Utc>) -> bool {
+    !p.expired && now < p.enabled_at && p.enabled_at < p.expires_at
+}
+
 /// Bytes left in a package; never negative even when the API reports more
 /// used than the package holds.
 pub fn remaining_bytes(p: &Package) -> u64 {
@@ -85,6 +93,15 @@ mod tests {
         ));
         let not_started = package("2", 100, 0, "2026-06-20 00:00:00", "2026-07-20 00:00:00");
         assert!(!is_usable(&not_started, now));
+        assert!(is_upcoming(&not_started, now));
+        // Tencent says `disabled` of a package not yet started.
+        let reported_disabled = Package {
+            enabled: false,
+            ..not_started.clone()
+        };
+        assert!(is_upcoming(&reported_disabled, now));
+        assert!(!is_upcoming(&reported_disabled, at("2026-06-21 00:00:00")));
+        assert!(!is_usable(&reported_disabled, at("2026-06-21 00:00:00")));
         // The API may not yet have flipped is_expire; the window decides.
         let past_window = package("3", 100, 0, "2026-05-01 00:00:00", "2026-06-15 00:00:00");
         assert!(!is_usable(&past_window, now));

@@ -6,7 +6,7 @@
 use crate::demand::{Basis, Demand};
 use crate::drain::{DrainPackage, drain};
 use crate::model::Package;
-use crate::pool::{is_usable, remaining_bytes};
+use crate::pool::{is_upcoming, is_usable, remaining_bytes};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
@@ -33,6 +33,29 @@ pub struct Projection {
     pub surge: Option<f64>,
 }
 
+/// Takes `amount` from the started packages of `pool` as Tencent deducts:
+/// nearest expiry first, on equal expiry the earlier start first.
+fn deduct_in_order(pool: &mut [DrainPackage], mut amount: f64) {
+    if amount <= 0.0 {
+        return;
+    }
+    let mut started: Vec<usize> = (0..pool.len()).filter(|&i| pool[i].start <= 0.0).collect();
+    started.sort_by(|&a, &b| {
+        pool[a]
+            .end
+            .total_cmp(&pool[b].end)
+            .then(pool[a].start.total_cmp(&pool[b].start))
+    });
+    for i in started {
+        let take = amount.min(pool[i].left);
+        pool[i].left -= take;
+        amount -= take;
+        if amount <= 0.0 {
+            break;
+        }
+    }
+}
+
 /// Bytes one package is forecast to hold when it expires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Unused {
@@ -42,16 +65,23 @@ pub struct Unused {
     pub surely: u64,
 }
 
-/// The forecast for `packages` at `now` with `demand`; also returns the
-/// bytes each package is forecast to hold when it expires (0 for packages
-/// not usable now or later).
-pub fn project(packages: &[Package], demand: &Demand, now: DateTime<Utc>) -> (Projection, Vec<Unused>) {
+/// The forecast for `packages` at `now` with `demand`, `undeducted` (billed
+/// but not yet deducted) taken from the usable packages first, in Tencent's
+/// order; also returns the bytes each package is forecast to hold when it
+/// expires (0 for packages not usable now or later).
+pub fn project(
+    packages: &[Package],
+    demand: &Demand,
+    now: DateTime<Utc>,
+    undeducted: u64,
+) -> (Projection, Vec<Unused>) {
     let secs = |t: DateTime<Utc>| (t - now).as_seconds_f64();
     let mut index = Vec::new();
     let mut pool = Vec::new();
     for (i, p) in packages.iter().enumerate() {
-        let live = p.enabled && !p.expired && p.expires_at > now && remaining_bytes(p) > 0;
-        if live && (is_usable(p, now) || p.enabled_at > now) {
+        // A package not yet started joins the drain when its window opens,
+        // so a run-dry that a package bought ahead covers is not forecast.
+        if remaining_bytes(p) > 0 && (is_usable(p, now) || is_upcoming(p, now)) {
             let mode = p.extension_mode;
             pool.push(DrainPackage {
                 start: secs(p.enabled_at),
@@ -64,6 +94,7 @@ pub fn project(packages: &[Package], demand: &Demand, now: DateTime<Utc>) -> (Pr
             index.push(i);
         }
     }
+    deduct_in_order(&mut pool, undeducted as f64);
     let at = |dry: Option<f64>| dry.map(|s| now + TimeDelta::milliseconds((s * 1000.0) as i64));
     let early_unused: Vec<f64>;
     let phase = now.timestamp().rem_euclid(3600) as f64;
@@ -139,7 +170,7 @@ mod tests {
             package("soon", 50 * GB, 0, "2026-01-01 00:00:00", "2026-06-04 00:00:00"),
             package("later", 100 * GB, 0, "2026-01-01 00:00:00", "2027-01-01 00:00:00"),
         ];
-        let (p, unused) = project(&packages, &demand, now);
+        let (p, unused) = project(&packages, &demand, now, 0);
         assert!((unused[0].central as f64 - 20.0 * GB as f64).abs() < 1e6, "{unused:?}");
         assert!(unused[0].surely <= unused[0].central, "{unused:?}");
         assert_eq!(unused[1], Unused::default());
@@ -155,7 +186,7 @@ mod tests {
         let demand = Demand::flat(Some(GB as f64 / 3600.0), now);
         let mut p = package("r", 10 * GB, 0, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
         p.extension_mode = Some(ExtensionMode::WhenUsedUp);
-        let (proj, _) = project(&[p], &demand, now);
+        let (proj, _) = project(&[p], &demand, now, 0);
         assert_eq!(proj.depletion_at, None);
         let without = proj.depletion_without_renewal_at.unwrap();
         assert_eq!(without, at("2026-06-01 10:00:00"));

@@ -4,25 +4,30 @@
 //! what `cdnquota backtest` runs, so thresholds can be tuned on an account's
 //! own history, and what the forecast benchmark measures.
 
+use crate::account::{AccountInput, record_and_assess};
 use crate::alerts::{Lifecycle, NoticeKind, PollResult};
 use crate::assess::ForecastModel;
-use crate::history::AccountHistory;
-use crate::model::Snapshot;
-use crate::rules::Rule;
-use crate::settings::AlertSettings;
-use crate::settings::Thresholds;
-use chrono::{DateTime, Utc};
+use crate::history::PoolHistory;
+use crate::model::{PayType, PoolKey, Region, Snapshot};
+use crate::rules::{Finding, Rule};
+use crate::settings::{AlertSettings, PoolThresholds};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::BTreeMap;
 
 /// The account name alerts are kept under in a replay.
 const ACCOUNT: &str = "backtest";
 
-/// What one replayed poll showed.
+/// What one replayed poll showed of one pool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PollOutcome {
+    /// Which pool.
+    pub pool: PoolKey,
     /// The poll's time.
     pub at: DateTime<Utc>,
-    /// Bytes left in the usable packages.
+    /// Bytes left in the usable packages, as the API said.
     pub remaining_bytes: u64,
+    /// Billed but not yet deducted, as estimated.
+    pub undeducted: u64,
     /// The recent burn rate, bytes per second.
     pub rate_bytes_per_second: Option<f64>,
     /// The central run-dry forecast.
@@ -45,6 +50,8 @@ pub struct AlertChange {
     pub alert: String,
     /// True when it starts firing, false when it resolves.
     pub firing: bool,
+    /// The pool's region, for pool alerts.
+    pub region: Option<Region>,
     /// The package, for package alerts.
     pub package_id: Option<String>,
 }
@@ -52,47 +59,66 @@ pub struct AlertChange {
 /// One replay step's results.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
-    /// The poll.
-    pub poll: PollOutcome,
+    /// The poll's time.
+    pub at: DateTime<Utc>,
+    /// What it showed of each pool.
+    pub pools: Vec<PollOutcome>,
     /// The alerts that changed at it.
     pub changes: Vec<AlertChange>,
 }
 
 /// A replay in progress: feed it polls in time order.
 pub struct Replay {
-    thresholds: Thresholds,
+    thresholds: PoolThresholds,
     alerts: AlertSettings,
     model: ForecastModel,
-    history: AccountHistory,
+    histories: BTreeMap<PoolKey, PoolHistory>,
     lifecycle: Lifecycle,
     started: Option<DateTime<Utc>>,
 }
 
 impl Replay {
     /// A replay with these thresholds, alert settings and demand model.
-    pub fn new(thresholds: Thresholds, alerts: AlertSettings, model: ForecastModel) -> Self {
+    pub fn new(thresholds: PoolThresholds, alerts: AlertSettings, model: ForecastModel) -> Self {
         Replay {
             thresholds,
             alerts,
             model,
-            history: AccountHistory::new(),
+            histories: BTreeMap::new(),
             lifecycle: Lifecycle::default(),
             started: None,
         }
     }
 
-    /// Replays the poll `snapshot`, at its own time.
-    pub fn step(&mut self, snapshot: Snapshot) -> Step {
+    /// Replays the poll `snapshot`, at its own time, with the pay types and
+    /// recent billing data the daemon had then (empty where none was read).
+    pub fn step(
+        &mut self,
+        snapshot: Snapshot,
+        pay_types: &[PayType],
+        billed: &BTreeMap<PoolKey, Vec<(DateTime<Utc>, f64)>>,
+    ) -> Step {
         let now = snapshot.taken_at;
         let started = *self.started.get_or_insert(now);
-        let depletion_active = self.lifecycle.is_active(ACCOUNT, Rule::DepletionForecast.name());
-        let a = self
-            .history
-            .record_and_assess(snapshot, &self.thresholds, self.model, depletion_active);
-        let firing_before: Vec<(String, Option<String>)> = self.firing();
+        let lifecycle = &self.lifecycle;
+        let active = |pool: PoolKey| {
+            let rule = Rule::DepletionForecast.for_resource(pool.resource);
+            lifecycle.is_active_in(ACCOUNT, rule.name(), pool.region)
+        };
+        let input = AccountInput {
+            thresholds: &self.thresholds,
+            pay_types,
+            billed,
+            model: self.model,
+            keep_expired: Some(TimeDelta::days(30)),
+            depletion_active: &active,
+        };
+        let a = record_and_assess(snapshot, &mut self.histories, &input);
+        let findings: Vec<Finding> = a.findings().cloned().collect();
+        let firing_before: Vec<(String, Option<Region>, Option<String>)> = self.firing();
         let notices = self
             .lifecycle
-            .step(ACCOUNT, PollResult::Succeeded(&a.findings), started, &self.alerts, now);
+            .step(ACCOUNT, PollResult::Succeeded(&findings), started, &self.alerts, now);
         let mut changes: Vec<AlertChange> = notices
             .iter()
             .filter(|n| n.kind == NoticeKind::Firing)
@@ -100,46 +126,55 @@ impl Replay {
                 at: now,
                 alert: n.alert.rule.clone(),
                 firing: true,
+                region: n.alert.region,
                 package_id: n.alert.package_id.clone(),
             })
             .collect();
         let firing_after = self.firing();
-        for (alert, package_id) in firing_before {
-            if !firing_after.contains(&(alert.clone(), package_id.clone())) {
+        for (alert, region, package_id) in firing_before {
+            if !firing_after.contains(&(alert.clone(), region, package_id.clone())) {
                 changes.push(AlertChange {
                     at: now,
                     alert,
                     firing: false,
+                    region,
                     package_id,
                 });
             }
         }
-        let unused_by_package = a
-            .packages
+        let pools = a
+            .pools
             .iter()
-            .filter(|v| v.expiring_unused_bytes > 0)
-            .map(|v| (v.package.id.clone(), v.expiring_unused_bytes))
+            .map(|p| PollOutcome {
+                pool: p.pool,
+                at: now,
+                remaining_bytes: p.totals.remaining_bytes,
+                undeducted: p.undeducted,
+                rate_bytes_per_second: p.consumption_bytes_per_second,
+                depletion_at: p.depletion_at,
+                depletion_early_at: p.projection.depletion_early_at,
+                expiring_unused_bytes: p.projection.expiring_unused_bytes,
+                unused_by_package: p
+                    .packages
+                    .iter()
+                    .filter(|v| v.expiring_unused_bytes > 0)
+                    .map(|v| (v.package.id.clone(), v.expiring_unused_bytes))
+                    .collect(),
+            })
             .collect();
         Step {
-            poll: PollOutcome {
-                at: now,
-                remaining_bytes: a.totals.remaining_bytes,
-                rate_bytes_per_second: a.consumption_bytes_per_second,
-                depletion_at: a.depletion_at,
-                depletion_early_at: a.projection.depletion_early_at,
-                expiring_unused_bytes: a.projection.expiring_unused_bytes,
-                unused_by_package,
-            },
+            at: now,
+            pools,
             changes,
         }
     }
 
-    fn firing(&self) -> Vec<(String, Option<String>)> {
+    fn firing(&self) -> Vec<(String, Option<Region>, Option<String>)> {
         self.lifecycle
             .alerts
             .values()
             .filter(|a| a.phase == crate::alerts::Phase::Firing)
-            .map(|a| (a.rule.clone(), a.package_id.clone()))
+            .map(|a| (a.rule.clone(), a.region, a.package_id.clone()))
             .collect()
     }
 }
@@ -154,7 +189,11 @@ mod tests {
 
     #[test]
     fn a_draining_pool_fires_the_forecast_once_then_exhaustion_then_resolves_on_top_up() {
-        let mut replay = Replay::new(Thresholds::default(), AlertSettings::default(), ForecastModel::Seasonal);
+        let mut replay = Replay::new(
+            PoolThresholds::default(),
+            AlertSettings::default(),
+            ForecastModel::Seasonal,
+        );
         let start = at("2026-06-01 00:00:00");
         let mut changes = Vec::new();
         // 1 TB draining at 10 GB an hour: dry after 100 h; topped up at 110 h.
@@ -171,10 +210,14 @@ mod tests {
             if step >= 110 {
                 packages.push(package("b", 5000 * GB, 0, "2026-06-05 14:00:00", "2027-01-01 00:00:00"));
             }
-            let out = replay.step(Snapshot {
-                taken_at: now,
-                packages,
-            });
+            let out = replay.step(
+                Snapshot {
+                    taken_at: now,
+                    packages,
+                },
+                &[],
+                &BTreeMap::new(),
+            );
             changes.extend(out.changes.into_iter().map(|c| (c.at - start, c.alert, c.firing)));
         }
         let hours = |c: &(TimeDelta, String, bool)| c.0.num_hours();

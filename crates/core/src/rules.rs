@@ -5,10 +5,11 @@
 //! exhaustion to hide "low", the alert lifecycle would report PoolLow as
 //! resolved at the very moment the pool ran dry.
 
+use crate::model::{BillingCycle, PayType, PoolKey, Resource};
 use crate::pool::PoolTotals;
 use crate::projection::Projection;
 use crate::settings::Thresholds;
-use crate::units::{format_size_human, format_span};
+use crate::units::{format_amount_human, format_span};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::fmt;
@@ -36,6 +37,17 @@ pub enum Rule {
     OrderCapReached,
     /// Dry run: an order would be placed.
     OrderDryRun,
+    /// The account is billed in a way its packages do not deduct under
+    /// (e.g. by bandwidth): their bytes sit unused.
+    PackagesNotDeducting,
+    /// [`Rule::PoolExhausted`] of an HTTPS request pool.
+    HttpsPoolExhausted,
+    /// [`Rule::PoolLow`] of an HTTPS request pool.
+    HttpsPoolLow,
+    /// [`Rule::DepletionForecast`] of an HTTPS request pool.
+    HttpsDepletionForecast,
+    /// [`Rule::PackageExpiringSoon`] of an HTTPS request package.
+    HttpsPackageExpiringSoon,
 }
 
 impl Rule {
@@ -52,7 +64,52 @@ impl Rule {
             Rule::OrderFailed => "OrderFailed",
             Rule::OrderCapReached => "OrderCapReached",
             Rule::OrderDryRun => "OrderDryRun",
+            Rule::PackagesNotDeducting => "PackagesNotDeducting",
+            Rule::HttpsPoolExhausted => "HttpsPoolExhausted",
+            Rule::HttpsPoolLow => "HttpsPoolLow",
+            Rule::HttpsDepletionForecast => "HttpsDepletionForecast",
+            Rule::HttpsPackageExpiringSoon => "HttpsPackageExpiringSoon",
         }
+    }
+
+    /// The rule as it is named for a pool of `resource`: HTTPS request
+    /// pools have names of their own, so no query mixes bytes and requests.
+    pub fn for_resource(self, resource: Resource) -> Rule {
+        match (resource, self) {
+            (Resource::HttpsRequests, Rule::PoolExhausted) => Rule::HttpsPoolExhausted,
+            (Resource::HttpsRequests, Rule::PoolLow) => Rule::HttpsPoolLow,
+            (Resource::HttpsRequests, Rule::DepletionForecast) => Rule::HttpsDepletionForecast,
+            (Resource::HttpsRequests, Rule::PackageExpiringSoon) => Rule::HttpsPackageExpiringSoon,
+            (_, rule) => rule,
+        }
+    }
+
+    /// Every rule that fires for a pool, under both resources' names.
+    pub const POOL_RULES: [Rule; 9] = [
+        Rule::PoolExhausted,
+        Rule::PoolLow,
+        Rule::DepletionForecast,
+        Rule::PackageExpiringSoon,
+        Rule::PackagesNotDeducting,
+        Rule::HttpsPoolExhausted,
+        Rule::HttpsPoolLow,
+        Rule::HttpsDepletionForecast,
+        Rule::HttpsPackageExpiringSoon,
+    ];
+
+    /// The rule of an alert name, if it is one.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Self::POOL_RULES
+            .into_iter()
+            .chain([
+                Rule::OrderNotFulfilled,
+                Rule::OrderOutcomeUnknown,
+                Rule::OrderLedgerUnavailable,
+                Rule::OrderFailed,
+                Rule::OrderCapReached,
+                Rule::OrderDryRun,
+            ])
+            .find(|r| r.name() == name)
     }
 }
 
@@ -82,13 +139,16 @@ impl Severity {
     }
 }
 
-/// One rule firing for one account (and package, where it applies).
+/// One rule firing for one account (and pool and package, where it applies).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     /// Which rule.
     pub rule: Rule,
     /// How urgent.
     pub severity: Severity,
+    /// The pool concerned, for pool rules; `None` for the account's own
+    /// (ordering, polling).
+    pub pool: Option<PoolKey>,
     /// The package concerned, for per-package rules.
     pub package_id: Option<String>,
     /// One line for people, with the numbers that made it fire.
@@ -113,8 +173,13 @@ pub struct ExpiringPackage<'a> {
     pub renews_at_expiry: bool,
 }
 
-/// What the rules look at for one account.
+/// What the rules look at for one pool.
 pub struct RuleInput<'a> {
+    /// Which pool.
+    pub pool: PoolKey,
+    /// How its area is billed, when known: a pay type its packages do not
+    /// deduct under fires PackagesNotDeducting.
+    pub pay_type: Option<&'a PayType>,
     /// Totals over usable packages.
     pub totals: PoolTotals,
     /// The forecast, if one could be made.
@@ -142,11 +207,53 @@ fn within(now: DateTime<Utc>, then: DateTime<Utc>, limit: Option<TimeDelta>) -> 
 const DEPLETION_HYSTERESIS_NUM: i32 = 3;
 const DEPLETION_HYSTERESIS_DEN: i32 = 2;
 
-/// Every finding for one account at `now`.
+/// How far behind real traffic the API's `BytesUsed` may be, in words.
+fn lag_text(cycle: Option<BillingCycle>) -> &'static str {
+    match cycle {
+        Some(BillingCycle::Day) => "the API deducts a day's traffic the next day",
+        Some(BillingCycle::Month) => "the API deducts a month's traffic at its end",
+        _ => "the API deducts traffic up to 4 h after it flows",
+    }
+}
+
+/// Every finding for one pool at `now`.
 pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Finding> {
     let mut findings = Vec::new();
     let totals = input.totals;
-    let left = format_size_human(totals.remaining_bytes);
+    let resource = input.pool.resource;
+    let amount = |n: u64| format_amount_human(n, resource);
+    let left = amount(totals.remaining_bytes);
+    let finding = |rule: Rule, severity, package_id, summary| Finding {
+        rule: rule.for_resource(resource),
+        severity,
+        pool: Some(input.pool),
+        package_id,
+        summary,
+    };
+    let (what, billed) = match resource {
+        Resource::Traffic => ("traffic package", "CDN traffic"),
+        Resource::HttpsRequests => ("HTTPS request package", "HTTPS requests"),
+    };
+    let lag = lag_text(input.pay_type.and_then(|p| p.billing_cycle));
+    if let Some(pay) = input.pay_type.filter(|p| !p.deducts())
+        && totals.remaining_bytes > 0
+    {
+        let needs = match resource {
+            Resource::Traffic => "traffic billing (flux)",
+            Resource::HttpsRequests => "HTTPS billed by request",
+        };
+        findings.push(finding(
+            Rule::PackagesNotDeducting,
+            Severity::Warning,
+            None,
+            format!(
+                "the {} area is billed by {}, and its packages deduct only under {needs}: {left} sit unused in {} package(s) while {billed} is billed otherwise",
+                pay.area.name(),
+                pay.pay_type,
+                totals.usable_packages
+            ),
+        ));
+    }
     let renews = (!input.renewing.is_empty()).then(|| {
         format!(
             "package {} renews itself when used up (ExtensionMode 2 or 3): Tencent then buys a new one, billed as a package, not pay-as-you-go",
@@ -155,10 +262,10 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
     });
     if totals.remaining_bytes == 0 {
         let summary = if totals.usable_packages == 0 {
-            "no usable traffic package: CDN traffic is billed pay-as-you-go".to_string()
+            format!("no usable {what}: {billed} is billed pay-as-you-go; {lag}, so it may have been for a while")
         } else {
             format!(
-                "all {} usable package(s) are used up: CDN traffic is billed pay-as-you-go",
+                "all {} usable package(s) are used up: {billed} is billed pay-as-you-go; {lag}, so it may have been for a while",
                 totals.usable_packages
             )
         };
@@ -168,31 +275,26 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
             Some(r) => (Severity::Warning, format!("the pool is used up; {r}")),
             None => (Severity::Critical, summary),
         };
-        findings.push(Finding {
-            rule: Rule::PoolExhausted,
-            severity,
-            package_id: None,
-            summary,
-        });
+        findings.push(finding(Rule::PoolExhausted, severity, None, summary));
     }
     let ratio = totals.remaining_ratio().unwrap_or(0.0);
     let low_bytes = t.remaining_bytes_below.filter(|below| totals.remaining_bytes < *below);
     let low_ratio = t.remaining_ratio_below.filter(|below| ratio < *below);
     if low_bytes.is_some() || low_ratio.is_some() {
         let why = match (low_bytes, low_ratio) {
-            (Some(below), _) => format!("below {}", format_size_human(below)),
+            (Some(below), _) => format!("below {}", amount(below)),
             (None, below) => format!("below {:.0}%", below.unwrap_or(0.0) * 100.0),
         };
-        findings.push(Finding {
-            rule: Rule::PoolLow,
-            severity: Severity::Warning,
-            package_id: None,
-            summary: format!(
-                "{left} left ({:.1}% of {}), {why}",
+        findings.push(finding(
+            Rule::PoolLow,
+            Severity::Warning,
+            None,
+            format!(
+                "{left} left ({:.1}% of {}), {why}; {lag}, so fewer may be left",
                 ratio * 100.0,
-                format_size_human(totals.size_bytes)
+                amount(totals.size_bytes)
             ),
-        });
+        ));
     }
     if let Some(p) = input.projection {
         let limit = if input.depletion_active {
@@ -227,7 +329,7 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
             };
             summary.push_str(&format!(
                 "; expected demand now {}/s ({})",
-                format_size_human(p.expected_rate.round() as u64),
+                amount(p.expected_rate.round() as u64),
                 p.basis_text
             ));
             if let Some(surge) = p.surge {
@@ -236,12 +338,7 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
             if let Some(r) = &renews {
                 summary.push_str(&format!("; {r}"));
             }
-            findings.push(Finding {
-                rule: Rule::DepletionForecast,
-                severity: Severity::Warning,
-                package_id: None,
-                summary,
-            });
+            findings.push(finding(Rule::DepletionForecast, Severity::Warning, None, summary));
         }
     }
     for p in &input.packages {
@@ -254,20 +351,20 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
             } else {
                 ""
             };
-            findings.push(Finding {
-                rule: Rule::PackageExpiringSoon,
-                severity: Severity::Warning,
-                package_id: Some(p.id.to_string()),
-                summary: format!(
+            findings.push(finding(
+                Rule::PackageExpiringSoon,
+                Severity::Warning,
+                Some(p.id.to_string()),
+                format!(
                     "package {} ({}) expires in {} ({} UTC) with {} forecast to be left unused and lost ({} left now){renewal}",
                     p.id,
                     p.title,
                     format_span(until(now, p.expires_at)),
                     p.expires_at.format("%Y-%m-%d %H:%M"),
-                    format_size_human(p.unused_bytes),
-                    format_size_human(p.remaining_bytes)
+                    amount(p.unused_bytes),
+                    amount(p.remaining_bytes)
                 ),
-            });
+            ));
         }
     }
     findings

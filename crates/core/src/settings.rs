@@ -5,11 +5,14 @@
 //! They serialize as the config file writes them (`"200GB"`, `"7d"`, `"0B"`
 //! for off), so `cdnquota config` prints what it would read back.
 
+use crate::model::{PoolKey, Region, Resource};
 use crate::units::{format_duration_exact, format_size_exact};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
 
-/// When the findings fire, for one account.
+/// When the findings fire, for one pool. Amounts are in the pool's unit:
+/// bytes for traffic, requests for HTTPS request pools.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Thresholds {
     /// PoolLow when fewer bytes than this are left (`None`: off).
@@ -44,6 +47,119 @@ impl Default for Thresholds {
             depletion_within: Some(TimeDelta::days(3)),
         }
     }
+}
+
+impl Thresholds {
+    /// The defaults of an HTTPS request pool, in requests: no absolute
+    /// floor (package sizes vary by orders of magnitude), 10 % left, and
+    /// 1 million requests the least loss worth a warning.
+    pub fn https_default() -> Self {
+        Thresholds {
+            remaining_bytes_below: None,
+            expiring_unused_above: 1_000_000,
+            ..Thresholds::default()
+        }
+    }
+}
+
+/// The thresholds of every pool of one account: traffic pools take
+/// `traffic` unless their region has its own, HTTPS request pools take
+/// `https`, whose amounts are requests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolThresholds {
+    /// Every traffic pool without a region of its own here.
+    pub traffic: Thresholds,
+    /// Traffic pools with thresholds of their own.
+    pub regions: BTreeMap<Region, Thresholds>,
+    /// HTTPS request pools.
+    pub https: Thresholds,
+}
+
+impl Default for PoolThresholds {
+    fn default() -> Self {
+        PoolThresholds::same_for_traffic(Thresholds::default())
+    }
+}
+
+impl PoolThresholds {
+    /// `traffic` for every traffic pool, and the HTTPS defaults.
+    pub fn same_for_traffic(traffic: Thresholds) -> Self {
+        PoolThresholds {
+            traffic,
+            regions: BTreeMap::new(),
+            https: Thresholds::https_default(),
+        }
+    }
+
+    /// The thresholds of `pool`.
+    pub fn of(&self, pool: PoolKey) -> &Thresholds {
+        match pool.resource {
+            Resource::HttpsRequests => &self.https,
+            Resource::Traffic => self.regions.get(&pool.region).unwrap_or(&self.traffic),
+        }
+    }
+}
+
+/// Written as the config reads it: the traffic fields, a table per region
+/// of its own, and `https` in requests.
+impl Serialize for PoolThresholds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(Serialize)]
+        struct Https {
+            #[serde(serialize_with = "count_or_off")]
+            remaining_requests_below: Option<u64>,
+            #[serde(serialize_with = "ratio_or_off")]
+            remaining_ratio_below: Option<f64>,
+            #[serde(serialize_with = "span_or_off")]
+            expires_within: Option<TimeDelta>,
+            expiring_unused_requests_above: u64,
+            #[serde(serialize_with = "span_or_off")]
+            depletion_within: Option<TimeDelta>,
+        }
+        let t = &self.traffic;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("remaining_bytes_below", &Bytes(t.remaining_bytes_below.unwrap_or(0)))?;
+        map.serialize_entry("remaining_ratio_below", &t.remaining_ratio_below.unwrap_or(0.0))?;
+        map.serialize_entry("expires_within", &Span(t.expires_within))?;
+        map.serialize_entry("expiring_unused_above", &Bytes(t.expiring_unused_above))?;
+        map.serialize_entry("depletion_within", &Span(t.depletion_within))?;
+        for (region, t) in &self.regions {
+            map.serialize_entry(region.name(), t)?;
+        }
+        let h = &self.https;
+        map.serialize_entry(
+            "https",
+            &Https {
+                remaining_requests_below: h.remaining_bytes_below,
+                remaining_ratio_below: h.remaining_ratio_below,
+                expires_within: h.expires_within,
+                expiring_unused_requests_above: h.expiring_unused_above,
+                depletion_within: h.depletion_within,
+            },
+        )?;
+        map.end()
+    }
+}
+
+struct Bytes(u64);
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        bytes(&self.0, s)
+    }
+}
+
+struct Span(Option<TimeDelta>);
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        span_or_off(&self.0, s)
+    }
+}
+
+fn count_or_off<S: Serializer>(n: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(n.unwrap_or(0))
 }
 
 /// How alerts fire, repeat and resolve.

@@ -62,6 +62,36 @@ pub fn format_size_human(bytes: u64) -> String {
     }
 }
 
+/// Writes a count of requests for people: `950 requests`, `1.23M requests`.
+pub fn format_requests_human(requests: u64) -> String {
+    let units = ["", "K", "M", "G", "T"];
+    let mut value = requests as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let number = if unit == 0 {
+        requests.to_string()
+    } else if value >= 100.0 {
+        format!("{value:.0}{}", units[unit])
+    } else if value >= 10.0 {
+        format!("{value:.1}{}", units[unit])
+    } else {
+        format!("{value:.2}{}", units[unit])
+    };
+    format!("{number} requests")
+}
+
+/// Writes an amount of `resource` for people: bytes for traffic, requests
+/// for HTTPS request packages.
+pub fn format_amount_human(amount: u64, resource: crate::model::Resource) -> String {
+    match resource {
+        crate::model::Resource::Traffic => format_size_human(amount),
+        crate::model::Resource::HttpsRequests => format_requests_human(amount),
+    }
+}
+
 /// Writes a duration in the largest unit that divides it exactly.
 pub fn format_duration_exact(d: Duration) -> String {
     let ms = d.as_millis();
@@ -107,6 +137,17 @@ mod tests {
         assert_eq!(format_size_human(50_000_000_000), "50.0 GB");
         assert_eq!(format_size_human(1_234_000_000_000), "1.23 TB");
         assert_eq!(format_size_human(987_600_000), "988 MB");
+    }
+
+    #[test]
+    fn human_request_counts() {
+        assert_eq!(format_requests_human(950), "950 requests");
+        assert_eq!(format_requests_human(1_234_567), "1.23M requests");
+        assert_eq!(format_requests_human(10_000_000), "10.0M requests");
+        assert_eq!(
+            format_amount_human(2_100_000_000, crate::model::Resource::Traffic),
+            "2.10 GB"
+        );
     }
 
     #[test]

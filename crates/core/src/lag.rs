@@ -1,0 +1,182 @@
+//! The deduction lag: Tencent deducts traffic from packages when it settles
+//! it, not when it flows (2–4 h after the hour when settled hourly, the next
+//! day when daily, at the month's end when monthly), so near run-dry a pool
+//! is emptier than `BytesUsed` says. This estimates what is billed but not
+//! yet deducted, from billing data, and the rate billing data shows.
+
+use crate::model::BillingCycle;
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeDelta, TimeZone, Timelike, Utc};
+
+/// The zone Tencent settles days and months in: China Standard Time.
+pub const SETTLEMENT_ZONE: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(zone) => zone,
+    None => panic!("UTC+8 is a valid offset"),
+};
+
+/// How long after an hour ends it is deducted, when settled hourly: the
+/// middle of Tencent's documented 2–4 h, so the estimate is off by at most
+/// one hour of traffic either way.
+pub const HOURLY_LAG: TimeDelta = TimeDelta::hours(3);
+
+fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    let local = t.with_timezone(&SETTLEMENT_ZONE).date_naive();
+    midnight(local).unwrap_or(t)
+}
+
+fn midnight(day: NaiveDate) -> Option<DateTime<Utc>> {
+    SETTLEMENT_ZONE
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn start_of_month(t: DateTime<Utc>) -> DateTime<Utc> {
+    let local = t.with_timezone(&SETTLEMENT_ZONE).date_naive();
+    local.with_day(1).and_then(midnight).unwrap_or(t)
+}
+
+fn previous(boundary: DateTime<Utc>, cycle: BillingCycle) -> DateTime<Utc> {
+    let before = boundary - Duration::seconds(1);
+    match cycle {
+        BillingCycle::Hour => boundary - Duration::hours(1),
+        BillingCycle::Day => start_of_day(before),
+        BillingCycle::Month => start_of_month(before),
+    }
+}
+
+/// Until when traffic is deducted at `now`, given when the pool's deducted
+/// total last changed (`changed_at`, the first poll that saw the change).
+///
+/// - Hourly: the hour that ended [`HOURLY_LAG`] before that change.
+/// - Daily: a change seen today (China time) settled yesterday, so today is
+///   what is owed; with none seen today, yesterday is owed too.
+/// - Monthly: likewise with months.
+///
+/// With no change known, `now` stands in for it.
+pub fn settled_until(cycle: BillingCycle, changed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let changed = changed_at.unwrap_or(now).min(now);
+    match cycle {
+        BillingCycle::Hour => {
+            let t = changed - HOURLY_LAG;
+            let hour = t
+                .with_minute(0)
+                .and_then(|t| t.with_second(0))
+                .and_then(|t| t.with_nanosecond(0));
+            hour.unwrap_or(t)
+        }
+        BillingCycle::Day | BillingCycle::Month => {
+            let current = match cycle {
+                BillingCycle::Day => start_of_day(now),
+                _ => start_of_month(now),
+            };
+            if changed >= current {
+                current
+            } else {
+                previous(current, cycle)
+            }
+        }
+    }
+}
+
+/// Billed but not yet deducted at `now`: what `billed` (point start, amount;
+/// oldest first) holds from [`settled_until`] on.
+pub fn undeducted(
+    cycle: BillingCycle,
+    billed: &[(DateTime<Utc>, f64)],
+    changed_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> u64 {
+    let from = settled_until(cycle, changed_at, now);
+    let sum: f64 = billed
+        .iter()
+        .filter(|(start, _)| *start >= from && *start <= now)
+        .map(|(_, amount)| amount.max(0.0))
+        .sum();
+    sum.round() as u64
+}
+
+/// The billed rate per second over the `window` before `now`, from points
+/// (start, amount); `None` with less than a quarter of the window covered.
+pub fn billed_rate(billed: &[(DateTime<Utc>, f64)], now: DateTime<Utc>, window: TimeDelta) -> Option<f64> {
+    let from = now - window;
+    let inside: Vec<&(DateTime<Utc>, f64)> = billed.iter().filter(|(t, _)| *t >= from && *t < now).collect();
+    let first = inside.first()?.0;
+    let covered = (now - first).as_seconds_f64();
+    if covered < window.as_seconds_f64() / 4.0 {
+        return None;
+    }
+    Some(inside.iter().map(|(_, a)| a.max(0.0)).sum::<f64>() / covered)
+}
+
+/// Where billing data must start for [`undeducted`] at `now`: the earliest
+/// [`settled_until`] could be.
+pub fn window_start(cycle: BillingCycle, changed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    settled_until(cycle, changed_at, now).min(settled_until(cycle, None, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::at;
+
+    fn five_minute_points(from: &str, to: &str, amount: f64) -> Vec<(DateTime<Utc>, f64)> {
+        let (mut t, end) = (at(from), at(to));
+        let mut points = Vec::new();
+        while t < end {
+            points.push((t, amount));
+            t += TimeDelta::minutes(5);
+        }
+        points
+    }
+
+    #[test]
+    fn hourly_settlement_owes_the_hours_after_the_one_last_deducted() {
+        // The 09:00 hour was deducted at 13:04 (3 h after it ended): from
+        // 10:00 on is owed.
+        let changed = at("2026-06-01 13:04:00");
+        assert_eq!(
+            settled_until(BillingCycle::Hour, Some(changed), at("2026-06-01 13:30:00")),
+            at("2026-06-01 10:00:00")
+        );
+        let billed = five_minute_points("2026-06-01 08:00:00", "2026-06-01 13:30:00", 1000.0);
+        // 10:00 to 13:30 is 42 five-minute points.
+        assert_eq!(
+            undeducted(BillingCycle::Hour, &billed, Some(changed), at("2026-06-01 13:30:00")),
+            42_000
+        );
+    }
+
+    #[test]
+    fn daily_and_monthly_settlement_owe_today_or_since_yesterday() {
+        // 2026-06-02 00:00 China time is 2026-06-01 16:00 UTC.
+        let now = at("2026-06-02 03:00:00"); // 11:00 China time on the 2nd
+        let today = at("2026-06-01 16:00:00");
+        assert_eq!(
+            settled_until(BillingCycle::Day, Some(at("2026-06-01 20:00:00")), now),
+            today
+        );
+        assert_eq!(
+            settled_until(BillingCycle::Day, Some(at("2026-06-01 10:00:00")), now),
+            at("2026-05-31 16:00:00")
+        );
+        // June began at 2026-05-31 16:00 UTC.
+        assert_eq!(
+            settled_until(BillingCycle::Month, Some(at("2026-06-01 00:00:00")), now),
+            at("2026-05-31 16:00:00")
+        );
+        assert_eq!(
+            settled_until(BillingCycle::Month, Some(at("2026-05-20 00:00:00")), now),
+            at("2026-04-30 16:00:00")
+        );
+    }
+
+    #[test]
+    fn the_billed_rate_needs_enough_of_the_window() {
+        let now = at("2026-06-01 12:00:00");
+        let billed = five_minute_points("2026-06-01 06:00:00", "2026-06-01 12:00:00", 300.0);
+        assert_eq!(billed_rate(&billed, now, TimeDelta::hours(6)), Some(1.0));
+        let short = five_minute_points("2026-06-01 11:30:00", "2026-06-01 12:00:00", 300.0);
+        assert_eq!(billed_rate(&short, now, TimeDelta::hours(6)), None);
+        assert_eq!(billed_rate(&[], now, TimeDelta::hours(6)), None);
+    }
+}
