@@ -9,7 +9,7 @@ use crate::order::Orderer;
 use crate::recorder::PollRecorder;
 use cdnquota_core::assess::{Assessment, ForecastModel};
 use cdnquota_core::history::AccountHistory;
-use cdnquota_core::model::Snapshot;
+use cdnquota_core::model::{BillingArea, Snapshot};
 use cdnquota_core::plausibility::implausible;
 use cdnquota_core::rules::Rule;
 use cdnquota_core::units::format_size_human;
@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tencent_cdn_api::source::PackageSource;
+use tencent_cdn_api::v3::{BillingInterval, BillingMetric};
 
 /// How much billed traffic is asked for at start: the last 30 days.
 const BILLING_BACKFILL: chrono::TimeDelta = chrono::TimeDelta::days(30);
@@ -240,7 +241,8 @@ impl AccountWatch {
             let mut hours: std::collections::BTreeMap<DateTime<Utc>, f64> = Default::default();
             let mut failure = None;
             for area in billing_areas(snapshot) {
-                match client.billing_data(from, settled, area).await {
+                let (metric, interval) = (BillingMetric::Flux, BillingInterval::Hour);
+                match client.billing_data(from, settled, area, metric, interval).await {
                     Ok(got) => {
                         for (start, bytes) in got {
                             *hours.entry(start).or_default() += bytes;
@@ -352,7 +354,7 @@ impl AccountWatch {
 /// The billing areas of the account's usable packages (their `Area`;
 /// mainland, the API's default, when they do not say): a pool of both
 /// drains both, so both are read and added up.
-fn billing_areas(snapshot: &cdnquota_core::model::Snapshot) -> Vec<&'static str> {
+fn billing_areas(snapshot: &cdnquota_core::model::Snapshot) -> Vec<BillingArea> {
     let usable = || {
         snapshot
             .packages
@@ -362,9 +364,9 @@ fn billing_areas(snapshot: &cdnquota_core::model::Snapshot) -> Vec<&'static str>
     let overseas = usable().any(|p| p.area.as_deref() == Some("overseas"));
     let mainland = usable().any(|p| p.area.as_deref() != Some("overseas"));
     match (mainland, overseas) {
-        (_, false) => vec!["mainland"],
-        (false, true) => vec!["overseas"],
-        (true, true) => vec!["mainland", "overseas"],
+        (_, false) => vec![BillingArea::Mainland],
+        (false, true) => vec![BillingArea::Overseas],
+        (true, true) => vec![BillingArea::Mainland, BillingArea::Overseas],
     }
 }
 
