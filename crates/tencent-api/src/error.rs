@@ -76,6 +76,28 @@ impl ApiError {
         }
     }
 
+    /// Whether the error says this key or endpoint will never be allowed
+    /// the action (the caller stops asking), rather than a passing or
+    /// one-off failure (worth asking again later): the key is refused or
+    /// lacks the CAM permission, or the endpoint does not have the action.
+    pub fn is_not_permitted(&self) -> bool {
+        const REFUSALS: [&str; 4] = [
+            "AuthFailure",
+            "UnauthorizedOperation",
+            "InvalidAction",
+            "UnsupportedOperation",
+        ];
+        match self {
+            ApiError::Tencent { code, .. } => REFUSALS.iter().any(|p| code.starts_with(p)),
+            // An endpoint without the path answers 404 for every action.
+            ApiError::HttpStatus { status, .. } => *status == 404,
+            // API 2.0's codes for the same refusals: the key (4100–4105, as
+            // AuthFailure is) and CAM (access denied).
+            ApiError::Api { code, .. } => matches!(code, 4100..=4105 | 4300),
+            _ => false,
+        }
+    }
+
     /// A short label for the `outcome` of `cdnquota_api_requests_total`.
     pub fn outcome(&self) -> &'static str {
         match self {
@@ -261,6 +283,58 @@ mod tests {
         assert!(tencent("RequestLimitExceeded").is_transient());
         assert!(tencent("InternalError.ServerError").is_transient());
         assert!(tencent("AuthFailure.SignatureExpire").hint().contains("clock"));
+    }
+
+    #[test]
+    fn refusals_of_the_key_or_the_endpoint_are_not_permitted() {
+        let tencent = |code: &str| ApiError::Tencent {
+            code: code.into(),
+            message: String::new(),
+            request_id: String::new(),
+        };
+        for code in [
+            "AuthFailure.UnauthorizedOperation",
+            "AuthFailure.SignatureFailure",
+            "UnauthorizedOperation",
+            "UnauthorizedOperation.CdnCamUnauthorized",
+            "InvalidAction",
+            "UnsupportedOperation",
+        ] {
+            assert!(tencent(code).is_not_permitted(), "{code}");
+        }
+        for code in [
+            "RequestLimitExceeded",
+            "InternalError",
+            "InvalidParameterValue",
+            "FailedOperation",
+            "ResourceNotFound",
+            // Only a prefix counts: a code that merely contains it does not.
+            "LimitExceeded.AuthFailure",
+        ] {
+            assert!(!tencent(code).is_not_permitted(), "{code}");
+        }
+        let http = |status: u16| ApiError::HttpStatus {
+            status,
+            excerpt: String::new(),
+        };
+        assert!(http(404).is_not_permitted());
+        assert!(!http(403).is_not_permitted());
+        assert!(!http(503).is_not_permitted());
+        assert!(api(4102).is_not_permitted());
+        assert!(api(4300).is_not_permitted());
+        // Rate limits, internal errors and a cut answer or a timeout say
+        // nothing about permission.
+        for code in [4400, 6000, 6200, 5100] {
+            assert!(!api(code).is_not_permitted(), "{code}");
+        }
+        assert!(
+            !ApiError::Transport {
+                timeout: true,
+                connect: false,
+                detail: String::new()
+            }
+            .is_not_permitted()
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `tencent-cdn-api`: a client for Tencent Cloud CDN's traffic packages, over
 //! API 2.0 (`GetPackage`, `OrderPackage`) and API 3.0
-//! (`DescribeTrafficPackages`, `DescribeBillingData`). It reports packages in
+//! (`DescribeTrafficPackages`, `DescribeHttpsPackages`, `DescribeBillingData`,
+//! `DescribePayType`). It reports packages in
 //! the [`cdnquota_core::model`] types, and knows what Tencent's errors mean:
 //! which are permanent, which are worth a retry, which say the key lacks a
 //! permission, and which refuse an order.
@@ -15,8 +16,10 @@
 //!   [`encode`]: percent-encoding; [`nonce`]: the `Nonce` parameter.
 //! - [`transport`]: one HTTP client per account, capped answers, no redirects;
 //!   [`tls`]: rustls with ring, and what a missing CA store means.
-//! - [`v2_response`], [`v3_response`], [`json_fields`]: reading the answers;
-//!   [`error`]: what a failure was and what it means.
+//! - [`v2_response`], [`v3_response`] (package lists), [`v3_billing`]
+//!   (billing data, pay types), [`json_fields`]: reading the answers;
+//!   [`error`]: what a failure was and what it means, e.g.
+//!   [`error::ApiError::is_not_permitted`].
 //! - [`record`]: recorded polls, one answer a line, as backtests replay them.
 //!
 //! `examples/list_packages.rs` lists an account's packages in a few lines.
@@ -38,6 +41,7 @@ pub mod transport;
 pub mod v2;
 pub mod v2_response;
 pub mod v3;
+pub mod v3_billing;
 pub mod v3_response;
 
 /// Told about every attempt, e.g. to count requests in metrics.

@@ -1,5 +1,7 @@
-//! The API 3.0 client: `DescribeTrafficPackages` on `cdn.tencentcloudapi.com`,
-//! signed with TC3-HMAC-SHA256, paged until `TotalCount` is covered.
+//! The API 3.0 client on `cdn.tencentcloudapi.com`, signed with
+//! TC3-HMAC-SHA256: `DescribeTrafficPackages` and `DescribeHttpsPackages`,
+//! paged until `TotalCount` is covered, `DescribeBillingData` and
+//! `DescribePayType`.
 //!
 //! API 3.0 has no CDN purchase action, so this source only reads.
 
@@ -10,18 +12,25 @@ use super::json_fields::malformed;
 use super::retry::with_retries;
 use super::tc3::Tc3Request;
 use super::transport::{ClientCore, parse_off_runtime, send_capped};
-use super::v3_response::{Page, parse_billing, parse_envelope, parse_page_answer};
+use super::v3_billing::{parse_billing, parse_pay_type};
+use super::v3_response::{PackageList, Page, parse_envelope, parse_page_answer_of};
 use crate::secret::Secret;
 use crate::settings::ClientSettings;
-use cdnquota_core::model::Snapshot;
+use cdnquota_core::model::{BillingArea, Package, PayType, Resource, Snapshot};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// The action this client calls.
-pub const ACTION: &str = "DescribeTrafficPackages";
+pub use super::v3_billing::{BillingInterval, BillingMetric};
+
+/// The action that lists traffic packages.
+pub const ACTION: &str = PackageList::Traffic.action();
+/// The action that lists HTTPS request packages.
+pub const HTTPS_ACTION: &str = PackageList::Https.action();
 /// The action that reads the account's billed traffic.
 pub const BILLING_ACTION: &str = "DescribeBillingData";
+/// The action that says how an area of the account is billed.
+pub const PAY_TYPE_ACTION: &str = "DescribePayType";
 /// The CDN API 3.0 version.
 pub const VERSION: &str = "2018-06-06";
 /// The most packages one page may hold.
@@ -52,18 +61,38 @@ impl V3Client {
         self
     }
 
-    /// Lists every package, page by page. An id on two pages fails the
-    /// list: the pages overlapped (the list shifted while it was read, or
-    /// the API ignored `Offset`), so packages may be missing that no error
-    /// would show. An id twice on one page is kept once.
+    /// Lists every traffic package, page by page, as [`Self::list`] does.
     pub async fn get_packages(&self) -> Result<Snapshot, ApiError> {
+        let packages = self.list(PackageList::Traffic).await?;
+        Ok(Snapshot {
+            taken_at: Utc::now(),
+            packages,
+        })
+    }
+
+    /// Lists every HTTPS request package (`DescribeHttpsPackages`), page
+    /// by page, as [`Self::list`] does. Their amounts are requests.
+    pub async fn https_packages(&self) -> Result<Vec<Package>, ApiError> {
+        self.list(PackageList::Https).await
+    }
+
+    /// Lists every package of `list`, page by page, each page retried on
+    /// transient errors. An id on two pages fails the list: the pages
+    /// overlapped (the list shifted while it was read, or the API ignored
+    /// `Offset`), so packages may be missing that no error would show. An
+    /// id twice on one page is kept once.
+    async fn list(&self, list: PackageList) -> Result<Vec<Package>, ApiError> {
+        let action = list.action();
         let mut packages = Vec::new();
         let mut seen = HashSet::new();
         let mut offset = 0u64;
         // What the first page said: a list that outruns it is not read on.
         let mut first: Option<(u64, u64)> = None;
         for pages_read in 1..=MAX_PAGES {
-            let page = with_retries(&self.core.retry, &self.core.account, ACTION, || self.attempt(offset)).await?;
+            let page = with_retries(&self.core.retry, &self.core.account, action, || {
+                self.attempt(list, offset)
+            })
+            .await?;
             let listed = page.packages.len() as u64;
             let mut new = 0u64;
             if offset == 0 {
@@ -93,10 +122,7 @@ impl V3Client {
             seen.extend(on_this_page);
             offset += listed;
             if offset >= page.total {
-                return Ok(Snapshot {
-                    taken_at: Utc::now(),
-                    packages,
-                });
+                return Ok(packages);
             }
             // A page with nothing new (empty) means the list ended before
             // TotalCount: asking on would cost up to MAX_PAGES requests
@@ -123,43 +149,66 @@ impl V3Client {
         Err(malformed(format!("more than {} pages of packages", MAX_PAGES)))
     }
 
-    async fn attempt(&self, offset: u64) -> Result<Page, ApiError> {
-        let result = self.send(offset).await;
-        self.core.observe(ACTION, &result);
+    async fn attempt(&self, list: PackageList, offset: u64) -> Result<Page, ApiError> {
+        let result = self.send(list, offset).await;
+        self.core.observe(list.action(), &result);
         result
     }
 
-    async fn send(&self, offset: u64) -> Result<Page, ApiError> {
+    async fn send(&self, list: PackageList, offset: u64) -> Result<Page, ApiError> {
         let body = serde_json::json!({ "Offset": offset, "Limit": PAGE_LIMIT }).to_string();
-        let answer = self.post(ACTION, body).await?;
+        let answer = self.post(list.action(), body).await?;
         let offset = self.core.offset;
-        parse_off_runtime(answer, move |answer| parse_page_answer(answer, offset)).await
+        parse_off_runtime(answer, move |answer| parse_page_answer_of(list, answer, offset)).await
     }
 
-    /// The account's billed CDN traffic (`Metric` flux) per hour in `area`,
-    /// from `start` to `end` (at most 90 days): the real demand, also while
-    /// no package covers it. Tried once: a refusal is the caller's to judge.
+    /// The account's billed `metric` in `area` per `interval`, from `start`
+    /// to `end` (at most 31 days for these intervals): (point start, bytes
+    /// for flux or requests for HTTPS). It is the real demand, also while no
+    /// package covers it. Tried once: a refusal is the caller's to judge
+    /// ([`ApiError::is_not_permitted`]).
     pub async fn billing_data(
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        area: &str,
+        area: BillingArea,
+        metric: BillingMetric,
+        interval: BillingInterval,
     ) -> Result<Vec<(DateTime<Utc>, f64)>, ApiError> {
         let time = |t: DateTime<Utc>| format_api_time(t, self.core.offset);
         let body = serde_json::json!({
             "StartTime": time(start),
             "EndTime": time(end),
-            "Interval": "hour",
-            "Metric": "flux",
-            "Area": area,
+            "Interval": interval.name(),
+            "Metric": metric.name(),
+            "Area": area.name(),
         })
         .to_string();
         let result = async {
             let answer = self.post(BILLING_ACTION, body).await?;
-            parse_billing(&parse_envelope(&answer)?, self.core.offset)
+            parse_billing(&parse_envelope(&answer)?, self.core.offset, metric)
         }
         .await;
         self.core.observe(BILLING_ACTION, &result);
+        result
+    }
+
+    /// How `resource` is billed in `area` (`DescribePayType`): packages
+    /// deduct only under traffic (or, for HTTPS, request) billing, and the
+    /// cycle says how late they do. HTTPS requests are billed for the world:
+    /// ask with [`BillingArea::Global`]. Tried once, as billing data is.
+    pub async fn pay_type(&self, area: BillingArea, resource: Resource) -> Result<PayType, ApiError> {
+        let kind = match resource {
+            Resource::Traffic => "flux",
+            Resource::HttpsRequests => "https",
+        };
+        let body = serde_json::json!({ "Area": area.name(), "Type": kind, "Product": "cdn" }).to_string();
+        let result = async {
+            let answer = self.post(PAY_TYPE_ACTION, body).await?;
+            parse_pay_type(&parse_envelope(&answer)?, area, resource)
+        }
+        .await;
+        self.core.observe(PAY_TYPE_ACTION, &result);
         result
     }
 

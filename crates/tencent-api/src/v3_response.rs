@@ -1,11 +1,12 @@
 //! Reading API 3.0 answers: the `{"Response": {...}}` envelope with its
-//! `Error` and `RequestId`, and a page of `DescribeTrafficPackages`.
+//! `Error` and `RequestId`, and a page of `DescribeTrafficPackages` or
+//! `DescribeHttpsPackages`.
 
 use super::error::ApiError;
 use super::json_fields::{Fields, as_i64, describe, malformed};
 use super::stream::{ListSeed, Listed, json_error};
-use cdnquota_core::model::Package;
-use chrono::{DateTime, FixedOffset, Utc};
+use cdnquota_core::model::{Package, Region, Resource};
+use chrono::FixedOffset;
 use serde::de;
 use serde_json::{Map, Value};
 
@@ -16,6 +17,42 @@ pub struct Page {
     pub total: u64,
     /// The packages on this page.
     pub packages: Vec<Package>,
+}
+
+/// Which package list a page is of: both are paged alike and their items
+/// share most fields, but not the names of the amounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackageList {
+    /// `DescribeTrafficPackages`: `TrafficPackages`, `Bytes`/`BytesUsed`.
+    Traffic,
+    /// `DescribeHttpsPackages`: `HttpsPackages`, `Size`/`SizeUsed` (requests).
+    Https,
+}
+
+impl PackageList {
+    /// The action that lists it.
+    pub const fn action(self) -> &'static str {
+        match self {
+            PackageList::Traffic => "DescribeTrafficPackages",
+            PackageList::Https => "DescribeHttpsPackages",
+        }
+    }
+
+    /// The field of `Response` that holds the list.
+    pub fn key(self) -> &'static str {
+        match self {
+            PackageList::Traffic => "TrafficPackages",
+            PackageList::Https => "HttpsPackages",
+        }
+    }
+
+    /// The item fields of the size and the amount used.
+    fn amounts(self) -> (&'static str, &'static str) {
+        match self {
+            PackageList::Traffic => ("Bytes", "BytesUsed"),
+            PackageList::Https => ("Size", "SizeUsed"),
+        }
+    }
 }
 
 /// Checks the envelope and returns `Response`; `Response.Error` becomes
@@ -43,51 +80,6 @@ pub fn parse_envelope(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     Ok(response)
 }
 
-/// Reads `DescribeBillingData`'s answer: (hour start, bytes) for every
-/// hour of every resource's `flux` data, summed where resources overlap.
-pub fn parse_billing(
-    response: &Map<String, Value>,
-    offset: FixedOffset,
-) -> Result<Vec<(DateTime<Utc>, f64)>, ApiError> {
-    let Some(Value::Array(data)) = response.get("Data") else {
-        return Err(malformed("Response.Data: expected a list of resources"));
-    };
-    let mut hours: std::collections::BTreeMap<DateTime<Utc>, f64> = std::collections::BTreeMap::new();
-    for (i, resource) in data.iter().enumerate() {
-        let Some(Value::Array(billing)) = resource.get("BillingData") else {
-            return Err(malformed(format!("Response.Data[{i}].BillingData: expected a list")));
-        };
-        for series in billing
-            .iter()
-            .filter(|b| b.get("Metric").and_then(Value::as_str) == Some("flux"))
-        {
-            let Some(Value::Array(points)) = series.get("DetailData") else {
-                return Err(malformed(format!(
-                    "Response.Data[{i}].BillingData.DetailData: expected a list"
-                )));
-            };
-            for point in points {
-                let time = point
-                    .get("Time")
-                    .and_then(Value::as_str)
-                    .and_then(|t| super::json_fields::parse_api_time(t, offset))
-                    .ok_or_else(|| {
-                        malformed(format!(
-                            "Response.Data[{i}]: a DetailData Time is not \"YYYY-MM-DD HH:MM:SS\""
-                        ))
-                    })?;
-                let value = point
-                    .get("Value")
-                    .and_then(Value::as_f64)
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| malformed(format!("Response.Data[{i}]: a DetailData Value is not a byte count")))?;
-                *hours.entry(time).or_default() += value;
-            }
-        }
-    }
-    Ok(hours.into_iter().collect())
-}
-
 /// What a `Status` word means for deduction. Tencent documents no closed
 /// list, so a word not known here counts as not usable (an alarm rather
 /// than silence) and is shown as reported.
@@ -99,19 +91,21 @@ fn status_flags(status: &str) -> (bool, bool) {
     }
 }
 
-/// Reads `TrafficPackages[i]`.
-fn parse_item(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, ApiError> {
+/// Reads item `i` of `list`.
+fn parse_item(list: PackageList, i: usize, item: &Value, offset: FixedOffset) -> Result<Package, ApiError> {
+    let key = list.key();
     let Value::Object(object) = item else {
         return Err(malformed(format!(
-            "TrafficPackages[{i}]: expected an object, got {}",
+            "{key}[{i}]: expected an object, got {}",
             describe(item)
         )));
     };
-    let f = Fields::new(object, format!("TrafficPackages[{i}]"));
-    let size_bytes = f.bytes("Bytes")?;
+    let f = Fields::new(object, format!("{key}[{i}]"));
+    let (size_field, used_field) = list.amounts();
+    let size_bytes = f.bytes(size_field)?;
     let status = f
         .text("Status")
-        .ok_or_else(|| malformed(format!("TrafficPackages[{i}].Status is missing")))?;
+        .ok_or_else(|| malformed(format!("{key}[{i}].Status is missing")))?;
     let (enabled, expired) = status_flags(&status);
     let kind = f.text("Type");
     let created_at = match object.get("CreateTime") {
@@ -128,16 +122,25 @@ fn parse_item(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, Ap
     // A package without `Region` is an answer from before regions were
     // reported: mainland, as the v2 list is. A number outside the nine is
     // refused: counting it in some pool would be a guess about money.
-    let region = match object.get("Region") {
-        None | Some(Value::Null) => cdnquota_core::model::Region::Mainland,
-        Some(v) => as_i64(v)
-            .and_then(cdnquota_core::model::Region::from_code)
-            .ok_or_else(|| {
-                malformed(format!(
-                    "TrafficPackages[{i}].Region: expected 0 to 8, got {}",
-                    describe(v)
-                ))
-            })?,
+    // HTTPS request packages have no `Region`: they deduct worldwide.
+    let (region, resource) = match list {
+        PackageList::Https => (Region::Global, Resource::HttpsRequests),
+        PackageList::Traffic => match object.get("Region") {
+            None | Some(Value::Null) => (Region::Mainland, Resource::Traffic),
+            Some(v) => as_i64(v).and_then(Region::from_code).map_or_else(
+                || {
+                    Err(malformed(format!(
+                        "{key}[{i}].Region: expected 0 to 8, got {}",
+                        describe(v)
+                    )))
+                },
+                |region| Ok((region, Resource::Traffic)),
+            )?,
+        },
+    };
+    let fallback_title = || match resource {
+        Resource::Traffic => cdnquota_core::units::format_size_exact(size_bytes),
+        Resource::HttpsRequests => format!("{size_bytes} requests"),
     };
     let extension_mode = object
         .get("ExtensionMode")
@@ -145,11 +148,9 @@ fn parse_item(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, Ap
         .and_then(cdnquota_core::model::ExtensionMode::from_code);
     Ok(Package {
         id: f.id("Id")?,
-        title: kind
-            .clone()
-            .unwrap_or_else(|| cdnquota_core::units::format_size_exact(size_bytes)),
+        title: kind.clone().unwrap_or_else(fallback_title),
         size_bytes,
-        used_bytes: f.bytes("BytesUsed")?,
+        used_bytes: f.bytes(used_field)?,
         created_at,
         enabled_at: window("TrueEnableTime", "EnableTime")?,
         expires_at: window("TrueExpireTime", "ExpireTime")?,
@@ -161,12 +162,12 @@ fn parse_item(i: usize, item: &Value, offset: FixedOffset) -> Result<Package, Ap
         area: f.text("Area"),
         extension_mode,
         region,
-        resource: cdnquota_core::model::Resource::Traffic,
+        resource,
     })
 }
 
-/// Reads `TotalCount` and what `TrafficPackages` held into a page.
-fn page_of(total: Option<&Value>, listed: Option<Listed>) -> Result<Page, ApiError> {
+/// Reads `TotalCount` and what the list field of `list` held into a page.
+fn page_of(list: PackageList, total: Option<&Value>, listed: Option<Listed>) -> Result<Page, ApiError> {
     let total = total
         .and_then(as_i64)
         .and_then(|n| u64::try_from(n).ok())
@@ -187,7 +188,8 @@ fn page_of(total: Option<&Value>, listed: Option<Listed>) -> Result<Page, ApiErr
                 _ => "nothing".to_string(),
             };
             Err(malformed(format!(
-                "Response.TrafficPackages: expected a list, got {got}"
+                "Response.{}: expected a list, got {got}",
+                list.key()
             )))
         }
     }
@@ -195,27 +197,37 @@ fn page_of(total: Option<&Value>, listed: Option<Listed>) -> Result<Page, ApiErr
 
 /// Reads a `DescribeTrafficPackages` page.
 pub fn parse_page(response: &Map<String, Value>, offset: FixedOffset) -> Result<Page, ApiError> {
-    let listed = match response.get("TrafficPackages") {
+    parse_page_of(PackageList::Traffic, response, offset)
+}
+
+/// Reads a page of `list` from its `Response`.
+pub fn parse_page_of(list: PackageList, response: &Map<String, Value>, offset: FixedOffset) -> Result<Page, ApiError> {
+    let listed = match response.get(list.key()) {
         Some(Value::Array(items)) => Some(Listed::Items(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| parse_item(i, item, offset))
+                .map(|(i, item)| parse_item(list, i, item, offset))
                 .collect(),
         )),
         Some(Value::Null) => Some(Listed::Null),
         Some(other) => Some(Listed::Other(other.clone())),
         None => None,
     };
-    page_of(response.get("TotalCount"), listed)
+    page_of(list, response.get("TotalCount"), listed)
 }
 
 /// Reads a whole `DescribeTrafficPackages` answer into a page, as
 /// [`parse_envelope`] and [`parse_page`] do, but one package at a time: a
 /// page of 1,000 never exists as a JSON tree.
 pub fn parse_page_answer(body: &[u8], offset: FixedOffset) -> Result<Page, ApiError> {
+    parse_page_answer_of(PackageList::Traffic, body, offset)
+}
+
+/// Reads a whole answer listing `list`, as [`parse_page_answer`] does.
+pub fn parse_page_answer_of(list: PackageList, body: &[u8], offset: FixedOffset) -> Result<Page, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let root = de::DeserializeSeed::deserialize(RootSeed(offset), &mut de).map_err(json_error)?;
+    let root = de::DeserializeSeed::deserialize(RootSeed(list, offset), &mut de).map_err(json_error)?;
     de.end().map_err(json_error)?;
     let Some(response) = root else {
         return Err(malformed("field `Response` is missing"));
@@ -228,7 +240,7 @@ pub fn parse_page_answer(body: &[u8], offset: FixedOffset) -> Result<Page, ApiEr
             request_id: text(response.request_id.as_ref()),
         });
     }
-    page_of(response.total.as_ref(), response.packages)
+    page_of(list, response.total.as_ref(), response.packages)
 }
 
 /// The fields of `Response` that matter, the packages already read.
@@ -240,7 +252,7 @@ struct ResponseParts {
 }
 
 /// The root object: `Response`, or `None` when it is missing or not an object.
-struct RootSeed(FixedOffset);
+struct RootSeed(PackageList, FixedOffset);
 
 impl<'de> de::DeserializeSeed<'de> for RootSeed {
     type Value = Option<ResponseParts>;
@@ -261,7 +273,7 @@ impl<'de> de::Visitor<'de> for RootSeed {
         let mut response = None;
         while let Some(key) = map.next_key::<String>()? {
             if key == "Response" {
-                response = map.next_value_seed(ResponseSeed(self.0))?;
+                response = map.next_value_seed(ResponseSeed(self.0, self.1))?;
             } else {
                 map.next_value::<de::IgnoredAny>()?;
             }
@@ -270,7 +282,7 @@ impl<'de> de::Visitor<'de> for RootSeed {
     }
 }
 
-struct ResponseSeed(FixedOffset);
+struct ResponseSeed(PackageList, FixedOffset);
 
 impl<'de> de::DeserializeSeed<'de> for ResponseSeed {
     type Value = Option<ResponseParts>;
@@ -294,14 +306,15 @@ impl<'de> de::Visitor<'de> for ResponseSeed {
             total: None,
             packages: None,
         };
-        let offset = self.0;
+        let (list, offset) = (self.0, self.1);
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "Error" => parts.error = Some(map.next_value()?),
                 "RequestId" => parts.request_id = Some(map.next_value()?),
                 "TotalCount" => parts.total = Some(map.next_value()?),
-                "TrafficPackages" => {
-                    parts.packages = Some(map.next_value_seed(ListSeed(|i, item: &Value| parse_item(i, item, offset)))?)
+                k if k == list.key() => {
+                    parts.packages =
+                        Some(map.next_value_seed(ListSeed(|i, item: &Value| parse_item(list, i, item, offset)))?)
                 }
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
@@ -387,23 +400,56 @@ mod tests {
     }
 
     #[test]
-    fn billing_data_is_read_by_the_hour() {
-        let answer = r#"{"Response": {"RequestId": "r", "Interval": "hour", "Data": [{"Resource": "all",
-            "BillingData": [{"Metric": "flux", "DetailData": [
-                {"Time": "2026-06-01 00:00:00", "Value": 1000},
-                {"Time": "2026-06-01 01:00:00", "Value": 2500.0}],
-             "SummarizedData": {"Name": "sum", "Value": 3500}}]}]}}"#;
-        let hours = parse_billing(&parse_envelope(answer.as_bytes()).unwrap(), cst()).unwrap();
-        let utc = |t: &str| crate::json_fields::parse_api_time(t, cst()).unwrap();
+    fn an_https_page_is_read_as_requests_in_the_global_pool() {
+        let body = r#"{"Response": {"RequestId": "r", "TotalCount": 2, "HttpsPackages": [
+            {"Id": 31, "Type": "HTTPS请求包", "Size": 10000000, "SizeUsed": 2500000, "Status": "enabled",
+             "CreateTime": "2026-01-01 00:00:00", "EnableTime": "2026-01-01 00:00:00",
+             "ExpireTime": "2027-01-01 00:00:00", "TrueEnableTime": "2026-01-01 00:00:00",
+             "TrueExpireTime": "2027-01-01 00:59:59", "Area": "global", "AutoExtension": false,
+             "ExtensionMode": 1, "Region": 6},
+            {"Id": 32, "Size": 500, "SizeUsed": 0, "Status": "disabled",
+             "EnableTime": "2027-01-01 00:00:00", "ExpireTime": "2028-01-01 00:00:00"}
+        ]}}"#;
+        let whole = parse_envelope(body.as_bytes()).and_then(|r| parse_page_of(PackageList::Https, &r, cst()));
+        let page = parse_page_answer_of(PackageList::Https, body.as_bytes(), cst()).unwrap();
+        assert_eq!(whole.as_ref(), Ok(&page));
+        let p = &page.packages[0];
+        assert_eq!((p.size_bytes, p.used_bytes), (10_000_000, 2_500_000));
+        // A `Region` on an HTTPS package does not move it out of the world pool.
+        assert_eq!((p.region, p.resource), (Region::Global, Resource::HttpsRequests));
+        assert_eq!((p.title.as_str(), p.area.as_deref()), ("HTTPS请求包", Some("global")));
         assert_eq!(
-            hours,
-            vec![
-                (utc("2026-06-01 00:00:00"), 1000.0),
-                (utc("2026-06-01 01:00:00"), 2500.0)
-            ]
+            p.expires_at,
+            crate::json_fields::parse_api_time("2027-01-01 00:59:59", cst()).unwrap()
         );
-        let bad = r#"{"Response": {"RequestId": "r", "Data": [{"BillingData": [{"Metric": "flux", "DetailData": [{"Time": "x", "Value": 1}]}]}]}}"#;
-        assert!(parse_billing(&parse_envelope(bad.as_bytes()).unwrap(), cst()).is_err());
+        assert_eq!(page.packages[1].title, "500 requests");
+        assert!(!page.packages[1].enabled);
+        // The traffic list's key is not read as HTTPS packages, nor the other way round.
+        assert!(parse_page_answer_of(PackageList::Traffic, body.as_bytes(), cst()).is_err());
+        let no_used = body.replace("\"SizeUsed\": 0,", "");
+        let err = parse_page_answer_of(PackageList::Https, no_used.as_bytes(), cst()).unwrap_err();
+        assert!(
+            err.to_string().contains("HttpsPackages[1].SizeUsed is missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_traffic_package_is_in_its_region() {
+        let page = |region: &str| {
+            format!(
+                r#"{{"Response": {{"TotalCount": 1, "TrafficPackages": [{{"Id": 1, "Bytes": 5, "BytesUsed": 0,
+                "Status": "enabled", "EnableTime": "2026-01-01 00:00:00", "ExpireTime": "2027-01-01 00:00:00"{region}}}]}}}}"#
+            )
+        };
+        let region = |r: &str| both_ways(&page(r)).map(|p| p.packages[0].pool());
+        let europe = region(", \"Region\": 6").unwrap();
+        assert_eq!((europe.region, europe.resource), (Region::Europe, Resource::Traffic));
+        assert_eq!(region(", \"Region\": \"8\"").unwrap().region, Region::Africa);
+        assert_eq!(region("").unwrap().region, Region::Mainland);
+        assert_eq!(region(", \"Region\": null").unwrap().region, Region::Mainland);
+        let err = region(", \"Region\": 9").unwrap_err();
+        assert!(err.to_string().contains("TrafficPackages[0].Region"), "{err}");
     }
 
     #[test]
