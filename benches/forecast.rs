@@ -19,7 +19,7 @@
 use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::replay::{Replay, Step};
 use cdnquota_core::settings::AlertSettings;
-use cdnquota_core::settings::Thresholds;
+use cdnquota_core::settings::{PoolThresholds, Thresholds};
 use cdnquota_sim::trace::{Trace, generate};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Instant;
@@ -114,10 +114,14 @@ struct Score {
 
 fn replay(trace: &Trace, model: ForecastModel) -> Vec<Step> {
     let lines = trace.to_jsonl(CHINA_STANDARD_TIME);
-    let mut replay = Replay::new(Thresholds::default(), AlertSettings::default(), model);
+    let mut replay = Replay::new(PoolThresholds::default(), AlertSettings::default(), model);
+    let billed = std::collections::BTreeMap::new();
     lines
         .lines()
-        .map(|l| replay.step(parse_record(l, CHINA_STANDARD_TIME).expect("a trace record parses")))
+        .map(|l| {
+            let snapshot = parse_record(l, CHINA_STANDARD_TIME).expect("a trace record parses");
+            replay.step(snapshot, &[], &billed)
+        })
         .collect()
 }
 
@@ -166,8 +170,8 @@ fn score(trace: &Trace, model: ForecastModel, s: &mut Score) {
                         "{}{:.0}h[c{:+.0} e{:+.0}]",
                         if c.firing { "+" } else { "-" },
                         (e.dry_at - c.at).num_minutes() as f64 / 60.0,
-                        h(st.poll.depletion_at),
-                        h(st.poll.depletion_early_at)
+                        h(st.mainland().and_then(|p| p.depletion_at)),
+                        h(st.mainland().and_then(|p| p.depletion_early_at))
                     )
                 })
                 .collect();
@@ -183,11 +187,11 @@ fn score(trace: &Trace, model: ForecastModel, s: &mut Score) {
         }
         let probe = e.dry_at - TimeDelta::hours(72);
         if probe > e.from
-            && let Some(st) = steps.iter().find(|st| st.poll.at >= probe)
+            && let Some(st) = steps.iter().find(|st| st.at >= probe)
         {
             let err = st
-                .poll
-                .depletion_at
+                .mainland()
+                .and_then(|p| p.depletion_at)
                 .map_or(f64::INFINITY, |d| (d - e.dry_at).num_minutes().abs() as f64 / 60.0);
             s.errors_72h.push(err);
         }

@@ -360,7 +360,9 @@ fn pushes_carry_stable_labels_and_the_queue_outlives_an_outage_and_a_restart() {
         "basic auth as configured"
     );
     let labels: Vec<&String> = alert["labels"].as_object().unwrap().keys().collect();
-    assert_eq!(labels, ["account", "alertname", "severity"]);
+    assert_eq!(labels, ["account", "alertname", "region", "resource", "severity"]);
+    assert_eq!(alert["labels"]["region"], "mainland");
+    assert_eq!(alert["labels"]["resource"], "traffic");
     assert!(
         alert["annotations"]["summary"]
             .as_str()

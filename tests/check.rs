@@ -154,10 +154,17 @@ fn json_output_carries_state_and_numbers() {
     assert_eq!(v["exit_code"], 1);
     let a = &v["accounts"][0];
     assert_eq!(a["account"], "main");
-    assert_eq!(a["assessment"]["totals"]["remaining_bytes"], 190 * GB);
-    assert_eq!(a["assessment"]["totals"]["usable_packages"], 2);
-    assert_eq!(a["assessment"]["findings"][0]["rule"], "PoolLow");
-    assert_eq!(a["assessment"]["packages"].as_array().unwrap().len(), 2);
+    // One pool per billing region; a v2 account has the mainland one.
+    let pool = &a["assessment"]["pools"][0];
+    assert_eq!(a["assessment"]["pools"].as_array().unwrap().len(), 1);
+    assert_eq!(pool["pool"]["region"], "mainland");
+    assert_eq!(pool["pool"]["resource"], "traffic");
+    assert_eq!(pool["totals"]["remaining_bytes"], 190 * GB);
+    assert_eq!(pool["totals"]["usable_packages"], 2);
+    assert_eq!(pool["findings"][0]["rule"], "PoolLow");
+    assert_eq!(pool["findings"][0]["pool"]["region"], "mainland");
+    assert_eq!(pool["packages"].as_array().unwrap().len(), 2);
+    assert_eq!(pool["packages"][0]["region"], "mainland");
 }
 
 #[test]
@@ -332,8 +339,8 @@ fn with_the_daemons_history_the_check_forecasts_the_run_dry() {
         wait_until(std::time::Duration::from_secs(20), || {
             metric(
                 &daemon.metrics(),
-                "cdnquota_account_depletion_timestamp_seconds",
-                "account=\"main\"",
+                "cdnquota_pool_depletion_timestamp_seconds",
+                "account=\"main\",region=\"mainland\"",
             )
             .is_some()
                 && history.exists()

@@ -128,7 +128,11 @@ fn polling_goes_on_when_the_wall_clock_steps_back_and_forward_an_hour() {
     assert!(!log.contains("no poll has finished"), "polling never stopped:\n{log}");
     let m = d.metrics();
     assert_ne!(
-        metric(&m, "cdnquota_alert_firing", "account=\"main\",alert=\"PollFailing\""),
+        metric(
+            &m,
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"PollFailing\",region=\"\""
+        ),
         Some(1.0),
         "{m}"
     );
@@ -169,7 +173,7 @@ fn poll_failing_fires_after_the_clock_steps_back_if_polls_stop() {
             wait_until(Duration::from_secs(30), || metric(
                 &d.metrics(),
                 "cdnquota_alert_firing",
-                "account=\"main\",alert=\"PollFailing\""
+                "account=\"main\",alert=\"PollFailing\",region=\"\""
             ) == Some(1.0)),
             "hang = {hang}: PollFailing did not fire; log:\n{}",
             d.log()

@@ -94,7 +94,11 @@ fn a_restart_while_firing_neither_repeats_early_nor_forgets_to_repeat() {
     assert!(header(&mails[0], "Subject").starts_with("[CRITICAL] main: CDN traffic pool exhausted (+1 more)"));
     let m = first.metrics();
     assert_eq!(
-        metric(&m, "cdnquota_alert_firing", "account=\"main\",alert=\"PoolExhausted\""),
+        metric(
+            &m,
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"PoolExhausted\",region=\"mainland\""
+        ),
         Some(1.0),
         "{m}"
     );

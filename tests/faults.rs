@@ -137,11 +137,19 @@ fn one_empty_package_list_orders_nothing_a_confirmed_shortfall_orders_once() {
     assert!(d.log().contains("listed no packages"), "{}", d.log());
     let m = d.metrics();
     assert_eq!(
-        metric(&m, "cdnquota_account_remaining_bytes", "account=\"main\""),
+        metric(
+            &m,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\""
+        ),
         Some(600.0 * GB as f64)
     );
     assert_eq!(
-        metric(&m, "cdnquota_alert_firing", "account=\"main\",alert=\"PoolExhausted\""),
+        metric(
+            &m,
+            "cdnquota_alert_firing",
+            "account=\"main\",alert=\"PoolExhausted\",region=\"mainland\""
+        ),
         None,
         "{m}"
     );
@@ -173,8 +181,8 @@ fn one_poll_reading_no_usage_orders_nothing() {
     d.wait_for("a rate", Duration::from_secs(10), || {
         metric(
             &d.metrics(),
-            "cdnquota_account_consumption_bytes_per_second",
-            "account=\"main\"",
+            "cdnquota_pool_consumption_bytes_per_second",
+            "account=\"main\",region=\"mainland\"",
         )
         .is_some()
     });
@@ -192,8 +200,8 @@ fn one_poll_reading_no_usage_orders_nothing() {
     );
     let rate = metric(
         &d.metrics(),
-        "cdnquota_account_consumption_bytes_per_second",
-        "account=\"main\"",
+        "cdnquota_pool_consumption_bytes_per_second",
+        "account=\"main\",region=\"mainland\"",
     )
     .unwrap();
     assert!(rate < 1.0e7, "the glitch counted as traffic: {rate} B/s");
@@ -201,7 +209,7 @@ fn one_poll_reading_no_usage_orders_nothing() {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
-            "account=\"main\",alert=\"DepletionForecast\""
+            "account=\"main\",alert=\"DepletionForecast\",region=\"mainland\""
         ),
         None
     );
@@ -232,7 +240,7 @@ fn a_ledger_out_of_reach_never_claims_an_interrupted_order() {
             metric(
                 &m,
                 "cdnquota_alert_firing",
-                &format!("account=\"main\",alert=\"{alert}\""),
+                &format!("account=\"main\",alert=\"{alert}\",region=\"\""),
             )
         };
         assert_eq!(firing("OrderOutcomeUnknown"), None, "{mode}: {m}");
@@ -414,7 +422,7 @@ fn polling_that_stops_fires_poll_failing_whatever_the_schedule() {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
-            "account=\"main\",alert=\"PollFailing\"",
+            "account=\"main\",alert=\"PollFailing\",region=\"\"",
         ) == Some(1.0)
     });
     assert!(d.log().contains("no poll has finished"), "{}", d.log());
@@ -438,7 +446,11 @@ fn a_state_json_directory_is_moved_aside_and_the_daemon_watches() {
     let a = loopback_addr();
     let d = Daemon::start(&config(dir.path(), &sim, &a, "", ""), &a);
     d.wait_for("a poll", Duration::from_secs(10), || {
-        metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"main\"") == Some(900.0 * GB as f64)
+        metric(
+            &d.metrics(),
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\"",
+        ) == Some(900.0 * GB as f64)
     });
     assert_eq!(metric(&d.metrics(), "cdnquota_state_save_success", ""), Some(1.0));
     assert!(d.log().contains("moved it to"), "{}", d.log());
@@ -487,14 +499,18 @@ fn a_corrupt_state_in_a_read_only_state_dir_runs_from_memory_and_says_so() {
         log,
     };
     d.wait_for("the pool values", Duration::from_secs(15), || {
-        metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"main\"") == Some(50.0 * GB as f64)
+        metric(
+            &d.metrics(),
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\"",
+        ) == Some(50.0 * GB as f64)
     });
     // Alerts still fire from memory.
     d.wait_for("PoolLow firing", Duration::from_secs(10), || {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
-            "account=\"main\",alert=\"PoolLow\"",
+            "account=\"main\",alert=\"PoolLow\",region=\"mainland\"",
         ) == Some(1.0)
     });
     assert_eq!(metric(&d.metrics(), "cdnquota_state_save_success", ""), Some(0.0));
@@ -524,7 +540,7 @@ fn a_v2_package_listed_twice_is_counted_once_and_said() {
     });
     let m = d.metrics();
     assert_eq!(
-        metric(&m, "cdnquota_account_size_bytes", "account=\"main\""),
+        metric(&m, "cdnquota_pool_size_bytes", "account=\"main\",region=\"mainland\""),
         Some(900.0 * GB as f64),
         "{m}"
     );
@@ -548,7 +564,7 @@ fn a_huge_api_error_text_is_cut_everywhere_it_shows() {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
-            "account=\"main\",alert=\"PollFailing\"",
+            "account=\"main\",alert=\"PollFailing\",region=\"\"",
         ) == Some(1.0)
     });
     let longest = d.log().lines().map(str::len).max().unwrap_or(0);
@@ -595,7 +611,7 @@ fn quiet_polls_do_not_rewrite_the_state_file() {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
-            "account=\"main\",alert=\"PoolLow\"",
+            "account=\"main\",alert=\"PoolLow\",region=\"mainland\"",
         ) == Some(1.0)
     });
     std::thread::sleep(Duration::from_secs(1));

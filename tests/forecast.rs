@@ -52,8 +52,8 @@ fn the_first_poll_after_a_restart_has_the_rate_and_the_forecast() {
     wait("a rate", &d, || {
         metric(
             &d.metrics(),
-            "cdnquota_account_consumption_bytes_per_second",
-            "account=\"main\"",
+            "cdnquota_pool_consumption_bytes_per_second",
+            "account=\"main\",region=\"mainland\"",
         )
         .is_some()
     });
@@ -72,18 +72,27 @@ fn the_first_poll_after_a_restart_has_the_rate_and_the_forecast() {
     wait("the first poll", &d, || published(&d));
     let m = d.metrics();
     assert_eq!(polls(&d), 1.0, "more than one poll already; {m}");
-    let rate = metric(&m, "cdnquota_account_consumption_bytes_per_second", "account=\"main\"")
-        .unwrap_or_else(|| panic!("no rate at the first poll after a restart:\n{m}"));
+    let rate = metric(
+        &m,
+        "cdnquota_pool_consumption_bytes_per_second",
+        "account=\"main\",region=\"mainland\"",
+    )
+    .unwrap_or_else(|| panic!("no rate at the first poll after a restart:\n{m}"));
     assert!((rate - 1.0e8).abs() < 2.0e7, "{rate}");
-    let dry = metric(&m, "cdnquota_account_depletion_timestamp_seconds", "account=\"main\"").expect("a forecast");
+    let dry = metric(
+        &m,
+        "cdnquota_pool_depletion_timestamp_seconds",
+        "account=\"main\",region=\"mainland\"",
+    )
+    .expect("a forecast");
     // 900 GB at 100 MB/s: 2.5 hours.
     let hours = (dry - Utc::now().timestamp() as f64) / 3600.0;
     assert!((2.0..3.0).contains(&hours), "{hours} h");
     assert!(
         metric(
             &m,
-            "cdnquota_account_depletion_early_timestamp_seconds",
-            "account=\"main\""
+            "cdnquota_pool_depletion_early_timestamp_seconds",
+            "account=\"main\",region=\"mainland\""
         )
         .is_some()
     );
@@ -149,10 +158,20 @@ fn billing_data_gives_the_forecast_a_month_of_history_at_the_first_poll() {
     let d = Daemon::start(&cfg, &a);
     wait("the first poll", &d, || published(&d));
     let m = d.metrics();
-    let history = metric(&m, "cdnquota_account_forecast_history_seconds", "account=\"main\"").unwrap_or(0.0);
+    let history = metric(
+        &m,
+        "cdnquota_pool_forecast_history_seconds",
+        "account=\"main\",region=\"mainland\"",
+    )
+    .unwrap_or(0.0);
     assert!(history >= 29.0 * 86_400.0, "{history} s of history; {m}");
     assert!(
-        metric(&m, "cdnquota_account_depletion_timestamp_seconds", "account=\"main\"").is_some(),
+        metric(
+            &m,
+            "cdnquota_pool_depletion_timestamp_seconds",
+            "account=\"main\",region=\"mainland\""
+        )
+        .is_some(),
         "{m}"
     );
     let billed = sim
@@ -161,8 +180,10 @@ fn billing_data_gives_the_forecast_a_month_of_history_at_the_first_poll() {
         .iter()
         .filter(|a| *a == "DescribeBillingData")
         .count();
-    assert_eq!(billed, 1, "billing data is read once at start");
-    assert!(d.log().contains("hour(s) of billed traffic"), "{}", d.log());
+    // Once for the hours of the last 30 days, once for the recent 5-minute
+    // points that measure the deduction lag.
+    assert_eq!(billed, 2, "billing data is read once of each kind at start");
+    assert!(d.log().contains("hour(s) of billing data"), "{}", d.log());
 }
 
 #[test]
@@ -181,8 +202,8 @@ fn a_v3_key_refused_billing_data_still_polls_and_forecasts() {
         wait("a forecast from the daemon's own polls", &d, || {
             metric(
                 &d.metrics(),
-                "cdnquota_account_depletion_timestamp_seconds",
-                "account=\"main\"",
+                "cdnquota_pool_depletion_timestamp_seconds",
+                "account=\"main\",region=\"mainland\"",
             )
             .is_some()
         });

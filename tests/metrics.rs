@@ -250,8 +250,9 @@ fn the_exposition_says_what_the_accounts_hold() {
         "package_expiry_timestamp_seconds",
         "package_usable",
         "package_info",
-        "account_remaining_bytes",
-        "account_size_bytes",
+        "pool_remaining_bytes",
+        "pool_size_bytes",
+        "pool_undeducted_bytes",
         "poll_success",
         "build_info",
     ] {
@@ -289,7 +290,10 @@ fn the_exposition_says_what_the_accounts_hold() {
     let find = |id: &str| packages.iter().find(|p| p.id.to_string() == id).unwrap().clone();
     for (id, usable) in [(&big, 1.0), (&small, 1.0), (&future, 0.0), (&recent, 0.0)] {
         let p = find(id);
-        let labels = format!("account=\"main\",package_id=\"{id}\",title=\"{}\"", p.title);
+        let labels = format!(
+            "account=\"main\",package_id=\"{id}\",region=\"mainland\",title=\"{}\"",
+            p.title
+        );
         let value = |name: &str| sample(&text, &format!("cdnquota_package_{name}"), &labels);
         assert_eq!(value("size_bytes"), Some(p.size_bytes as f64), "{id}");
         assert_eq!(value("used_bytes"), Some(p.used_bytes), "{id}");
@@ -311,7 +315,7 @@ fn the_exposition_says_what_the_accounts_hold() {
         );
         assert!(
             text.contains(&format!(
-                "package_id=\"{id}\",package_type=\"\",status=\"\",title=\"{}\"}} 1",
+                "package_id=\"{id}\",package_type=\"\",region=\"mainland\",resource=\"traffic\",status=\"\",title=\"{}\"}} 1",
                 p.title
             )),
             "{id}"
@@ -323,22 +327,34 @@ fn the_exposition_says_what_the_accounts_hold() {
         "{old} has series:\n{text}"
     );
     assert_eq!(
-        sample(&text, "cdnquota_account_size_bytes", "account=\"main\""),
+        sample(
+            &text,
+            "cdnquota_pool_size_bytes",
+            "account=\"main\",region=\"mainland\""
+        ),
         Some((1050 * GB) as f64)
     );
     assert_eq!(
-        sample(&text, "cdnquota_account_remaining_bytes", "account=\"main\""),
+        sample(
+            &text,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\""
+        ),
         Some((950 * GB) as f64)
     );
     // The second account is in the same family blocks.
-    let labels = format!("account=\"second\",package_id=\"{b_id}\",title=\"{b_title}\"");
+    let labels = format!("account=\"second\",package_id=\"{b_id}\",region=\"mainland\",title=\"{b_title}\"");
     assert_eq!(
         sample(&text, "cdnquota_package_used_bytes", &labels),
         Some(GB as f64),
         "{text}"
     );
     assert_eq!(
-        sample(&text, "cdnquota_account_remaining_bytes", "account=\"second\""),
+        sample(
+            &text,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"second\",region=\"mainland\""
+        ),
         Some((499 * GB) as f64)
     );
     // The status page leaves the long-expired package out too, and says so.

@@ -179,7 +179,7 @@ fn the_cap_stops_a_third_order_and_alerts() {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
-            "account=\"main\",alert=\"OrderCapReached\"",
+            "account=\"main\",alert=\"OrderCapReached\",region=\"\"",
         ) == Some(1.0)
     });
     std::thread::sleep(Duration::from_secs(2));
@@ -343,7 +343,7 @@ fn a_crash_at_any_step_never_orders_twice() {
             let unknown = metric(
                 &m,
                 "cdnquota_alert_firing",
-                "account=\"main\",alert=\"OrderOutcomeUnknown\"",
+                "account=\"main\",alert=\"OrderOutcomeUnknown\",region=\"\"",
             );
             if point == "after-ids" {
                 // The outcome was recorded: an outstanding order, and its
@@ -394,7 +394,7 @@ fn a_busy_ledger_does_not_resolve_order_alerts() {
         metric(
             &d.metrics(),
             "cdnquota_alert_firing",
-            "account=\"main\",alert=\"OrderOutcomeUnknown\"",
+            "account=\"main\",alert=\"OrderOutcomeUnknown\",region=\"\"",
         ) == Some(1.0)
     };
     wait("OrderOutcomeUnknown", &d, firing);

@@ -71,7 +71,7 @@ fn promtool_finds_no_problem_in_the_metrics_and_the_rules_pass_their_tests() {
         .unwrap();
     let text = String::from_utf8_lossy(&rules.stdout);
     assert!(
-        rules.status.success() && text.contains("SUCCESS: 7 rules found"),
+        rules.status.success() && text.contains("SUCCESS: 11 rules found"),
         "{text}{}",
         String::from_utf8_lossy(&rules.stderr)
     );
@@ -139,7 +139,7 @@ fn a_real_prometheus_scrapes_the_daemon() {
         v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
     };
     let up = wait_until(Duration::from_secs(30), || value(&query("up")) == Some(1.0));
-    let remaining = value(&query("cdnquota_account_remaining_bytes{account=\"main\"}"));
+    let remaining = value(&query("cdnquota_pool_remaining_bytes{account=\"main\"}"));
     let series = value(&query("count(cdnquota_package_used_bytes)"));
     let used = value(&query(&format!(
         "cdnquota_package_used_bytes{{account=\"second\",package_id=\"{second_id}\"}}"
@@ -293,7 +293,11 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one() {
     hup();
     wait_success(&d, "second");
     assert_eq!(
-        metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"second\""),
+        metric(
+            &d.metrics(),
+            "cdnquota_pool_remaining_bytes",
+            "account=\"second\",region=\"mainland\""
+        ),
         Some((500 * GB) as f64)
     );
 
@@ -336,7 +340,10 @@ fn sigterm_exits_0_with_the_state_flushed() {
     );
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("state/state.json")).unwrap()).unwrap();
-    assert_eq!(state["alerts"]["alerts"]["main/PoolLow"]["phase"], "firing", "{state}");
+    assert_eq!(
+        state["alerts"]["alerts"]["main/PoolLow@mainland"]["phase"], "firing",
+        "{state}"
+    );
 }
 
 #[test]
@@ -389,7 +396,7 @@ fn defined_metrics() -> std::collections::BTreeSet<String> {
 fn the_dashboard_and_the_rules_use_only_metrics_that_exist() {
     let defined = defined_metrics();
     assert!(
-        defined.contains("cdnquota_account_remaining_bytes") && defined.contains("cdnquota_outbox_pending"),
+        defined.contains("cdnquota_pool_remaining_bytes") && defined.contains("cdnquota_outbox_pending"),
         "{defined:?}"
     );
     for file in ["deploy/grafana-dashboard.json", "deploy/cdnquota.rules.yml"] {

@@ -173,8 +173,8 @@ fn a_reload_polls_only_the_accounts_whose_api_settings_changed() {
         assert!(
             metric(
                 &m,
-                "cdnquota_account_remaining_bytes",
-                &format!("account=\"{account}\"")
+                "cdnquota_pool_remaining_bytes",
+                &format!("account=\"{account}\",region=\"mainland\"")
             )
             .is_some(),
             "the carried results are published: {m}"

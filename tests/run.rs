@@ -21,7 +21,7 @@ fn start(sim: &Sim, extra: &str) -> (tempfile::TempDir, Daemon) {
 }
 
 fn label(id: &str, title: &str) -> String {
-    format!("account=\"main\",package_id=\"{id}\",title=\"{title}\"")
+    format!("account=\"main\",package_id=\"{id}\",region=\"mainland\",title=\"{title}\"")
 }
 
 fn wait_for_success(d: &Daemon) {
@@ -71,11 +71,15 @@ fn gauges_match_the_scenario() {
     }
     // Only the enabled package counts toward the pool.
     assert_eq!(
-        metric(&m, "cdnquota_account_remaining_bytes", "account=\"main\""),
+        metric(
+            &m,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\""
+        ),
         Some((1000 * GB - 123_456_789_012) as f64)
     );
     assert_eq!(
-        metric(&m, "cdnquota_account_size_bytes", "account=\"main\""),
+        metric(&m, "cdnquota_pool_size_bytes", "account=\"main\",region=\"mainland\""),
         Some((1000 * GB) as f64)
     );
     // The commit the tests were built from, as git says it now (a tree
@@ -135,7 +139,13 @@ fn a_failed_poll_keeps_the_values_and_flips_poll_success() {
     let sim = Sim::with_packages(&[(1000 * GB, 400 * GB)]);
     let (_dir, d) = start(&sim, "");
     wait_for_success(&d);
-    let remaining = |m: &str| metric(m, "cdnquota_account_remaining_bytes", "account=\"main\"");
+    let remaining = |m: &str| {
+        metric(
+            m,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\"",
+        )
+    };
     assert_eq!(remaining(&d.metrics()), Some((600 * GB) as f64));
     // Change the truth, then fail every poll: the old value must stand.
     {
@@ -199,7 +209,11 @@ fn a_vanished_package_loses_its_series() {
         d.metrics()
     );
     assert_eq!(
-        metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"main\""),
+        metric(
+            &d.metrics(),
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\""
+        ),
         Some((1000 * GB) as f64)
     );
 }
@@ -220,7 +234,11 @@ fn not_ready_and_no_pool_values_until_a_poll_succeeds() {
     // Missing data is never shown as "0 bytes left".
     let m = d.metrics();
     assert_eq!(
-        metric(&m, "cdnquota_account_remaining_bytes", "account=\"main\""),
+        metric(
+            &m,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\""
+        ),
         None,
         "{m}"
     );
@@ -262,7 +280,13 @@ fn burn_rate_and_forecast_from_a_draining_pool() {
     let sim = Sim::with_packages(&[(1000 * GB, 0)]);
     sim.state().drain_bytes_per_second = GB as f64;
     let (_dir, d) = start(&sim, "");
-    let rate = |m: &str| metric(m, "cdnquota_account_consumption_bytes_per_second", "account=\"main\"");
+    let rate = |m: &str| {
+        metric(
+            m,
+            "cdnquota_pool_consumption_bytes_per_second",
+            "account=\"main\",region=\"mainland\"",
+        )
+    };
     assert!(wait_until(Duration::from_secs(15), || {
         let m = d.metrics();
         metric(
@@ -277,8 +301,18 @@ fn burn_rate_and_forecast_from_a_draining_pool() {
     let m = d.metrics();
     let r = rate(&m).unwrap();
     assert!((r / GB as f64 - 1.0).abs() < 0.05, "rate {r}");
-    let dry = metric(&m, "cdnquota_account_depletion_timestamp_seconds", "account=\"main\"").unwrap();
-    let left = metric(&m, "cdnquota_account_remaining_bytes", "account=\"main\"").unwrap();
+    let dry = metric(
+        &m,
+        "cdnquota_pool_depletion_timestamp_seconds",
+        "account=\"main\",region=\"mainland\"",
+    )
+    .unwrap();
+    let left = metric(
+        &m,
+        "cdnquota_pool_remaining_bytes",
+        "account=\"main\",region=\"mainland\"",
+    )
+    .unwrap();
     let polled = metric(&m, "cdnquota_last_success_timestamp_seconds", "account=\"main\"").unwrap();
     let expected = polled + left / r;
     assert!((dry - expected).abs() < 3.0, "depletion {dry} vs {expected}");

@@ -338,8 +338,11 @@ fn the_status_page_in_a_real_browser_while_the_pool_drains() {
         "{}",
         text_of(&html, "run-dry")
     );
+    // The package expiring in 49 days holds bytes now, but the pool runs
+    // dry in 10: the forecast loses nothing, and the page says so rather
+    // than show bytes that will be used.
     assert!(
-        text_of(&html, "next-expiry").contains("in 49d"),
+        text_of(&html, "next-expiry").contains("all used before expiry"),
         "{}",
         text_of(&html, "next-expiry")
     );

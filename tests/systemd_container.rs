@@ -506,8 +506,8 @@ fn wait_polls(addr: &str, account: &str, polls: f64) {
 fn remaining(addr: &str, account: &str) -> Option<f64> {
     metric(
         &scrape(addr),
-        "cdnquota_account_remaining_bytes",
-        &format!("account=\"{account}\""),
+        "cdnquota_pool_remaining_bytes",
+        &format!("account=\"{account}\",region=\"mainland\""),
     )
 }
 
@@ -768,7 +768,7 @@ fn the_deb_under_a_real_systemd_starts_reloads_restarts_upgrades_and_is_removed(
         metric(
             &scrape(&addr),
             "cdnquota_alert_firing",
-            "account=\"main\",alert=\"PoolLow\""
+            "account=\"main\",alert=\"PoolLow\",region=\"mainland\""
         ),
         Some(1.0),
         "{}",

@@ -141,11 +141,15 @@ fn pages_over_2500_packages() {
     assert_eq!(sim.state().count("DescribeTrafficPackages"), 3);
     assert_eq!(m.matches("cdnquota_package_size_bytes{").count(), 2500);
     assert_eq!(
-        metric(&m, "cdnquota_account_remaining_bytes", "account=\"main\""),
+        metric(
+            &m,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"main\",region=\"mainland\""
+        ),
         Some(expected_left as f64)
     );
     assert_eq!(
-        metric(&m, "cdnquota_account_size_bytes", "account=\"main\""),
+        metric(&m, "cdnquota_pool_size_bytes", "account=\"main\",region=\"mainland\""),
         Some((2500 * 10 * GB) as f64)
     );
 }
@@ -169,15 +173,23 @@ fn run_with_a_v2_and_a_v3_account_side_by_side() {
     assert!(wait_until(Duration::from_secs(10), ready), "{}", d.log());
     let m = d.metrics();
     assert_eq!(
-        metric(&m, "cdnquota_account_remaining_bytes", "account=\"old\""),
+        metric(
+            &m,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"old\",region=\"mainland\""
+        ),
         Some((900 * GB) as f64)
     );
     assert_eq!(
-        metric(&m, "cdnquota_account_remaining_bytes", "account=\"new\""),
+        metric(
+            &m,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"new\",region=\"mainland\""
+        ),
         Some((450 * GB) as f64)
     );
     let info = format!(
-        "account=\"new\",area=\"mainland\",auto_extension=\"true\",package_id=\"{v3_id}\",package_type=\"日常流量包\",status=\"enabled\",title=\"日常流量包\""
+        "account=\"new\",area=\"mainland\",auto_extension=\"true\",package_id=\"{v3_id}\",package_type=\"日常流量包\",region=\"mainland\",resource=\"traffic\",status=\"enabled\",title=\"日常流量包\""
     );
     assert_eq!(metric(&m, "cdnquota_package_info", &info), Some(1.0), "{m}");
     assert!(
@@ -200,7 +212,11 @@ fn run_with_a_v2_and_a_v3_account_side_by_side() {
         metric(&seen, "cdnquota_poll_success", "account=\"new\"") == Some(0.0)
     }));
     assert_eq!(
-        metric(&seen, "cdnquota_account_remaining_bytes", "account=\"new\""),
+        metric(
+            &seen,
+            "cdnquota_pool_remaining_bytes",
+            "account=\"new\",region=\"mainland\""
+        ),
         Some((450 * GB) as f64)
     );
     assert!(
@@ -210,6 +226,10 @@ fn run_with_a_v2_and_a_v3_account_side_by_side() {
         d.log()
     );
     assert!(wait_until(Duration::from_secs(10), || {
-        metric(&d.metrics(), "cdnquota_account_remaining_bytes", "account=\"new\"") == Some(GB as f64)
+        metric(
+            &d.metrics(),
+            "cdnquota_pool_remaining_bytes",
+            "account=\"new\",region=\"mainland\"",
+        ) == Some(GB as f64)
     }));
 }

@@ -319,7 +319,7 @@ fn a_real_prometheus_scrapes_over_tls_with_basic_auth_and_a_wrong_password_or_pl
             .and_then(|s| s.parse::<f64>().ok())
     };
     let remaining_seen = wait_until(Duration::from_secs(30), || {
-        query("cdnquota_account_remaining_bytes{job=\"good\"}") == Some((877 * GB) as f64)
+        query("cdnquota_pool_remaining_bytes{job=\"good\"}") == Some((877 * GB) as f64)
     });
     // The dashboard's process panel: the daemon's own series, joined.
     let resident = query("process_resident_memory_bytes{job=\"good\"} and on(job, instance) cdnquota_build_info");

@@ -24,8 +24,8 @@ use crate::metrics::Metrics;
 use crate::random::random_u64;
 use crate::state::{State, StateFile};
 use alertmanager::{Pusher, UrlHealth};
+use cdnquota_core::account::AccountAssessment;
 use cdnquota_core::alerts::{NoticeKind, PollResult};
-use cdnquota_core::assess::Assessment;
 use cdnquota_core::settings::AlertSettings;
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use email::outbox::OutboxMail;
@@ -40,8 +40,8 @@ use tokio::sync::Notify;
 pub enum PollReport<'a> {
     /// Fetched and assessed; `extra` are findings beyond the pool's (orders).
     Succeeded {
-        /// The assessment.
-        assessment: &'a Assessment,
+        /// The assessment of every pool.
+        assessment: &'a AccountAssessment,
         /// More findings to feed the lifecycle.
         extra: &'a [cdnquota_core::rules::Finding],
     },
@@ -50,7 +50,7 @@ pub enum PollReport<'a> {
         /// Why.
         error: &'a str,
         /// What the account looked like when last seen.
-        last_good: Option<&'a Assessment>,
+        last_good: Option<&'a AccountAssessment>,
     },
 }
 
@@ -193,6 +193,20 @@ impl Notifier {
         self.lock().alerts.is_active(account, rule)
     }
 
+    /// The pools of `account` whose DepletionForecast (or its HTTPS
+    /// namesake) is pending or firing.
+    pub fn depletion_active(&self, account: &str) -> Vec<cdnquota_core::model::PoolKey> {
+        use cdnquota_core::rules::Rule;
+        self.lock()
+            .alerts
+            .alerts
+            .values()
+            .filter(|a| a.account == account)
+            .filter(|a| a.rule == Rule::DepletionForecast.name() || a.rule == Rule::HttpsDepletionForecast.name())
+            .filter_map(|a| a.pool())
+            .collect()
+    }
+
     /// Mail and state health, for the status page.
     pub fn health(&self) -> NotifierHealth {
         let outbox_pending = self.lock().outbox.len();
@@ -276,7 +290,7 @@ impl Notifier {
                 if state.last_success.get(account).is_none_or(|t| now - *t >= half) {
                     state.last_success.insert(account.to_string(), now);
                 }
-                all = assessment.findings.iter().chain(extra).cloned().collect();
+                all = assessment.findings().chain(extra).cloned().collect();
                 (PollResult::Succeeded(&all), Some(assessment))
             }
             PollReport::Failed { error, last_good } => (PollResult::Failed(error), last_good),

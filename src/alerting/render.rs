@@ -3,10 +3,12 @@
 //! the pool, a table of packages, and what to do next. Pure: the caller
 //! passes the clock, the zone and the host name.
 
+use cdnquota_core::account::AccountAssessment;
 use cdnquota_core::alerts::{Notice, NoticeKind, POLL_FAILING};
 use cdnquota_core::assess::Assessment;
+use cdnquota_core::model::PoolKey;
 use cdnquota_core::rules::Severity;
-use cdnquota_core::units::{format_size_human, format_span};
+use cdnquota_core::units::{format_amount_human, format_span};
 use chrono::{DateTime, FixedOffset, Utc};
 use std::fmt::Write;
 
@@ -27,8 +29,8 @@ pub struct MailContext<'a> {
     pub account: &'a str,
     /// What changed at this poll.
     pub notices: &'a [Notice],
-    /// The account's latest known packages, if any poll has succeeded.
-    pub assessment: Option<&'a Assessment>,
+    /// The account's latest known pools, if any poll has succeeded.
+    pub assessment: Option<&'a AccountAssessment>,
     /// When the mail is written.
     pub now: DateTime<Utc>,
     /// The API's zone, for a second clock.
@@ -37,12 +39,29 @@ pub struct MailContext<'a> {
     pub hostname: &'a str,
 }
 
+/// A summary up to its first `;`: the figures, without the caveats the body
+/// repeats.
+fn first_clause(summary: &str) -> &str {
+    summary.split(';').next().unwrap_or(summary)
+}
+
 /// What the notice is about, in a few words with the numbers.
 pub fn headline(notice: &Notice) -> String {
     let a = &notice.alert;
     match a.rule.as_str() {
+        "HttpsPoolExhausted" => "HTTPS request pool exhausted".into(),
+        "HttpsPoolLow" => format!("HTTPS request pool low: {}", first_clause(&a.summary)),
+        "HttpsDepletionForecast" => format!(
+            "HTTPS request pool {}",
+            a.summary.split([';', ',']).next().unwrap_or(&a.summary)
+        ),
+        "HttpsPackageExpiringSoon" => format!(
+            "HTTPS request package {} expiring with requests unused",
+            a.package_id.as_deref().unwrap_or("?")
+        ),
+        "PackagesNotDeducting" => "packages are not deducting: the account is billed otherwise".into(),
         "PoolExhausted" => "CDN traffic pool exhausted".into(),
-        "PoolLow" => format!("CDN traffic pool low: {}", a.summary),
+        "PoolLow" => format!("CDN traffic pool low: {}", first_clause(&a.summary)),
         // The summary's first clause ("forecast to run dry in 2d 4h (...)"):
         // the rest (the earliest time, the demand) is in the body.
         "DepletionForecast" => format!(
@@ -67,11 +86,23 @@ pub fn headline(notice: &Notice) -> String {
 /// What a person should do about an alert of `rule`.
 pub fn advice(rule: &str) -> &'static str {
     match rule {
+        "HttpsPoolExhausted" => {
+            "Buy an HTTPS request package in the Tencent Cloud console now: until one is active, HTTPS requests are billed pay-as-you-go."
+        }
+        "HttpsPoolLow" | "HttpsDepletionForecast" => {
+            "Buy an HTTPS request package before the pool runs out; an order must be paid before the package appears."
+        }
+        "HttpsPackageExpiringSoon" => {
+            "The requests left in this package are lost when it expires. Nothing to buy; plan around the smaller pool after expiry."
+        }
+        "PackagesNotDeducting" => {
+            "Packages deduct only under traffic billing (and HTTPS packages only while HTTPS is billed by request): switch the billing mode in the Tencent Cloud console, or stop buying packages for this area."
+        }
         "PoolExhausted" => {
             "Buy a CDN traffic package in the Tencent Cloud console now: until one is active, CDN traffic is billed pay-as-you-go."
         }
         "PoolLow" => {
-            "Buy a CDN traffic package before the pool runs out; an order must be paid before the package appears."
+            "Buy a CDN traffic package for this billing region before the pool runs out (a package deducts only in its own region); an order must be paid before the package appears."
         }
         "DepletionForecast" => "Buy a CDN traffic package before the forecast date, or find out why traffic rose.",
         "PackageExpiringSoon" => {
@@ -98,16 +129,29 @@ pub fn advice(rule: &str) -> &'static str {
     }
 }
 
+/// The pool an alert is about, in the latest assessment.
+pub fn pool_of<'a>(notice: &Notice, now: Option<&'a AccountAssessment>) -> Option<&'a Assessment> {
+    now?.pool(notice.alert.pool()?)
+}
+
 /// What is true now of an alert that resolved. Its summary holds the
 /// figures of when it fired ("50.0 GB left"): a subject repeating them
 /// would say the opposite of the news.
-pub fn resolved_headline(notice: &Notice, now: Option<&Assessment>) -> String {
+pub fn resolved_headline(notice: &Notice, now: Option<&AccountAssessment>) -> String {
     let a = &notice.alert;
+    let now = pool_of(notice, now);
     let left = |what: &str| match now {
-        Some(x) => format!("{what}: {} left", format_size_human(x.totals.remaining_bytes)),
+        Some(x) => format!(
+            "{what}: {} left",
+            format_amount_human(x.totals.remaining_bytes, x.pool.resource)
+        ),
         None => what.to_string(),
     };
     match a.rule.as_str() {
+        "HttpsPoolLow" => left("HTTPS request pool no longer low"),
+        "HttpsPoolExhausted" => left("HTTPS request pool has requests again"),
+        "HttpsDepletionForecast" => "HTTPS request pool no longer forecast to run dry soon".into(),
+        "PackagesNotDeducting" => "packages deduct again: the billing mode deducts from them".into(),
         "PoolLow" => left("CDN traffic pool no longer low"),
         "PoolExhausted" => left("CDN traffic pool has bytes again"),
         "DepletionForecast" => match now.and_then(|x| x.depletion_at) {
@@ -126,6 +170,21 @@ pub fn resolved_headline(notice: &Notice, now: Option<&Assessment>) -> String {
     }
 }
 
+/// ` · Europe` after the account in a subject: the pool an alert is about,
+/// unless the account has only its mainland traffic pool, where it would
+/// say nothing.
+fn pool_name(n: &Notice, assessment: Option<&AccountAssessment>) -> String {
+    let Some(pool) = n.alert.pool() else {
+        return String::new();
+    };
+    let only_mainland = assessment.is_none_or(|a| a.pools.iter().all(|p| p.pool == PoolKey::MAINLAND_TRAFFIC));
+    if pool == PoolKey::MAINLAND_TRAFFIC && only_mainland {
+        String::new()
+    } else {
+        format!(" · {}", pool.label())
+    }
+}
+
 fn label(n: &Notice) -> &'static str {
     match (n.kind, n.alert.severity) {
         (NoticeKind::Resolved, _) => "RESOLVED",
@@ -140,6 +199,44 @@ pub fn escape_html(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// One pool in a line: what is left, the rate, the forecast, what will be
+/// lost, and what the forecast stands on.
+fn pool_line(a: &Assessment) -> String {
+    let amount = |n: u64| format_amount_human(n, a.pool.resource);
+    let mut pool = format!(
+        "{} left of {} in {} usable package(s)",
+        amount(a.totals.remaining_bytes),
+        amount(a.totals.size_bytes),
+        a.totals.usable_packages
+    );
+    if a.undeducted > 0 {
+        let _ = write!(pool, " ({} billed but not yet deducted)", amount(a.undeducted));
+    }
+    if let Some(rate) = a.consumption_bytes_per_second {
+        let _ = write!(pool, "; burn rate {}/s", amount(rate.round() as u64));
+    }
+    if let Some(dry) = a.depletion_at {
+        let _ = write!(pool, "; forecast to run dry {} UTC", dry.format("%Y-%m-%d %H:%M"));
+        if let Some(early) = a.projection.depletion_early_at {
+            let _ = write!(pool, ", {} UTC at the earliest", early.format("%Y-%m-%d %H:%M"));
+        }
+    }
+    if a.projection.expiring_unused_bytes > 0 {
+        let _ = write!(
+            pool,
+            "; {} forecast to expire unused",
+            amount(a.projection.expiring_unused_bytes)
+        );
+    }
+    if let Some(p) = &a.pay_type {
+        let _ = write!(pool, "; billed by {}", p.pay_type);
+    }
+    // Said every time: a forecast from a few hours of history is a rough
+    // one, and the reader should know.
+    let _ = write!(pool, ". Forecast: {}", a.projection.basis_text);
+    pool
 }
 
 /// The most packages a mail lists.
@@ -169,7 +266,12 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
                 NoticeKind::Resolved => resolved_headline(n, ctx.assessment),
                 _ => headline(n),
             };
-            format!("[{}] {}: {repeat}{what}{more}", label(n), ctx.account)
+            format!(
+                "[{}] {}{}: {repeat}{what}{more}",
+                label(n),
+                ctx.account,
+                pool_name(n, ctx.assessment)
+            )
         }
         None => format!("[INFO] {}: no change", ctx.account),
     };
@@ -220,44 +322,32 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
     }
     html.push_str("</ul>");
 
-    if let Some(a) = ctx.assessment {
-        let mut pool = format!(
-            "{} left of {} in {} usable package(s)",
-            format_size_human(a.totals.remaining_bytes),
-            format_size_human(a.totals.size_bytes),
-            a.totals.usable_packages
-        );
-        if let Some(rate) = a.consumption_bytes_per_second {
-            let _ = write!(pool, "; burn rate {}/s", format_size_human(rate.round() as u64));
-        }
-        if let Some(dry) = a.depletion_at {
-            let _ = write!(pool, "; forecast to run dry {} UTC", dry.format("%Y-%m-%d %H:%M"));
-            if let Some(early) = a.projection.depletion_early_at {
-                let _ = write!(pool, ", {} UTC at the earliest", early.format("%Y-%m-%d %H:%M"));
-            }
-        }
-        if a.projection.expiring_unused_bytes > 0 {
+    if let Some(account) = ctx.assessment {
+        let polled = format_span((ctx.now - account.at).to_std().unwrap_or_default());
+        let _ = writeln!(text, "\nPools (polled {polled} ago):");
+        let _ = write!(html, "<p>Pools (polled {polled} ago):</p><ul>");
+        for a in &account.pools {
+            let pool = pool_line(a);
+            let _ = writeln!(text, "- {}: {pool}", a.pool.label());
             let _ = write!(
-                pool,
-                "; {} forecast to expire unused",
-                format_size_human(a.projection.expiring_unused_bytes)
+                html,
+                "<li><b>{}</b>: {}</li>",
+                escape_html(&a.pool.label()),
+                escape_html(&pool)
             );
         }
-        // Said every time: a forecast from a few hours of history is a
-        // rough one, and the reader should know.
-        let _ = write!(pool, ". Forecast: {}", a.projection.basis_text);
-        let polled = format_span((ctx.now - a.at).to_std().unwrap_or_default());
-        let _ = write!(text, "\nPool (polled {polled} ago): {pool}\n\nPackages:\n");
-        let _ = write!(html, "<p>Pool (polled {polled} ago): {}</p>", escape_html(&pool));
+        html.push_str("</ul>");
+        text.push_str("\nPackages:\n");
         html.push_str(concat!(
             "<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\">",
-            "<tr><th>package</th><th>title</th><th>remaining</th><th>used</th>",
+            "<tr><th>package</th><th>pool</th><th>title</th><th>remaining</th><th>used</th>",
             "<th>expires (UTC)</th><th>expires (API zone)</th><th>state</th></tr>"
         ));
         let _ = writeln!(
             text,
-            "{:<12} {:<12} {:>10} {:>6}  {:<16}  {:<16}  STATE",
+            "{:<12} {:<14} {:<12} {:>10} {:>6}  {:<16}  {:<16}  STATE",
             "ID",
+            "POOL",
             "TITLE",
             "REMAINING",
             "USED",
@@ -266,13 +356,10 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
         );
         // Usable packages and those still to start, soonest expiry first; an
         // account with years of expired packages would otherwise mail them all.
-        let mut shown: Vec<&cdnquota_core::assess::PackageView> = a
-            .packages
-            .iter()
-            .filter(|p| p.usable || (p.package.enabled_at > ctx.now && !p.package.expired))
-            .collect();
+        let mut shown: Vec<&cdnquota_core::assess::PackageView> =
+            account.packages().filter(|p| p.usable || p.upcoming).collect();
         shown.sort_by_key(|p| p.package.expires_at);
-        let hidden = a.packages.len() - shown.len().min(MAIL_PACKAGES);
+        let hidden = account.packages().count() - shown.len().min(MAIL_PACKAGES);
         shown.truncate(MAIL_PACKAGES);
         for p in shown {
             let expires = p.package.expires_at.format("%Y-%m-%d %H:%M").to_string();
@@ -284,16 +371,18 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
                 .to_string();
             let state = p.state();
             let used = format!("{:.1}%", p.used_ratio * 100.0);
-            let remaining = format_size_human(p.remaining_bytes);
+            let remaining = format_amount_human(p.remaining_bytes, p.package.resource);
+            let pool = p.package.pool().slug();
             let _ = writeln!(
                 text,
-                "{:<12} {:<12} {remaining:>10} {used:>6}  {expires:<16}  {expires_local:<16}  {state}",
+                "{:<12} {pool:<14} {:<12} {remaining:>10} {used:>6}  {expires:<16}  {expires_local:<16}  {state}",
                 p.package.id, p.package.title
             );
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>{}</td><td align=\"right\">{remaining}</td><td align=\"right\">{used}</td><td>{expires}</td><td>{expires_local}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td align=\"right\">{remaining}</td><td align=\"right\">{used}</td><td>{expires}</td><td>{expires_local}</td><td>{}</td></tr>",
                 escape_html(&p.package.id),
+                escape_html(&pool),
                 escape_html(&p.package.title),
                 escape_html(&state)
             );
@@ -344,9 +433,10 @@ mod tests {
             alert: Alert {
                 account: "main".into(),
                 rule: rule.into(),
+                region: Some(cdnquota_core::model::Region::Mainland),
                 package_id: None,
                 severity,
-                summary: "150 GB left (15.0% of 1.00 TB), below 200 GB".into(),
+                summary: "150 GB left (15.0% of 1.00 TB), below 200 GB; the API deducts traffic up to 4 h after it flows, so fewer may be left".into(),
                 phase: Phase::Firing,
                 since: at("2026-06-01 00:00:00"),
                 notified_at: None,
@@ -355,17 +445,33 @@ mod tests {
     }
 
     fn mail(notices: &[Notice]) -> RenderedMail {
+        mail_with(notices, vec![])
+    }
+
+    fn mail_with(notices: &[Notice], more: Vec<cdnquota_core::model::Package>) -> RenderedMail {
+        let mut packages = vec![package(
+            "432932",
+            1_000_000_000_000,
+            850_000_000_000,
+            "2026-01-01 00:00:00",
+            "2027-01-01 00:00:00",
+        )];
+        packages.extend(more);
         let snap = Snapshot {
             taken_at: at("2026-06-01 01:00:00"),
-            packages: vec![package(
-                "432932",
-                1_000_000_000_000,
-                850_000_000_000,
-                "2026-01-01 00:00:00",
-                "2027-01-01 00:00:00",
-            )],
+            packages,
         };
-        let a = assess(&snap, &[Sample::of(&snap)], &Thresholds::default(), snap.taken_at);
+        let pools = snap
+            .clone()
+            .into_pools()
+            .into_values()
+            .map(|s| assess(&s, &[Sample::of(&s)], &Thresholds::default(), snap.taken_at))
+            .collect();
+        let a = AccountAssessment {
+            at: snap.taken_at,
+            pools,
+            pay_types: vec![],
+        };
         render(&MailContext {
             account: "main",
             notices,
@@ -395,6 +501,38 @@ mod tests {
         );
         let m = mail(&[notice(NoticeKind::Repeat, "PoolExhausted", Severity::Critical)]);
         assert_eq!(m.subject, "[CRITICAL] main: still: CDN traffic pool exhausted");
+    }
+
+    #[test]
+    fn the_subject_names_the_pool_when_the_account_has_more_than_mainland() {
+        let mut europe = package(
+            "eu1",
+            50_000_000_000,
+            47_900_000_000,
+            "2026-01-01 00:00:00",
+            "2027-01-01 00:00:00",
+        );
+        europe.region = cdnquota_core::model::Region::Europe;
+        let mut n = notice(NoticeKind::Firing, "PoolLow", Severity::Warning);
+        n.alert.region = Some(cdnquota_core::model::Region::Europe);
+        n.alert.summary = "2.10 GB left (4.2% of 50.0 GB), below 5.00 GB; the API deducts traffic up to 4 h after it flows, so fewer may be left".into();
+        let m = mail_with(&[n], vec![europe]);
+        assert_eq!(
+            m.subject,
+            "[WARNING] main · Europe: CDN traffic pool low: 2.10 GB left (4.2% of 50.0 GB), below 5.00 GB"
+        );
+        assert!(m.text.contains("- Europe: 2.10 GB left of 50.0 GB"), "{}", m.text);
+        assert!(m.text.contains("up to 4 h after it flows"), "{}", m.text);
+        // The mainland pool of an account with another pool is named too.
+        let mut eu2 = package("eu2", 1, 0, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
+        eu2.region = cdnquota_core::model::Region::Europe;
+        let m = mail_with(&[notice(NoticeKind::Firing, "PoolLow", Severity::Warning)], vec![eu2]);
+        assert!(
+            m.subject
+                .starts_with("[WARNING] main · Mainland China: CDN traffic pool low: 150 GB left"),
+            "{}",
+            m.subject
+        );
     }
 
     #[test]

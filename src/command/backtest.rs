@@ -1,11 +1,14 @@
 //! `cdnquota backtest --history FILE [-c CONFIG] [--json]`: replays recorded
 //! polls through the same core the daemon runs, each record's time as
-//! `now`, and reports what would have fired and how good the forecast was.
+//! `now`, pool by pool, and reports what would have fired and how good each
+//! pool's forecast was. Records hold the packages only, so the replay sees
+//! what the API reported, without billing data or pay types.
 
 use crate::config::values::UtcOffset;
 use cdnquota_core::assess::ForecastModel;
+use cdnquota_core::model::PoolKey;
 use cdnquota_core::replay::{Replay, Step};
-use cdnquota_core::settings::{AlertSettings, Thresholds};
+use cdnquota_core::settings::{AlertSettings, PoolThresholds};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -51,7 +54,7 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut replay = Replay::new(thresholds, alerts, args.model);
+    let mut replay = Replay::new(thresholds.clone(), alerts, args.model);
     let mut steps = Vec::new();
     let mut last: Option<DateTime<Utc>> = None;
     let out = std::io::stdout();
@@ -86,7 +89,7 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
         last = Some(snapshot.taken_at);
-        let step = replay.step(snapshot);
+        let step = replay.step(snapshot, &[], &BTreeMap::new());
         if args.json {
             // A closed pipe (`| head`) ends the output quietly.
             if write_json(&mut out, &step).is_err() {
@@ -102,12 +105,16 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn settings(args: &BacktestArgs) -> Result<(Thresholds, AlertSettings, chrono::FixedOffset), String> {
+fn settings(args: &BacktestArgs) -> Result<(PoolThresholds, AlertSettings, chrono::FixedOffset), String> {
     let Some(path) = args.config else {
         if args.account.is_some() {
             return Err("--account needs -c CONFIG".into());
         }
-        return Ok((Thresholds::default(), AlertSettings::default(), UtcOffset::default().0));
+        return Ok((
+            PoolThresholds::default(),
+            AlertSettings::default(),
+            UtcOffset::default().0,
+        ));
     };
     // Secrets are not needed to replay: a config read on another host may
     // lack them, so a missing one is not an error here.
@@ -129,20 +136,24 @@ fn settings(args: &BacktestArgs) -> Result<(Thresholds, AlertSettings, chrono::F
             .first()
             .ok_or_else(|| format!("{} has no account", path.display()))?,
     };
-    Ok((account.thresholds, config.alerts, config.api_utc_offset.0))
+    Ok((account.thresholds.clone(), config.alerts, config.api_utc_offset.0))
 }
 
 fn write_json(out: &mut impl Write, step: &Step) -> std::io::Result<()> {
-    let p = &step.poll;
-    let poll = json!({
-        "type": "poll",
-        "at": rfc3339(p.at),
-        "remaining_bytes": p.remaining_bytes,
-        "rate_bytes_per_second": p.rate_bytes_per_second,
-        "depletion_at": p.depletion_at.map(rfc3339),
-        "expiring_unused_bytes": p.expiring_unused_bytes,
-    });
-    writeln!(out, "{poll}")?;
+    for p in &step.pools {
+        let unit = p.pool.resource.unit();
+        let mut poll = json!({
+            "type": "poll",
+            "at": rfc3339(p.at),
+            "region": p.pool.region.name(),
+            "resource": p.pool.resource.name(),
+            "depletion_at": p.depletion_at.map(rfc3339),
+        });
+        poll[format!("remaining_{unit}")] = json!(p.remaining_bytes);
+        poll[format!("rate_{unit}_per_second")] = json!(p.rate_bytes_per_second);
+        poll[format!("expiring_unused_{unit}")] = json!(p.expiring_unused_bytes);
+        writeln!(out, "{poll}")?;
+    }
     for c in &step.changes {
         let mut alert = json!({
             "type": "alert",
@@ -150,6 +161,9 @@ fn write_json(out: &mut impl Write, step: &Step) -> std::io::Result<()> {
             "alert": c.alert,
             "state": if c.firing { "firing" } else { "resolved" },
         });
+        if let Some(region) = c.region {
+            alert["region"] = json!(region.name());
+        }
         if let Some(id) = &c.package_id {
             alert["package_id"] = json!(id);
         }
@@ -158,9 +172,9 @@ fn write_json(out: &mut impl Write, step: &Step) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The readable report: firings per alert, and the forecast's error where
-/// the history shows the pool running dry.
-fn summary(steps: &[Step], t: &Thresholds) -> String {
+/// The readable report: firings per alert, and each pool's forecast error
+/// where the history shows it running dry.
+fn summary(steps: &[Step], t: &PoolThresholds) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
@@ -170,13 +184,17 @@ fn summary(steps: &[Step], t: &Thresholds) -> String {
         s,
         "{} polls from {} to {} ({:.1} days)",
         steps.len(),
-        rfc3339(first.poll.at),
-        rfc3339(last.poll.at),
-        (last.poll.at - first.poll.at).num_minutes() as f64 / 1440.0
+        rfc3339(first.at),
+        rfc3339(last.at),
+        (last.at - first.at).num_minutes() as f64 / 1440.0
     );
-    let mut firings: BTreeMap<&str, (usize, DateTime<Utc>)> = BTreeMap::new();
+    let mut firings: BTreeMap<String, (usize, DateTime<Utc>)> = BTreeMap::new();
     for c in steps.iter().flat_map(|st| &st.changes).filter(|c| c.firing) {
-        firings.entry(c.alert.as_str()).or_insert((0, c.at)).0 += 1;
+        let name = match c.region {
+            Some(r) if r != cdnquota_core::model::Region::Mainland => format!("{} ({})", c.alert, r.name()),
+            _ => c.alert.clone(),
+        };
+        firings.entry(name).or_insert((0, c.at)).0 += 1;
     }
     let _ = writeln!(s, "\nalerts fired (mailed the first time):");
     if firings.is_empty() {
@@ -185,19 +203,51 @@ fn summary(steps: &[Step], t: &Thresholds) -> String {
     for (alert, (n, at)) in &firings {
         let _ = writeln!(s, "  {alert:<22} {n:>4} time(s), first at {}", rfc3339(*at));
     }
-    let _ = writeln!(s, "\nwhere the pool ran dry, the forecast made before it:");
+    let mut pools: Vec<PoolKey> = steps.iter().flat_map(|st| st.pools.iter().map(|p| p.pool)).collect();
+    pools.sort();
+    pools.dedup();
+    for pool in pools {
+        dry_report(&mut s, steps, pool, t.of(pool).depletion_within, pools_named(steps));
+    }
+    s
+}
+
+/// Whether the history has more than the mainland traffic pool, so that
+/// each pool's part says which it is.
+fn pools_named(steps: &[Step]) -> bool {
+    steps
+        .iter()
+        .flat_map(|st| &st.pools)
+        .any(|p| p.pool != PoolKey::MAINLAND_TRAFFIC)
+}
+
+/// Where `pool` ran dry, the forecast made 72, 24 and 6 hours before, and
+/// when its DepletionForecast fired.
+fn dry_report(s: &mut String, steps: &[Step], pool: PoolKey, within: Option<chrono::TimeDelta>, named: bool) {
+    use std::fmt::Write as _;
+    let of = |st: &Step| st.pools.iter().find(|p| p.pool == pool).cloned();
+    let polls: Vec<cdnquota_core::replay::PollOutcome> = steps.iter().filter_map(of).collect();
+    let alert = cdnquota_core::rules::Rule::DepletionForecast
+        .for_resource(pool.resource)
+        .name();
+    let what = if named {
+        format!("the {} pool", pool.label())
+    } else {
+        "the pool".to_string()
+    };
+    let _ = writeln!(s, "\nwhere {what} ran dry, the forecast made before it:");
     let mut dry_events = 0;
-    for (i, st) in steps.iter().enumerate().skip(1) {
-        if !(st.poll.remaining_bytes == 0 && steps[i - 1].poll.remaining_bytes > 0) {
+    for i in 1..polls.len() {
+        if !(polls[i].remaining_bytes == 0 && polls[i - 1].remaining_bytes > 0) {
             continue;
         }
         dry_events += 1;
-        let dry = st.poll.at;
+        let dry = polls[i].at;
         let _ = write!(s, "  ran dry at {}:", rfc3339(dry));
         for hours in [72, 24, 6] {
             let probe = dry - chrono::TimeDelta::hours(hours);
-            let made = steps[..i].iter().rev().find(|b| b.poll.at <= probe);
-            match made.map(|b| b.poll.depletion_at) {
+            let made = polls[..i].iter().rev().find(|b| b.at <= probe);
+            match made.map(|b| b.depletion_at) {
                 Some(Some(said)) => {
                     let err = (said - dry).num_minutes() as f64 / 60.0;
                     let _ = write!(s, " {hours} h before, forecast {err:+.1} h off;");
@@ -208,28 +258,28 @@ fn summary(steps: &[Step], t: &Thresholds) -> String {
                 None => {}
             }
         }
-        let warned = steps[..=i]
+        let warned = steps
             .iter()
+            .take_while(|st| st.at <= dry)
             .flat_map(|b| &b.changes)
-            .filter(|c| c.alert == "DepletionForecast" && c.firing && c.at <= dry)
+            .filter(|c| c.alert == alert && c.firing && c.region == Some(pool.region))
             .map(|c| c.at)
-            .next_back();
+            .last();
         match warned {
             Some(w) => {
                 let _ = writeln!(
                     s,
-                    " DepletionForecast fired {:.0} h ahead (depletion_within {})",
+                    " {alert} fired {:.0} h ahead (depletion_within {})",
                     (dry - w).num_minutes() as f64 / 60.0,
-                    cdnquota_core::units::format_delta(t.depletion_within.unwrap_or_default())
+                    cdnquota_core::units::format_delta(within.unwrap_or_default())
                 );
             }
             None => {
-                let _ = writeln!(s, " DepletionForecast did not fire before");
+                let _ = writeln!(s, " {alert} did not fire before");
             }
         }
     }
     if dry_events == 0 {
-        let _ = writeln!(s, "  the pool never ran dry in this history");
+        let _ = writeln!(s, "  {what} never ran dry in this history");
     }
-    s
 }

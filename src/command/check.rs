@@ -6,11 +6,10 @@
 use super::check_report::{AccountReport, Report};
 use crate::config::Config;
 use crate::config::units::parse_duration;
-use cdnquota_core::assess::{Assessment, ForecastModel, assess};
+use cdnquota_core::account::{AccountAssessment, AccountInput, record_and_assess};
+use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::check_state::{CheckState, overall};
-use cdnquota_core::forecast::Sample;
-use cdnquota_core::settings::Thresholds;
-use chrono::Utc;
+use cdnquota_core::settings::PoolThresholds;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,24 +34,45 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Assesses one poll's snapshot with the daemon's history of the account
-/// (read, never written: the daemon owns `history/<account>.json`) when
-/// this user may read it, so the check forecasts as the daemon does; else
-/// from this poll alone.
+/// Assesses one poll's snapshot with the daemon's history of each pool
+/// (read, never written: the daemon owns `history/`) when this user may
+/// read it, so the check forecasts as the daemon does; a pool without one
+/// from this poll alone. The check asks no billing data: it reads the
+/// packages as the API reports them.
 fn assess_snapshot(
     state_dir: &Path,
     account: &str,
     snapshot: cdnquota_core::model::Snapshot,
-    thresholds: &Thresholds,
-) -> Assessment {
-    match crate::history_file::HistoryFile::read(state_dir, account) {
-        Some(mut history) => history.record_and_assess(snapshot, thresholds, ForecastModel::Seasonal, false),
-        None => assess(&snapshot, &[Sample::of(&snapshot)], thresholds, Utc::now()),
+    thresholds: &PoolThresholds,
+) -> AccountAssessment {
+    let mut histories = crate::history_file::AccountHistories::read(state_dir, account);
+    let input = AccountInput {
+        thresholds,
+        pay_types: &[],
+        billed: &Default::default(),
+        model: ForecastModel::Seasonal,
+        keep_expired: Some(chrono::TimeDelta::days(30)),
+        depletion_active: &|_| false,
+    };
+    record_and_assess(snapshot, &mut histories, &input)
+}
+
+/// Lists the account's packages: traffic, and for API 3.0 the HTTPS request
+/// packages too, unless the key may not list them.
+async fn fetch(source: &PackageSource) -> Result<cdnquota_core::model::Snapshot, tencent_cdn_api::error::ApiError> {
+    let mut snapshot = source.fetch().await?;
+    if let Some(client) = source.billing_client() {
+        match client.https_packages().await {
+            Ok(packages) => snapshot.packages.extend(packages),
+            Err(e) if e.is_not_permitted() => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(snapshot)
 }
 
 /// The report of an account that gave no answer in time.
-fn timed_out(account: &str, action: &str, timeout: Duration, thresholds: Thresholds) -> AccountReport {
+fn timed_out(account: &str, action: &str, timeout: Duration, thresholds: PoolThresholds) -> AccountReport {
     unknown(
         account,
         format!(
@@ -64,7 +84,7 @@ fn timed_out(account: &str, action: &str, timeout: Duration, thresholds: Thresho
 }
 
 /// The report of an account whose turn did not come before the timeout.
-fn not_reached(account: &str, timeout: Duration, thresholds: Thresholds) -> AccountReport {
+fn not_reached(account: &str, timeout: Duration, thresholds: PoolThresholds) -> AccountReport {
     unknown(
         account,
         format!(
@@ -76,7 +96,7 @@ fn not_reached(account: &str, timeout: Duration, thresholds: Thresholds) -> Acco
 }
 
 /// An UNKNOWN account, and why.
-fn unknown(account: &str, error: String, thresholds: Thresholds) -> AccountReport {
+fn unknown(account: &str, error: String, thresholds: PoolThresholds) -> AccountReport {
     AccountReport {
         account: account.to_string(),
         state: CheckState::Unknown,
@@ -95,12 +115,12 @@ async fn poll_one(
     deadline: Instant,
 ) -> AccountReport {
     let name = account.name.to_string();
-    let thresholds = account.thresholds;
+    let thresholds = account.thresholds.clone();
     let source = match PackageSource::new(&account.client_settings(offset)) {
         Ok(source) => source,
         Err(e) => return unknown(&name, e, thresholds),
     };
-    match tokio::time::timeout_at(deadline, source.fetch()).await {
+    match tokio::time::timeout_at(deadline, fetch(&source)).await {
         Err(_) => timed_out(&name, source.action(), timeout, thresholds),
         Ok(Err(e)) => unknown(
             &name,
@@ -135,7 +155,7 @@ pub async fn poll_all(config: &Config, timeout: Duration) -> Report {
             // The wait for a turn counts against the deadline too.
             let report = match tokio::time::timeout_at(deadline, limit.acquire_owned()).await {
                 Ok(Ok(_turn)) => poll_one(&account, offset, &state_dir, timeout, deadline).await,
-                _ => not_reached(account.name.as_str(), timeout, account.thresholds),
+                _ => not_reached(account.name.as_str(), timeout, account.thresholds.clone()),
             };
             (index, report)
         });
@@ -156,7 +176,7 @@ pub async fn poll_all(config: &Config, timeout: Duration) -> Report {
         .into_iter()
         .zip(&config.accounts)
         .map(|(report, account)| {
-            report.unwrap_or_else(|| timed_out(account.name.as_str(), "the API", timeout, account.thresholds))
+            report.unwrap_or_else(|| timed_out(account.name.as_str(), "the API", timeout, account.thresholds.clone()))
         })
         .collect();
     let state = overall(accounts.iter().map(|r| r.state));

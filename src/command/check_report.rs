@@ -1,9 +1,9 @@
 //! What `cdnquota check` found: one report per account and the verdict on
 //! them all, which the plugin output (`nagios.rs`) and `--json` write.
 
-use cdnquota_core::assess::Assessment;
+use cdnquota_core::account::AccountAssessment;
 use cdnquota_core::check_state::CheckState;
-use cdnquota_core::settings::Thresholds;
+use cdnquota_core::settings::PoolThresholds;
 use serde::Serialize;
 
 /// One account's result.
@@ -15,13 +15,14 @@ pub struct AccountReport {
     pub state: CheckState,
     /// What the poll found, when it worked.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub assessment: Option<Assessment>,
+    pub assessment: Option<AccountAssessment>,
     /// Why the poll failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The account's thresholds, for the perfdata's warn and crit.
+    /// The thresholds of the account's pools, for the perfdata's warn and
+    /// crit.
     #[serde(skip)]
-    pub thresholds: Thresholds,
+    pub thresholds: PoolThresholds,
 }
 
 /// The whole check.

@@ -6,7 +6,8 @@ use crate::config::values::{AccountName, CronSchedule, UtcOffset};
 use crate::config::{Account, Config};
 use crate::daemon::{Daemon, stop_signal};
 use crate::random::random_u64;
-use cdnquota_core::settings::{AlertSettings, OrderRules, Thresholds};
+use cdnquota_core::model::Region;
+use cdnquota_core::settings::{AlertSettings, OrderRules, PoolThresholds, Thresholds};
 use cdnquota_sim::{Simulator, scenario};
 use chrono::Utc;
 use std::net::SocketAddr;
@@ -70,10 +71,22 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
             max_attempts: 3,
             retry_backoff: Duration::from_millis(500),
             max_answer_bytes: 64 * 1024 * 1024,
-            thresholds: Thresholds::default(),
+            thresholds: demo_thresholds(),
             order: OrderRules::default(),
         }],
     })
+}
+
+/// The defaults, and a floor for the small Europe pool that suits its size,
+/// as `[thresholds.europe]` would set.
+fn demo_thresholds() -> PoolThresholds {
+    let mut t = PoolThresholds::default();
+    let europe = Thresholds {
+        remaining_bytes_below: Some(10_000_000_000),
+        ..t.traffic
+    };
+    t.regions.insert(Region::Europe, europe);
+    t
 }
 
 /// Runs the demo until Ctrl-C.

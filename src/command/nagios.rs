@@ -4,12 +4,18 @@
 //! output (the packages table and each account's findings).
 //!
 //! Perfdata is `'label'=value[UOM];warn;crit;min;max` per value, labels
-//! quoted, space-separated. Thresholds use the plugin range syntax, where
-//! `N:` means "alert below N", as PoolLow and the countdowns do.
+//! quoted, space-separated, one set per pool: `'main_remaining'` for the
+//! mainland traffic pool (as before pools, so graphs carry on) and
+//! `'main/europe_remaining'`, `'main/https_global_remaining'` for the
+//! others, HTTPS request pools in requests (no unit). Thresholds use the
+//! plugin range syntax, where `N:` means "alert below N", as PoolLow and
+//! the countdowns do.
 
 use super::check_report::{AccountReport, Report};
+use cdnquota_core::assess::Assessment;
 use cdnquota_core::check_state::{CheckState, next_expiry};
-use cdnquota_core::units::format_size_human;
+use cdnquota_core::model::{PoolKey, Resource};
+use cdnquota_core::units::format_amount_human;
 use std::cmp::Reverse;
 
 /// Accounts named on the status line; the rest are counted.
@@ -43,24 +49,40 @@ pub fn status_line(state: CheckState, summary: &str, perfdata: &[String]) -> Str
 }
 
 /// `remaining of size (pct)`, or that no package is usable.
-fn pool_phrase(a: &cdnquota_core::assess::Assessment) -> String {
+fn pool_phrase(a: &Assessment) -> String {
+    let amount = |n: u64| format_amount_human(n, a.pool.resource);
     match a.totals.remaining_ratio() {
         Some(ratio) => format!(
             "{} left of {} ({:.1}%)",
-            format_size_human(a.totals.remaining_bytes),
-            format_size_human(a.totals.size_bytes),
+            amount(a.totals.remaining_bytes),
+            amount(a.totals.size_bytes),
             ratio * 100.0
         ),
         None => "no usable package".into(),
     }
 }
 
-/// One account on the status line: the pool, then what fires, or the error.
+/// `main`, or `main · Europe` where the account has more than its mainland
+/// traffic pool.
+fn pool_title(account: &str, a: &Assessment, pools: usize) -> String {
+    if a.pool == PoolKey::MAINLAND_TRAFFIC && pools == 1 {
+        account.to_string()
+    } else {
+        format!("{account} · {}", a.pool.label())
+    }
+}
+
+/// One account on the status line: its worst pool, then what fires in any
+/// pool, or the error.
 fn brief(r: &AccountReport) -> String {
     match (&r.assessment, &r.error) {
-        (Some(a), _) => {
-            let mut text = format!("{}: {}", r.account, pool_phrase(a));
-            let mut rules: Vec<&str> = a.findings.iter().map(|f| f.rule.name()).collect();
+        (Some(account), _) => {
+            let Some(a) = account.worst_pool() else {
+                return format!("{}: no pool", r.account);
+            };
+            let mut text = format!("{}: {}", pool_title(&r.account, a, account.pools.len()), pool_phrase(a));
+            let mut rules: Vec<&str> = account.findings().map(|f| f.rule.name()).collect();
+            rules.sort_unstable();
             rules.dedup();
             for rule in rules {
                 text.push_str(", ");
@@ -114,20 +136,38 @@ fn perf(label: String, value: String, fields: [String; 4]) -> String {
     item
 }
 
-/// The perfdata of one account: bytes left (warn: `remaining_bytes_below`;
-/// crit: nothing left), share used (warn: `remaining_ratio_below`), and
-/// seconds to the forecast run-dry and to the next expiry with bytes left
-/// (warn: `depletion_within`, `expires_within`). A countdown with nothing
-/// to count down to is left out rather than written as a number.
+/// The perfdata of one account, pool by pool: what is left (warn:
+/// `remaining_bytes_below`; crit: nothing left), share used (warn:
+/// `remaining_ratio_below`), and seconds to the forecast run-dry and to the
+/// next expiry with something left (warn: `depletion_within`,
+/// `expires_within`). A countdown with nothing to count down to is left out
+/// rather than written as a number.
 pub fn perfdata(r: &AccountReport) -> Vec<String> {
-    let Some(a) = &r.assessment else {
+    let Some(account) = &r.assessment else {
         return Vec::new();
     };
-    let t = &r.thresholds;
-    let name = &r.account;
+    account
+        .pools
+        .iter()
+        .flat_map(|a| {
+            let name = if a.pool == PoolKey::MAINLAND_TRAFFIC {
+                r.account.clone()
+            } else {
+                format!("{}/{}", r.account, a.pool.slug())
+            };
+            pool_perfdata(&name, a, r.thresholds.of(a.pool))
+        })
+        .collect()
+}
+
+fn pool_perfdata(name: &str, a: &Assessment, t: &cdnquota_core::settings::Thresholds) -> Vec<String> {
+    let unit = match a.pool.resource {
+        Resource::Traffic => "B",
+        Resource::HttpsRequests => "",
+    };
     let mut items = vec![perf(
         format!("{name}_remaining"),
-        format!("{}B", a.totals.remaining_bytes),
+        format!("{}{unit}", a.totals.remaining_bytes),
         [
             below(t.remaining_bytes_below.unwrap_or(0)),
             "1:".into(),
@@ -208,12 +248,17 @@ pub fn render_table(report: &Report) -> String {
         "STATE".into(),
     ]];
     for r in report.accounts.iter() {
-        for p in r.assessment.iter().flat_map(|a| &a.packages) {
+        for p in r.assessment.iter().flat_map(|a| a.packages()) {
+            let account = if p.package.pool() == PoolKey::MAINLAND_TRAFFIC {
+                r.account.clone()
+            } else {
+                format!("{}/{}", r.account, p.package.pool().slug())
+            };
             rows.push([
-                r.account.clone(),
+                account,
                 plain(&p.package.id),
                 plain(&p.package.title),
-                format_size_human(p.remaining_bytes),
+                format_amount_human(p.remaining_bytes, p.package.resource),
                 format!("{:.1}%", p.used_ratio * 100.0),
                 p.package.expires_at.format("%Y-%m-%d %H:%M").to_string(),
                 plain(&p.state()),
@@ -238,36 +283,9 @@ pub fn render_table(report: &Report) -> String {
     }
     for r in &report.accounts {
         match (&r.assessment, &r.error) {
-            (Some(a), _) => {
-                let pct = a
-                    .totals
-                    .remaining_ratio()
-                    .map_or_else(String::new, |x| format!(" ({:.1}%)", x * 100.0));
-                out.push_str(&format!(
-                    "{}: {} - {} left of {}{pct} in {} usable package(s)\n",
-                    r.account,
-                    r.state.label(),
-                    format_size_human(a.totals.remaining_bytes),
-                    format_size_human(a.totals.size_bytes),
-                    a.totals.usable_packages
-                ));
-                let p = &a.projection;
-                let dry = match (p.depletion_at, p.depletion_early_at) {
-                    (Some(c), Some(e)) => format!(
-                        "runs dry {} UTC ({} at the earliest)",
-                        c.format("%Y-%m-%d %H:%M"),
-                        e.format("%Y-%m-%d %H:%M")
-                    ),
-                    (Some(c), None) => format!("runs dry {} UTC", c.format("%Y-%m-%d %H:%M")),
-                    _ => "does not run dry within 400 days".into(),
-                };
-                out.push_str(&format!(
-                    "  forecast: {dry}; {} to expire unused; {}\n",
-                    format_size_human(p.expiring_unused_bytes),
-                    p.basis_text
-                ));
-                for f in &a.findings {
-                    out.push_str(&format!("  {} {}: {}\n", f.severity.label(), f.rule, plain(&f.summary)));
+            (Some(account), _) => {
+                for a in &account.pools {
+                    pool_lines(&mut out, r, a, account.pools.len());
                 }
             }
             (None, error) => {
@@ -280,6 +298,41 @@ pub fn render_table(report: &Report) -> String {
         }
     }
     out
+}
+
+/// One pool in the long output: what is left, the forecast, the findings.
+fn pool_lines(out: &mut String, r: &AccountReport, a: &Assessment, pools: usize) {
+    let amount = |n: u64| format_amount_human(n, a.pool.resource);
+    let pct = a
+        .totals
+        .remaining_ratio()
+        .map_or_else(String::new, |x| format!(" ({:.1}%)", x * 100.0));
+    out.push_str(&format!(
+        "{}: {} - {} left of {}{pct} in {} usable package(s)\n",
+        pool_title(&r.account, a, pools),
+        CheckState::of_severity(a.worst()).label(),
+        amount(a.totals.remaining_bytes),
+        amount(a.totals.size_bytes),
+        a.totals.usable_packages
+    ));
+    let p = &a.projection;
+    let dry = match (p.depletion_at, p.depletion_early_at) {
+        (Some(c), Some(e)) => format!(
+            "runs dry {} UTC ({} at the earliest)",
+            c.format("%Y-%m-%d %H:%M"),
+            e.format("%Y-%m-%d %H:%M")
+        ),
+        (Some(c), None) => format!("runs dry {} UTC", c.format("%Y-%m-%d %H:%M")),
+        _ => "does not run dry within 400 days".into(),
+    };
+    out.push_str(&format!(
+        "  forecast: {dry}; {} to expire unused; {}\n",
+        amount(p.expiring_unused_bytes),
+        p.basis_text
+    ));
+    for f in &a.findings {
+        out.push_str(&format!("  {} {}: {}\n", f.severity.label(), f.rule, plain(&f.summary)));
+    }
 }
 
 /// The whole plugin output: status line with perfdata, then long output.
@@ -295,23 +348,28 @@ mod tests {
     use super::*;
     use cdnquota_core::assess::assess_at_rate;
     use cdnquota_core::model::Snapshot;
-    use cdnquota_core::settings::Thresholds;
+    use cdnquota_core::settings::PoolThresholds;
     use cdnquota_core::testing::{at, package};
 
     const GB: u64 = 1_000_000_000;
 
     fn report_of(name: &str, packages: Vec<cdnquota_core::model::Package>, rate: Option<f64>) -> AccountReport {
         let now = at("2026-06-01 00:00:00");
-        let thresholds = Thresholds::default();
-        let a = assess_at_rate(
+        let thresholds = PoolThresholds::default();
+        let pool = assess_at_rate(
             Snapshot {
                 taken_at: now,
                 packages,
             },
             rate,
-            &thresholds,
+            &thresholds.traffic,
             now,
         );
+        let a = cdnquota_core::account::AccountAssessment {
+            at: now,
+            pools: vec![pool],
+            pay_types: vec![],
+        };
         AccountReport {
             account: name.into(),
             state: CheckState::of(&a),
@@ -392,7 +450,7 @@ mod tests {
             state: CheckState::Unknown,
             assessment: None,
             error: Some("GetPackage failed: a | b\nsecond line".into()),
-            thresholds: Thresholds::default(),
+            thresholds: PoolThresholds::default(),
         };
         let out = render(&whole(vec![ok, failed]));
         let first = out.lines().next().unwrap();

@@ -3,10 +3,11 @@
 //! merged over the defaults, and the API's settings checked.
 
 use super::order::RawOrder;
-use super::units::{ByteSize, HumanDuration, PositiveDuration};
-use super::values::{AccountName, Ratio};
+use super::thresholds::ThresholdOverrides;
+use super::units::{ByteSize, PositiveDuration};
+use super::values::AccountName;
 use super::{ConfigError, ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN, SecretResolver};
-use cdnquota_core::settings::{OrderMode, OrderRules, Thresholds, nonzero_bytes, nonzero_ratio, nonzero_span};
+use cdnquota_core::settings::{OrderMode, OrderRules, PoolThresholds};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::Range;
@@ -49,8 +50,9 @@ pub struct Account {
     /// The largest API answer accepted, in bytes.
     #[serde(rename = "max_answer_size", serialize_with = "super::serialize_bytes")]
     pub max_answer_bytes: u64,
-    /// The thresholds for this account (defaults merged with its overrides).
-    pub thresholds: Thresholds,
+    /// The thresholds of each of its pools (defaults merged with its
+    /// overrides).
+    pub thresholds: PoolThresholds,
     /// Ordering rules for this account (defaults merged with its overrides).
     pub order: OrderRules,
 }
@@ -72,34 +74,6 @@ impl Account {
             retry_backoff: self.retry_backoff,
             max_answer_bytes: self.max_answer_bytes,
             utc_offset: offset,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ThresholdOverrides {
-    remaining_bytes_below: Option<ByteSize>,
-    remaining_ratio_below: Option<Ratio>,
-    expires_within: Option<HumanDuration>,
-    expiring_unused_above: Option<ByteSize>,
-    depletion_within: Option<HumanDuration>,
-}
-
-impl ThresholdOverrides {
-    pub(super) fn apply(&self, base: Thresholds) -> Thresholds {
-        Thresholds {
-            remaining_bytes_below: self
-                .remaining_bytes_below
-                .map_or(base.remaining_bytes_below, |b| nonzero_bytes(b.0)),
-            remaining_ratio_below: self
-                .remaining_ratio_below
-                .map_or(base.remaining_ratio_below, |r| nonzero_ratio(r.0)),
-            expires_within: self.expires_within.map_or(base.expires_within, |d| nonzero_span(d.0)),
-            expiring_unused_above: self.expiring_unused_above.map_or(base.expiring_unused_above, |b| b.0),
-            depletion_within: self
-                .depletion_within
-                .map_or(base.depletion_within, |d| nonzero_span(d.0)),
         }
     }
 }
@@ -164,7 +138,9 @@ pub(super) struct RawAccount {
 
 /// What every account starts from: `[thresholds]` and `[order]`.
 pub(super) struct Defaults<'a> {
-    pub(super) thresholds: Thresholds,
+    pub(super) thresholds: PoolThresholds,
+    /// `[thresholds]` as written, for its region tables.
+    pub(super) threshold_tables: &'a ThresholdOverrides,
     pub(super) order: &'a OrderRules,
     /// Where `[order]` is, to point at when it turns ordering on.
     pub(super) order_span: &'a Range<usize>,
@@ -264,6 +240,10 @@ pub(super) fn resolve(
             ),
         ));
     }
+    let thresholds = ra
+        .thresholds
+        .resolve(&defaults.thresholds, defaults.threshold_tables)
+        .map_err(|(span, m)| located(Some(span), m))?;
     let max_attempts = match ra.max_attempts {
         Some(n) if !(1..=10).contains(n.get_ref()) => {
             return Err(located(
@@ -291,7 +271,7 @@ pub(super) fn resolve(
         max_attempts,
         retry_backoff: ra.retry_backoff.map_or(Duration::from_secs(1), |d| d.0),
         max_answer_bytes: ra.max_answer_size.map_or(ra.api.default_max_answer(), |b| b.0),
-        thresholds: ra.thresholds.apply(defaults.thresholds),
+        thresholds,
         order,
     })
 }

@@ -9,21 +9,23 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod order;
+mod thresholds;
 pub mod units;
 pub mod values;
 
-use cdnquota_core::settings::{AlertSettings, OrderMode, OrderRules, Thresholds};
+use cdnquota_core::settings::{AlertSettings, OrderMode, OrderRules};
 use notify::{EmailConfig, RawAlerts, RawEmail, resolve_email};
 use order::RawOrder;
 
 pub use account::Account;
-use account::{AccountList, ThresholdOverrides};
+use account::AccountList;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tencent_cdn_api::secret::Secret;
+use thresholds::ThresholdOverrides;
 use toml::Spanned;
 use units::{ByteSize, HumanDuration};
 use values::{CronSchedule, ListenAddr, UtcOffset};
@@ -210,7 +212,10 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| located(e.span(), e.message().to_string()))?;
 
     let inline = std::cell::RefCell::new(Vec::new());
-    let defaults = raw.thresholds.apply(Thresholds::default());
+    let defaults = raw
+        .thresholds
+        .resolve_general()
+        .map_err(|(span, m)| located(Some(span), m))?;
     let order_span = raw.order.as_ref().map(Spanned::span).unwrap_or_default();
     let order_defaults = match &raw.order {
         Some(o) => o
@@ -238,7 +243,8 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         return Err(located(Some(accounts_span), no_accounts.into()));
     }
     let account_defaults = account::Defaults {
-        thresholds: defaults,
+        thresholds: defaults.clone(),
+        threshold_tables: &raw.thresholds,
         order: &order_defaults,
         order_span: &order_span,
     };

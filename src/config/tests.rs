@@ -1,5 +1,6 @@
 use super::*;
-use cdnquota_core::settings::OrderMode;
+use cdnquota_core::model::{PoolKey, Region, Resource};
+use cdnquota_core::settings::{OrderMode, PoolThresholds};
 use chrono::TimeDelta;
 use notify::SmtpTls;
 use std::collections::HashMap;
@@ -44,7 +45,7 @@ fn defaults_fill_in() {
     assert_eq!(a.signature_method, SignatureMethod::HmacSha256);
     assert_eq!(a.http_method, HttpMethod::Post);
     assert_eq!(a.timeout, Duration::from_secs(15));
-    assert_eq!(a.thresholds, Thresholds::default());
+    assert_eq!(a.thresholds, PoolThresholds::default());
 }
 
 #[test]
@@ -68,11 +69,103 @@ secret_key = "k"
 "#,
     );
     assert_eq!(c.schedule.as_str(), "0 */5 * * * *");
-    let a = c.accounts[0].thresholds;
+    let a = c.accounts[0].thresholds.traffic;
     assert_eq!(a.remaining_bytes_below, Some(1_000_000_000_000));
     assert_eq!(a.remaining_ratio_below, Some(0.25));
     assert_eq!(a.expires_within, Some(TimeDelta::days(14)));
-    assert_eq!(c.accounts[1].thresholds.remaining_ratio_below, Some(0.10));
+    assert_eq!(c.accounts[1].thresholds.traffic.remaining_ratio_below, Some(0.10));
+}
+
+#[test]
+fn regions_and_https_pools_have_thresholds_of_their_own() {
+    let c = parse_ok(
+        r#"
+schedule = "*/5 * * * *"
+[thresholds]
+remaining_bytes_below = "1TB"
+expires_within = "14d"
+[thresholds.europe]
+remaining_bytes_below = "10GB"
+[thresholds.https]
+remaining_requests_below = 2000000
+[[accounts]]
+name = "a"
+secret_id = "x"
+secret_key = "k"
+[accounts.thresholds]
+remaining_bytes_below = "5TB"
+depletion_within = "5d"
+[accounts.thresholds.europe]
+remaining_ratio_below = 0.3
+[accounts.thresholds.north_america]
+remaining_bytes_below = "20GB"
+[[accounts]]
+name = "b"
+secret_id = "x"
+secret_key = "k"
+"#,
+    );
+    let europe = PoolKey {
+        resource: Resource::Traffic,
+        region: Region::Europe,
+    };
+    let north_america = PoolKey {
+        region: Region::NorthAmerica,
+        ..europe
+    };
+    let https = PoolKey {
+        resource: Resource::HttpsRequests,
+        region: Region::Global,
+    };
+    let a = &c.accounts[0].thresholds;
+    // Mainland: the account's over [thresholds].
+    assert_eq!(
+        a.of(PoolKey::MAINLAND_TRAFFIC).remaining_bytes_below,
+        Some(5_000_000_000_000)
+    );
+    // Europe: [thresholds.europe] outranks the account's plain 5 TB, and
+    // the account's own Europe table adds its ratio; the rest is inherited.
+    let e = a.of(europe);
+    assert_eq!(e.remaining_bytes_below, Some(10_000_000_000));
+    assert_eq!(e.remaining_ratio_below, Some(0.3));
+    assert_eq!(e.expires_within, Some(TimeDelta::days(14)));
+    assert_eq!(e.depletion_within, Some(TimeDelta::days(5)));
+    assert_eq!(a.of(north_america).remaining_bytes_below, Some(20_000_000_000));
+    // HTTPS pools count requests.
+    assert_eq!(a.of(https).remaining_bytes_below, Some(2_000_000));
+    assert_eq!(a.of(https).expiring_unused_above, 1_000_000);
+    // Account b has only the general tables.
+    let b = &c.accounts[1].thresholds;
+    assert_eq!(b.of(europe).remaining_bytes_below, Some(10_000_000_000));
+    assert_eq!(b.of(north_america).remaining_bytes_below, Some(1_000_000_000_000));
+    // `cdnquota config` writes them back as they are read.
+    let written = toml::to_string(&c.accounts[0].thresholds).unwrap();
+    assert!(
+        written.contains("[europe]") && written.contains("remaining_requests_below = 2000000"),
+        "{written}"
+    );
+}
+
+#[test]
+fn a_region_that_does_not_exist_or_bytes_for_https_requests_are_refused_at_their_line() {
+    let e = parse_err(&format!(
+        "[thresholds.emea]\nremaining_bytes_below = \"10GB\"\n{MINIMAL}"
+    ));
+    assert_eq!(e.line, Some(1), "{e}");
+    assert!(
+        e.message.contains("unknown field `emea`") && e.message.contains("europe"),
+        "{e}"
+    );
+    let e = parse_err(&format!(
+        "{MINIMAL}[accounts.thresholds.https]\nremaining_bytes_below = \"10GB\"\n"
+    ));
+    assert_eq!(
+        e.key.as_deref(),
+        Some("accounts[0].thresholds.https.remaining_bytes_below"),
+        "{e}"
+    );
+    assert!(e.message.contains("use remaining_requests_below"), "{e}");
+    assert!(e.to_string().starts_with("/etc/cdnquota/cdnquota.toml:"), "{e}");
 }
 
 #[test]
@@ -446,8 +539,8 @@ fn a_bare_number_for_a_size_or_duration_is_refused_where_it_stands() {
     let c = parse_ok(&format!(
         "[thresholds]\nexpires_within = 0\nremaining_bytes_below = \"0\"\n[order]\nwhen_depletion_within = 0\n{MINIMAL}"
     ));
-    assert_eq!(c.accounts[0].thresholds.expires_within, None);
-    assert_eq!(c.accounts[0].thresholds.remaining_bytes_below, None);
+    assert_eq!(c.accounts[0].thresholds.traffic.expires_within, None);
+    assert_eq!(c.accounts[0].thresholds.traffic.remaining_bytes_below, None);
     assert_eq!(c.accounts[0].order.when_depletion_within, None);
     let e = parse_err(&format!("[thresholds]\nexpires_within = -7\n{MINIMAL}"));
     assert!(e.message.contains("negative"), "{e}");

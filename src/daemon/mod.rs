@@ -1,6 +1,7 @@
 //! The long-running daemon: polls every account at start and then on the
 //! cron schedule, serves the HTTP endpoints, and stops cleanly on a signal.
 
+pub mod billing;
 mod endpoints;
 mod status_page;
 mod svg_chart;
@@ -204,6 +205,10 @@ impl Daemon {
                         config.api_utc_offset.0,
                     )
                 }),
+                match config.metrics.expired_package_series {
+                    crate::config::metrics::ExpiredSeries::All => None,
+                    crate::config::metrics::ExpiredSeries::For(d) => Some(cdnquota_core::settings::span_of(d)),
+                },
             )));
         }
         let web = Arc::new(

@@ -1,8 +1,8 @@
 //! The status page at `/`: what an operator leaves open on a second screen.
 //! It reloads itself every 30 seconds (a meta refresh, no script), its
 //! title carries the worst state (`CRITICAL · cdnquota`), a banner sums up
-//! every account, and each account has its pool, countdowns, alerts, orders,
-//! a chart and its packages. The daemon's own health (mail outbox, state,
+//! every account, and each account has a block per pool (what is left, the
+//! countdowns, how it is billed, a chart), its alerts, orders and packages. The daemon's own health (mail outbox, state,
 //! Alertmanager) has a section of its own.
 //!
 //! Every value from outside (titles, ids, errors, summaries) is escaped; the
@@ -16,13 +16,15 @@ use super::watch::{AccountStatus, AccountWatch};
 use crate::alerting::alertmanager::UrlHealth;
 use crate::alerting::render::escape_html;
 use crate::alerting::{Notifier, NotifierHealth};
+use cdnquota_core::account::AccountAssessment;
 use cdnquota_core::alerts::{Alert, Phase};
 use cdnquota_core::assess::Assessment;
-use cdnquota_core::check_state::{CheckState, next_expiry, overall};
+use cdnquota_core::check_state::{CheckState, NextLoss, next_loss, overall};
 use cdnquota_core::ledger::{Ledger, OrderState};
+use cdnquota_core::model::PoolKey;
 use cdnquota_core::rules::Severity;
 use cdnquota_core::settings::OrderMode;
-use cdnquota_core::units::{format_delta, format_size_human, format_span};
+use cdnquota_core::units::{format_amount_human, format_delta, format_size_human, format_span};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -223,11 +225,7 @@ fn what_fires(view: &AccountView) -> String {
         .status
         .assessment
         .iter()
-        .flat_map(|a| {
-            a.findings
-                .iter()
-                .map(|f| (std::cmp::Reverse(f.severity), f.rule.name()))
-        })
+        .flat_map(|a| a.findings().map(|f| (std::cmp::Reverse(f.severity), f.rule.name())))
         .chain(
             view.alerts
                 .iter()
@@ -397,44 +395,94 @@ fn account_section(
         );
     }
     if let Some(a) = &status.assessment {
-        pool(page, a, now);
+        for p in &a.pools {
+            pool(page, p, now);
+            let series = watch.remaining_series(p.pool);
+            page.push_str(&svg_chart::render(&Chart {
+                history: &series,
+                now,
+                remaining: Some(p.totals.remaining_bytes),
+                size: p.totals.size_bytes,
+                depletion_at: p.projection.depletion_at,
+                depletion_early_at: p.projection.depletion_early_at,
+            }));
+        }
     }
     alerts(page, &view.alerts, now);
     orders(page, watch, ledger, now);
-    let series = watch.remaining_series();
-    let a = status.assessment.as_ref();
-    page.push_str("<h3>Bytes left</h3>");
-    page.push_str(&svg_chart::render(&Chart {
-        history: &series,
-        now,
-        remaining: a.map(|a| a.totals.remaining_bytes),
-        size: a.map_or(0, |a| a.totals.size_bytes),
-        depletion_at: a.and_then(|a| a.projection.depletion_at),
-        depletion_early_at: a.and_then(|a| a.projection.depletion_early_at),
-    }));
-    if let Some(a) = a {
+    if let Some(a) = &status.assessment {
         packages(page, a, exported);
     }
     page.push_str("</section>");
 }
 
-/// Bytes left against the size, and the two countdowns.
+/// The ids of a pool's countdowns: `run-dry` for the mainland traffic pool
+/// (as before pools), `run-dry-europe` for the others.
+fn pool_id(base: &str, pool: PoolKey) -> String {
+    if pool == PoolKey::MAINLAND_TRAFFIC {
+        base.to_string()
+    } else {
+        format!("{base}-{}", pool.slug())
+    }
+}
+
+/// One pool: what is left against its size, how it is billed, packages not
+/// started yet, and the two countdowns.
 fn pool(page: &mut String, a: &Assessment, now: DateTime<Utc>) {
     let t = &a.totals;
+    let amount = |n: u64| format_amount_human(n, a.pool.resource);
     let share = t.remaining_ratio().unwrap_or(0.0);
     let _ = write!(
         page,
-        "<p class=\"pool\"><span class=\"big\">{}</span> left of {} ({:.1}%) in {} usable package(s)</p>\
-         <div class=\"meter\" title=\"{:.1}% left\"><span style=\"width:{:.1}%\"></span></div><div class=\"countdowns\">",
-        format_size_human(t.remaining_bytes),
-        format_size_human(t.size_bytes),
+        "<h3 class=\"pool-name\" id=\"{}\">{}</h3>",
+        pool_id("pool", a.pool),
+        escape_html(&a.pool.label())
+    );
+    let _ = write!(
+        page,
+        "<p class=\"pool\"><span class=\"big\">{}</span> left of {} ({:.1}%) in {} usable package(s)",
+        amount(t.remaining_bytes),
+        amount(t.size_bytes),
         share * 100.0,
         t.usable_packages,
+    );
+    if a.undeducted > 0 {
+        let _ = write!(page, "; about {} billed but not yet deducted", amount(a.undeducted));
+    }
+    match &a.pay_type {
+        Some(p) => {
+            let cycle = p
+                .billing_cycle
+                .map_or(String::new(), |c| format!(", settled by the {}", c.name()));
+            let class = if p.deducts() { "muted" } else { "warning" };
+            let _ = write!(
+                page,
+                " · <span class=\"{class} pay-type\">billed by {}{cycle}</span>",
+                escape_html(&p.pay_type)
+            );
+        }
+        None => page.push_str(" · <span class=\"muted pay-type\">billing mode not known</span>"),
+    }
+    let _ = write!(
+        page,
+        "</p><div class=\"meter\" title=\"{:.1}% left\"><span style=\"width:{:.1}%\"></span></div>",
         share * 100.0,
         share * 100.0
     );
+    for v in a.upcoming() {
+        let _ = write!(
+            page,
+            "<p class=\"muted upcoming\">Not started yet: {} ({}), {}, starts {} ({})</p>",
+            escape_html(&v.package.title),
+            escape_html(&v.package.id),
+            amount(v.remaining_bytes),
+            relative(v.package.enabled_at, now),
+            when(v.package.enabled_at)
+        );
+    }
+    page.push_str("<div class=\"countdowns\">");
     let p = &a.projection;
-    page.push_str("<div id=\"run-dry\">Runs dry<br>");
+    let _ = write!(page, "<div id=\"{}\">Runs dry<br>", pool_id("run-dry", a.pool));
     match (t.remaining_bytes, p.depletion_at) {
         (0, _) => page.push_str("<span class=\"big critical\">now: nothing left</span>"),
         (_, Some(dry)) => {
@@ -457,31 +505,33 @@ fn pool(page: &mut String, a: &Assessment, now: DateTime<Utc>) {
         page,
         "<br><span class=\"muted\">{} at {}/s now</span></div>",
         escape_html(&p.basis_text),
-        format_size_human(p.expected_rate.max(0.0).round() as u64)
+        amount(p.expected_rate.max(0.0).round() as u64)
     );
-    page.push_str("<div id=\"next-expiry\">Next expiry with bytes to lose<br>");
-    match next_expiry(a) {
-        Some(v) => {
+    let _ = write!(
+        page,
+        "<div id=\"{}\">Next expiry with {} to lose<br>",
+        pool_id("next-expiry", a.pool),
+        a.pool.resource.unit()
+    );
+    match next_loss(a) {
+        NextLoss::Package(v) => {
             let _ = write!(
                 page,
-                "<span class=\"big\">{}</span><br><span class=\"muted\">{}: {} ({}), {} left",
+                "<span class=\"big\">{}</span><br><span class=\"muted\">{}: {} ({}), {} forecast to be lost of {} left",
                 relative(v.package.expires_at, now),
                 when(v.package.expires_at),
                 escape_html(&v.package.title),
                 escape_html(&v.package.id),
-                format_size_human(v.remaining_bytes)
+                amount(v.expiring_unused_bytes),
+                amount(v.remaining_bytes)
             );
-            if v.expiring_unused_bytes > 0 {
-                let _ = write!(
-                    page,
-                    ", {} forecast to be lost",
-                    format_size_human(v.expiring_unused_bytes)
-                );
-            }
             page.push_str("</span>");
         }
-        None => page.push_str(
-            "<span class=\"big\">none</span><br><span class=\"muted\">no usable package with bytes left</span>",
+        NextLoss::AllUsed => page.push_str(
+            "<span class=\"big\">none</span><br><span class=\"muted\">all used before expiry, as forecast</span>",
+        ),
+        NextLoss::Nothing => page.push_str(
+            "<span class=\"big\">none</span><br><span class=\"muted\">no usable package with anything left</span>",
         ),
     }
     page.push_str("</div></div>");
@@ -614,33 +664,29 @@ fn orders(page: &mut String, watch: &AccountWatch, ledger: &Result<Option<Ledger
 /// packages would make a page of megabytes. Every package is in `/metrics`.
 const PACKAGE_ROWS: usize = 200;
 
-fn packages(page: &mut String, a: &Assessment, series: &crate::metrics::PackageMetrics) {
+fn packages(page: &mut String, a: &AccountAssessment, series: &crate::metrics::PackageMetrics) {
     page.push_str(
-        "<h3>Packages</h3><table class=\"packages\"><tr><th>package</th><th>title</th><th>left</th><th>size</th>\
+        "<h3>Packages</h3><table class=\"packages\"><tr><th>package</th><th>pool</th><th>title</th><th>left</th><th>size</th>\
          <th>used</th><th>expires</th><th>state</th></tr>",
     );
     // As in /metrics, packages that expired long ago are left out; of the
     // rest, those that matter first: usable or still to start, soonest expiry.
     let mut shown: Vec<&cdnquota_core::assess::PackageView> =
-        a.packages.iter().filter(|p| series.exports(p, a.at)).collect();
-    let long_expired = a.packages.len() - shown.len();
-    shown.sort_by_key(|p| {
-        (
-            !(p.usable || (p.package.enabled_at > a.at && !p.package.expired)),
-            p.package.expires_at,
-        )
-    });
+        a.packages().filter(|p| series.exports(p, a.at)).collect();
+    let long_expired = a.packages().count() - shown.len();
+    shown.sort_by_key(|p| (!(p.usable || p.upcoming), p.package.expires_at));
     let hidden = shown.len().saturating_sub(PACKAGE_ROWS);
     shown.truncate(PACKAGE_ROWS);
     for p in shown {
         let _ = write!(
             page,
-            "<tr><td>{}</td><td class=\"title\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+            "<tr><td>{}</td><td>{}</td><td class=\"title\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{:.1}%</td><td>{}</td><td class=\"package-state\">{}</td></tr>",
             escape_html(&p.package.id),
+            p.package.pool().slug(),
             escape_html(&p.package.title),
-            format_size_human(p.remaining_bytes),
-            format_size_human(p.package.size_bytes),
+            format_amount_human(p.remaining_bytes, p.package.resource),
+            format_amount_human(p.package.size_bytes, p.package.resource),
             p.used_ratio * 100.0,
             when(p.package.expires_at),
             escape_html(&p.state())
@@ -669,8 +715,18 @@ fn compact_table(page: &mut String, views: &[AccountView], now: DateTime<Utc>) {
         views.len()
     );
     for v in views {
-        let a = v.status.assessment.as_ref();
-        let left = a.map_or_else(|| "?".into(), |a| format_size_human(a.totals.remaining_bytes));
+        // The worst pool speaks for the account in one row.
+        let a = v.status.assessment.as_ref().and_then(|a| a.worst_pool());
+        let left = a.map_or_else(
+            || "?".into(),
+            |a| {
+                format!(
+                    "{} ({})",
+                    format_amount_human(a.totals.remaining_bytes, a.pool.resource),
+                    a.pool.slug()
+                )
+            },
+        );
         let dry = a
             .and_then(|a| a.projection.depletion_at)
             .map_or_else(|| "-".into(), |t| relative(t, now));
@@ -694,6 +750,7 @@ mod tests {
         Alert {
             account: "main".into(),
             rule: "OrderOutcomeUnknown".into(),
+            region: None,
             package_id: None,
             severity,
             summary: "s".into(),

@@ -1,37 +1,22 @@
-//! One watched account: its API client, consumption history and last
-//! results, and the poll itself (fetch, learn, assess, publish).
+//! One watched account: its API client, each pool's consumption history and
+//! the last results, and the poll itself (fetch, learn, assess, publish).
 
+use super::billing::AccountBilling;
 use crate::alerting::{Notifier, PollReport};
 use crate::config::Account;
-use crate::history_file::HistoryFile;
+use crate::history_file::AccountHistories;
 use crate::metrics::Metrics;
 use crate::order::Orderer;
 use crate::recorder::PollRecorder;
-use cdnquota_core::assess::{Assessment, ForecastModel};
-use cdnquota_core::history::PoolHistory;
-use cdnquota_core::model::Snapshot;
+use cdnquota_core::account::{AccountAssessment, AccountInput, record_and_assess};
+use cdnquota_core::assess::ForecastModel;
+use cdnquota_core::model::{Package, PoolKey, Resource, Snapshot};
 use cdnquota_core::plausibility::implausible;
-use cdnquota_core::rules::Rule;
-use cdnquota_core::units::format_size_human;
-use chrono::{DateTime, Utc};
+use cdnquota_core::units::format_amount_human;
+use chrono::{DateTime, TimeDelta, Utc};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tencent_cdn_api::source::PackageSource;
-
-/// How much billed traffic is asked for at start: the last 30 days.
-const BILLING_BACKFILL: chrono::TimeDelta = chrono::TimeDelta::days(30);
-/// Billed hours are taken once they are this old: Tencent's figure for the
-/// latest hours is not final yet.
-const BILLING_SETTLED: chrono::TimeDelta = chrono::TimeDelta::hours(2);
-
-/// Whether and when billed traffic is asked for next.
-#[derive(Debug, Default)]
-struct Billing {
-    /// The key may not read it, or the endpoint does not know the action.
-    refused: bool,
-    /// Not before this.
-    next_try: Option<DateTime<Utc>>,
-}
 
 /// What the last polls of an account found.
 #[derive(Clone, Debug, Default)]
@@ -45,7 +30,7 @@ pub struct AccountStatus {
     /// Why the last poll failed, if it did.
     pub last_error: Option<String>,
     /// The assessment of the last successful poll (shared, not copied).
-    pub assessment: Option<Arc<Assessment>>,
+    pub assessment: Option<Arc<AccountAssessment>>,
 }
 
 /// How a poll ended.
@@ -67,10 +52,14 @@ pub struct AccountWatch {
     metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
     orderer: Arc<Orderer>,
-    history: Arc<Mutex<PoolHistory>>,
-    history_file: Arc<HistoryFile>,
+    histories: Arc<Mutex<AccountHistories>>,
     recorder: Option<Arc<PollRecorder>>,
-    billing: Mutex<Billing>,
+    billing: AccountBilling,
+    // The key may not list HTTPS request packages: said once, not asked again.
+    https_refused: Mutex<bool>,
+    // How long a pool of only expired packages is kept (`[metrics]
+    // expired_package_series`).
+    keep_expired: Option<TimeDelta>,
     status: RwLock<AccountStatus>,
     // Whether the previous poll brought an unbelievable package list (a
     // second one in a row is believed).
@@ -86,8 +75,11 @@ pub struct AccountWatch {
 
 impl AccountWatch {
     /// Watches `account` through `source`, publishing to `metrics` and
-    /// reporting every poll to `notifier`; its history lives in `state_dir`,
-    /// and so does the recording of its polls when `recorder` is given.
+    /// reporting every poll to `notifier`; its pools' histories live in
+    /// `state_dir`, and so does the recording of its polls when `recorder`
+    /// is given. A pool of only expired packages goes `keep_expired` after
+    /// the last expired (`None`: while they are listed).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         account: Account,
         source: PackageSource,
@@ -96,18 +88,20 @@ impl AccountWatch {
         orderer: Arc<Orderer>,
         state_dir: &std::path::Path,
         recorder: Option<PollRecorder>,
+        keep_expired: Option<TimeDelta>,
     ) -> Self {
-        let (history_file, history) = HistoryFile::open(state_dir, account.name.as_str(), Utc::now());
+        let histories = AccountHistories::open(state_dir, account.name.as_str(), Utc::now());
         AccountWatch {
             account,
             source,
             metrics,
             notifier,
             orderer,
-            history: Arc::new(Mutex::new(history)),
-            history_file: Arc::new(history_file),
+            histories: Arc::new(Mutex::new(histories)),
             recorder: recorder.map(Arc::new),
-            billing: Mutex::new(Billing::default()),
+            billing: AccountBilling::default(),
+            https_refused: Mutex::new(false),
+            keep_expired,
             status: RwLock::new(AccountStatus::default()),
             doubted: Mutex::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -122,17 +116,16 @@ impl AccountWatch {
     pub fn carry_from(&self, old: &AccountWatch, now: DateTime<Utc>) {
         let status = old.status();
         if let Some(assessment) = &status.assessment {
-            self.metrics.accounts.set(self.name(), assessment);
-            self.metrics.set_packages(self.name(), &assessment.packages, now);
+            self.metrics.pools.set(self.name(), assessment);
+            let packages: Vec<_> = assessment.packages().cloned().collect();
+            self.metrics.set_packages(self.name(), &packages, now);
         }
         *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
         *self.doubted.lock().unwrap_or_else(|p| p.into_inner()) =
             *old.doubted.lock().unwrap_or_else(|p| p.into_inner());
-        let billing = old.billing.lock().unwrap_or_else(|p| p.into_inner());
-        *self.billing.lock().unwrap_or_else(|p| p.into_inner()) = Billing {
-            refused: billing.refused,
-            next_try: billing.next_try,
-        };
+        self.billing.carry_from(&old.billing);
+        *self.https_refused.lock().unwrap_or_else(|p| p.into_inner()) =
+            *old.https_refused.lock().unwrap_or_else(|p| p.into_inner());
     }
 
     /// The account's name.
@@ -186,10 +179,7 @@ impl AccountWatch {
     fn believe(&self, snapshot: Snapshot, now: DateTime<Utc>) -> Result<Snapshot, String> {
         let mut doubted = self.doubted.lock().unwrap_or_else(|p| p.into_inner());
         let status = self.status.read().unwrap_or_else(|p| p.into_inner());
-        let last_good = status
-            .assessment
-            .iter()
-            .flat_map(|a| a.packages.iter().map(|v| &v.package));
+        let last_good = status.assessment.iter().flat_map(|a| a.packages().map(|v| &v.package));
         let verdict = implausible(last_good, &snapshot, *doubted, now);
         drop(status);
         match verdict {
@@ -204,82 +194,72 @@ impl AccountWatch {
         }
     }
 
-    /// The remaining-bytes series of the history, oldest first: (hour
-    /// start in Unix seconds, bytes left at that hour's last poll).
-    pub fn remaining_series(&self) -> Vec<(i64, u64)> {
-        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        history.remaining.iter().copied().collect()
+    /// The remaining series of `pool`'s history, oldest first: (hour start
+    /// in Unix seconds, amount left at that hour's last poll).
+    pub fn remaining_series(&self, pool: PoolKey) -> Vec<(i64, u64)> {
+        let histories = self.histories.lock().unwrap_or_else(|p| p.into_inner());
+        histories
+            .pools
+            .get(&pool)
+            .map(|h| h.remaining.iter().copied().collect())
+            .unwrap_or_default()
     }
 
-    /// Reads Tencent's billed traffic into the history (API 3.0): the last
-    /// 30 days at start, then the hours settled since, at most hourly. A key
-    /// or endpoint that cannot read it is reported once and the daemon
-    /// carries on with its own history.
-    async fn refresh_billing(&self, snapshot: &cdnquota_core::model::Snapshot, now: DateTime<Utc>) {
+    /// Adds the account's HTTPS request packages to `snapshot` (API 3.0).
+    /// A key that may not list them is told once and the account watched
+    /// without them; a passing failure keeps the packages the last good
+    /// poll listed, since missing data is never an empty pool.
+    async fn add_https_packages(&self, snapshot: &mut Snapshot) {
         let Some(client) = self.source.billing_client() else {
             return;
         };
-        {
-            let billing = self.billing.lock().unwrap_or_else(|p| p.into_inner());
-            if billing.refused || billing.next_try.is_some_and(|t| now < t) {
-                return;
+        if *self.https_refused.lock().unwrap_or_else(|p| p.into_inner()) {
+            return;
+        }
+        match client.https_packages().await {
+            Ok(packages) => snapshot.packages.extend(packages),
+            Err(e) if e.is_not_permitted() => {
+                tracing::warn!(
+                    account = %self.name(),
+                    "DescribeHttpsPackages is not available ({e}): HTTPS request packages are not watched; grant the key cdn:DescribeHttpsPackages to watch them"
+                );
+                *self.https_refused.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            }
+            Err(e) => {
+                tracing::warn!(account = %self.name(), "DescribeHttpsPackages failed: {e}; the HTTPS request packages of the last good poll stand");
+                let status = self.status.read().unwrap_or_else(|p| p.into_inner());
+                let last: Vec<Package> = status
+                    .assessment
+                    .iter()
+                    .flat_map(|a| a.packages())
+                    .filter(|v| v.package.resource == Resource::HttpsRequests)
+                    .map(|v| v.package.clone())
+                    .collect();
+                snapshot.packages.extend(last);
             }
         }
-        let settled = now - BILLING_SETTLED;
-        let from = {
-            let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-            // The last day again too: Tencent may still correct late hours.
-            history
-                .hourly
-                .last_billed()
-                .map_or(now - BILLING_BACKFILL, |t| t - chrono::TimeDelta::hours(24))
-                .max(now - BILLING_BACKFILL)
+    }
+
+    /// Reads what the key can tell of billing (API 3.0), each part on its
+    /// own schedule, for the pools `snapshot` shows.
+    async fn refresh_billing(&self, snapshot: &Snapshot, now: DateTime<Utc>) {
+        let Some(client) = self.source.billing_client() else {
+            return;
         };
-        let mut next_try = now + chrono::TimeDelta::hours(1);
-        if from < settled {
-            let mut hours: std::collections::BTreeMap<DateTime<Utc>, f64> = Default::default();
-            let mut failure = None;
-            for area in billing_areas(snapshot) {
-                match client.billing_data(from, settled, area).await {
-                    Ok(got) => {
-                        for (start, bytes) in got {
-                            *hours.entry(start).or_default() += bytes;
-                        }
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failure {
-                None => {
-                    let complete: Vec<_> = hours
-                        .into_iter()
-                        .filter(|(start, _)| *start + chrono::TimeDelta::hours(1) <= settled)
-                        .collect();
-                    tracing::info!(account = %self.name(), "read {} hour(s) of billed traffic", complete.len());
-                    self.history
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .add_billing(&complete);
-                }
-                Some(e) if billing_not_allowed(&e) => {
-                    tracing::warn!(
-                        account = %self.name(),
-                        "DescribeBillingData is not available ({e}): the forecast uses the daemon's own history instead; to let it see real demand from the first poll and while the pool is empty, grant the key cdn:DescribeBillingData"
-                    );
-                    self.billing.lock().unwrap_or_else(|p| p.into_inner()).refused = true;
-                    return;
-                }
-                Some(e) => {
-                    tracing::warn!(account = %self.name(), "DescribeBillingData failed: {e}; tried again in an hour");
-                }
-            }
-        } else {
-            next_try = now + chrono::TimeDelta::minutes(30);
+        let mut pools: Vec<PoolKey> = snapshot.packages.iter().map(Package::pool).collect();
+        pools.sort();
+        pools.dedup();
+        if !pools.iter().any(|p| p.resource == Resource::Traffic) {
+            pools.insert(0, PoolKey::MAINLAND_TRAFFIC);
         }
-        self.billing.lock().unwrap_or_else(|p| p.into_inner()).next_try = Some(next_try);
+        let name = self.name();
+        self.billing.refresh_pay_types(name, client, now).await;
+        self.billing
+            .refresh_hourly(name, client, &pools, &self.histories, now)
+            .await;
+        self.billing
+            .refresh_recent(name, client, &pools, &self.histories, now)
+            .await;
     }
 
     /// Polls the account unless a poll is already running.
@@ -289,7 +269,10 @@ impl AccountWatch {
             return PollOutcome::Skipped;
         };
         let started = Instant::now();
-        let result = self.source.fetch().await;
+        let mut result = self.source.fetch().await;
+        if let Ok(snapshot) = &mut result {
+            self.add_https_packages(snapshot).await;
+        }
         let took = started.elapsed();
         let now = Utc::now();
         let result = result
@@ -303,10 +286,15 @@ impl AccountWatch {
                     return PollOutcome::Skipped;
                 };
                 self.metrics.polls.finished(self.name(), true, now, took);
-                let order_findings = self
-                    .orderer
-                    .after_poll(&self.account, &self.source, &assessment, now)
-                    .await;
+                // OrderPackage buys mainland traffic: ordering reads that pool.
+                let order_findings = match assessment.pool(PoolKey::MAINLAND_TRAFFIC) {
+                    Some(mainland) => {
+                        self.orderer
+                            .after_poll(&self.account, &self.source, mainland, now)
+                            .await
+                    }
+                    None => Vec::new(),
+                };
                 let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
                 log_poll(self.name(), &assessment);
                 let report = PollReport::Succeeded {
@@ -349,56 +337,21 @@ impl AccountWatch {
     }
 }
 
-/// The billing areas of the account's usable packages (their `Area`;
-/// mainland, the API's default, when they do not say): a pool of both
-/// drains both, so both are read and added up.
-fn billing_areas(snapshot: &cdnquota_core::model::Snapshot) -> Vec<&'static str> {
-    let usable = || {
-        snapshot
-            .packages
-            .iter()
-            .filter(|p| cdnquota_core::pool::is_usable(p, snapshot.taken_at))
-    };
-    let overseas = usable().any(|p| p.area.as_deref() == Some("overseas"));
-    let mainland = usable().any(|p| p.area.as_deref() != Some("overseas"));
-    match (mainland, overseas) {
-        (_, false) => vec!["mainland"],
-        (false, true) => vec!["overseas"],
-        (true, true) => vec!["mainland", "overseas"],
-    }
-}
-
-/// Whether DescribeBillingData's error means this key or endpoint will
-/// never read it (then the daemon stops asking), rather than a passing or
-/// one-off failure (then it asks again in an hour).
-fn billing_not_allowed(e: &tencent_cdn_api::error::ApiError) -> bool {
-    match e {
-        tencent_cdn_api::error::ApiError::Tencent { code, .. } => [
-            "AuthFailure",
-            "UnauthorizedOperation",
-            "InvalidAction",
-            "UnsupportedOperation",
-        ]
-        .iter()
-        .any(|p| code.starts_with(p)),
-        tencent_cdn_api::error::ApiError::HttpStatus { status, .. } => *status == 404,
-        _ => false,
-    }
-}
-
 impl AccountWatch {
     /// Records the poll in the history (and saves it), assesses it and
     /// renders its per-package series on a blocking thread: for a large
     /// account that is real work, and the daemon's one runtime thread must
     /// stay free for `/healthz`.
-    async fn assess_and_render(&self, snapshot: Snapshot, now: DateTime<Utc>) -> Option<Arc<Assessment>> {
-        let history = self.history.clone();
-        let file = self.history_file.clone();
+    async fn assess_and_render(&self, snapshot: Snapshot, now: DateTime<Utc>) -> Option<Arc<AccountAssessment>> {
+        let histories = self.histories.clone();
         let recorder = self.recorder.clone();
         let metrics = self.metrics.clone();
-        let thresholds = self.account.thresholds;
+        let thresholds = self.account.thresholds.clone();
         let name = self.name().to_string();
-        let depletion_active = self.notifier.is_active(self.name(), Rule::DepletionForecast.name());
+        let active = self.notifier.depletion_active(self.name());
+        let pay_types = self.billing.pay_types();
+        let billed = self.billing.recent();
+        let keep_expired = self.keep_expired;
         let busy = self.blocking.clone().lock_owned().await;
         let work = move || {
             let _busy = busy;
@@ -406,16 +359,24 @@ impl AccountWatch {
                 r.append(&snapshot);
             }
             let assessment = {
-                let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
-                let assessment =
-                    history.record_and_assess(snapshot, &thresholds, ForecastModel::Seasonal, depletion_active);
-                file.save(&history, now);
+                let mut histories = histories.lock().unwrap_or_else(|p| p.into_inner());
+                let input = AccountInput {
+                    thresholds: &thresholds,
+                    pay_types: &pay_types,
+                    billed: &billed,
+                    model: ForecastModel::Seasonal,
+                    keep_expired,
+                    depletion_active: &|pool| active.contains(&pool),
+                };
+                let assessment = record_and_assess(snapshot, &mut histories.pools, &input);
+                histories.save(now);
                 assessment
             };
             // Totals first: by the time the new package series are out
             // (text scrapes wait for them), the totals match them.
-            metrics.accounts.set(&name, &assessment);
-            metrics.set_packages(&name, &assessment.packages, now);
+            metrics.pools.set(&name, &assessment);
+            let packages: Vec<_> = assessment.packages().cloned().collect();
+            metrics.set_packages(&name, &packages, now);
             Arc::new(assessment)
         };
         match tokio::task::spawn_blocking(work).await {
@@ -426,17 +387,21 @@ impl AccountWatch {
     }
 }
 
-/// Logs the poll's totals; the alert lifecycle logs what fires and clears.
-fn log_poll(account: &str, now: &Assessment) {
-    let rate = now.consumption_bytes_per_second.map_or_else(
-        || "rate unknown yet".to_string(),
-        |r| format!("{}/s", format_size_human(r.round() as u64)),
-    );
-    tracing::info!(
-        account = %account,
-        "{} left of {} in {} usable package(s), {rate}",
-        format_size_human(now.totals.remaining_bytes),
-        format_size_human(now.totals.size_bytes),
-        now.totals.usable_packages
-    );
+/// Logs each pool's totals; the alert lifecycle logs what fires and clears.
+fn log_poll(account: &str, now: &AccountAssessment) {
+    for pool in &now.pools {
+        let amount = |n: u64| format_amount_human(n, pool.pool.resource);
+        let rate = pool.consumption_bytes_per_second.map_or_else(
+            || "rate unknown yet".to_string(),
+            |r| format!("{}/s", amount(r.round() as u64)),
+        );
+        tracing::info!(
+            account = %account,
+            pool = %pool.pool,
+            "{} left of {} in {} usable package(s), {rate}",
+            amount(pool.totals.remaining_bytes),
+            amount(pool.totals.size_bytes),
+            pool.totals.usable_packages
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Alerting health: which alerts fire, mail delivery outcomes, the outbox
 //! backlog, and whether the alert state reaches the disk.
 
+use cdnquota_core::model::Region;
 use prometheus::{GaugeVec, IntCounterVec, IntGauge, Registry};
 
 /// Alert and notification metrics.
@@ -27,8 +28,8 @@ impl AlertMetrics {
             firing: super::gauge_vec(
                 r,
                 "alert_firing",
-                "1 while the alert fires for the account.",
-                &["account", "alert"],
+                "1 while the alert fires for the account; `region` is the pool's billing region for pool alerts, empty for the account's own.",
+                &["account", "alert", "region"],
             )?,
             notifications: super::counter_vec(
                 r,
@@ -54,11 +55,12 @@ impl AlertMetrics {
         })
     }
 
-    /// Sets the firing (account, alert) pairs; others are removed.
-    pub fn set_firing(&self, firing: &[(String, String)]) {
+    /// Sets the firing (account, alert, region) series; others are removed.
+    pub fn set_firing(&self, firing: &[(String, String, Option<Region>)]) {
         self.firing.reset();
-        for (account, alert) in firing {
-            self.firing.with_label_values(&[account, alert]).set(1.0);
+        for (account, alert, region) in firing {
+            let region = region.map_or("", Region::name);
+            self.firing.with_label_values(&[account, alert, region]).set(1.0);
         }
     }
 

@@ -8,7 +8,6 @@
 //! and are rendered when they change. A scrape is handed the joined bytes,
 //! as text or as gzip.
 
-mod account;
 mod alertmanager;
 mod alerts;
 mod build;
@@ -16,14 +15,15 @@ pub mod exposition;
 mod orders;
 mod package;
 mod poll;
+mod pool;
 mod process;
 mod replica;
 
-pub use account::AccountMetrics;
 pub use alertmanager::AlertmanagerMetrics;
 pub use alerts::AlertMetrics;
 pub use orders::OrderMetrics;
 pub use package::{AccountSeries, PackageMetrics};
+pub use pool::PoolMetrics;
 
 use cdnquota_core::assess::PackageView;
 pub use poll::PollMetrics;
@@ -49,8 +49,8 @@ pub struct Metrics {
     registry: Registry,
     /// Per-package gauges.
     pub packages: PackageMetrics,
-    /// Per-account pool gauges.
-    pub accounts: AccountMetrics,
+    /// Per-pool gauges.
+    pub pools: PoolMetrics,
     /// The daemon's own polling health.
     pub polls: PollMetrics,
     /// Alerts and mail delivery.
@@ -89,7 +89,7 @@ impl Metrics {
         let changes = Arc::new(AtomicU64::new(0));
         let metrics = Metrics {
             packages: PackageMetrics::new(config.expired_package_series, changes.clone()),
-            accounts: AccountMetrics::register(&registry, changes.clone())?,
+            pools: PoolMetrics::register(&registry, changes.clone())?,
             polls: PollMetrics::register(&registry, changes.clone())?,
             alerts: AlertMetrics::register(&registry)?,
             orders: OrderMetrics::register(&registry)?,
@@ -292,6 +292,7 @@ mod tests {
             vec![PackageView {
                 package: package("7", 1000, used, "2026-01-01 00:00:00", "2027-01-01 00:00:00"),
                 usable: true,
+                upcoming: false,
                 remaining_bytes: 1000 - used,
                 used_ratio: used as f64 / 1000.0,
                 expiring_unused_bytes: 0,
@@ -304,7 +305,9 @@ mod tests {
         rendered.mark_unchanged();
         let first = m.render();
         assert!(
-            first.contains("cdnquota_package_used_bytes{account=\"main\",package_id=\"7\",title=\"1000B\"} 10\n"),
+            first.contains(
+                "cdnquota_package_used_bytes{account=\"main\",package_id=\"7\",region=\"mainland\",title=\"1000B\"} 10\n"
+            ),
             "{first}"
         );
         m.packages.release_text("main");

@@ -1,5 +1,7 @@
-//! Per-package gauges, labelled `account`, `package_id`, `title`, and the
-//! `package_info` series.
+//! Per-package gauges, labelled `account`, `package_id`, `region`, `title`,
+//! and the `package_info` series. HTTPS request packages have families of
+//! their own, in requests (`https_package_*`), so no query adds requests to
+//! bytes.
 //!
 //! They are most of the exposition (eight samples a package), so they are
 //! not kept as live gauges: each successful poll renders the account's
@@ -11,6 +13,7 @@
 use super::exposition::{Chunk, gauge_header, push_label_value};
 use crate::config::metrics::ExpiredSeries;
 use cdnquota_core::assess::PackageView;
+use cdnquota_core::model::Resource;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -18,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The families, in the order they are exported: (name, help).
-const FAMILIES: [(&str, &str); 8] = [
+const FAMILIES: [(&str, &str); 11] = [
     (
         "package_size_bytes",
         "Total bytes of the traffic package, as of the last successful poll.",
@@ -51,10 +54,24 @@ const FAMILIES: [(&str, &str); 8] = [
         "package_info",
         "Always 1; labels describe the package as the API reports it (package_type, status, area, auto_extension: API 3.0 only).",
     ),
+    (
+        "https_package_size_requests",
+        "HTTPS requests the HTTPS request package holds, as of the last successful poll.",
+    ),
+    (
+        "https_package_remaining_requests",
+        "HTTPS requests left in the package (never negative), as of the last successful poll.",
+    ),
+    (
+        "https_package_expiry_timestamp_seconds",
+        "End of the HTTPS request package's validity window, Unix time (UTC), as of the last successful poll.",
+    ),
 ];
 
-/// Where `package_info` stands in [`FAMILIES`]: last, after the gauges.
-const INFO: usize = FAMILIES.len() - 1;
+/// Where `package_info` stands in [`FAMILIES`]: after the traffic gauges.
+const INFO: usize = 7;
+/// Where the HTTPS request package families start.
+const HTTPS: usize = INFO + 1;
 
 /// One account's rendered per-package series.
 #[derive(Debug, Default)]
@@ -148,7 +165,7 @@ impl PackageMetrics {
         let escaped = |s: &str| 2 * s.len();
         let labels_bound: usize = shown
             .iter()
-            .map(|v| escaped(account) + escaped(&v.package.id) + escaped(&v.package.title) + 40)
+            .map(|v| escaped(account) + escaped(&v.package.id) + escaped(&v.package.title) + 64)
             .sum();
         let info_bound: usize = shown
             .iter()
@@ -161,7 +178,7 @@ impl PackageMetrics {
                     + text(&p.kind)
                     + text(&p.status)
                     + text(&p.area)
-                    + 100
+                    + 124
             })
             .sum();
         let mut bufs: Vec<Vec<u8>> = self
@@ -182,20 +199,32 @@ impl PackageMetrics {
             push_label_value(&mut labels, account);
             labels.extend_from_slice(b"\",package_id=\"");
             push_label_value(&mut labels, &p.id);
+            labels.extend_from_slice(b"\",region=\"");
+            labels.extend_from_slice(p.region.name().as_bytes());
             labels.extend_from_slice(b"\",title=\"");
             push_label_value(&mut labels, &p.title);
             labels.extend_from_slice(b"\"} ");
-            let values: [i128; INFO] = [
-                p.size_bytes.into(),
-                p.used_bytes.into(),
-                v.remaining_bytes.into(),
-                p.enabled_at.timestamp().into(),
-                p.expires_at.timestamp().into(),
-                v.usable.into(),
-                v.expiring_unused_bytes.into(),
+            let traffic: [(usize, i128); INFO] = [
+                (0, p.size_bytes.into()),
+                (1, p.used_bytes.into()),
+                (2, v.remaining_bytes.into()),
+                (3, p.enabled_at.timestamp().into()),
+                (4, p.expires_at.timestamp().into()),
+                (5, v.usable.into()),
+                (6, v.expiring_unused_bytes.into()),
             ];
-            for ((buf, name), value) in bufs.iter_mut().zip(&self.names).zip(values) {
-                buf.extend_from_slice(name.as_bytes());
+            let https: [(usize, i128); 3] = [
+                (HTTPS, p.size_bytes.into()),
+                (HTTPS + 1, v.remaining_bytes.into()),
+                (HTTPS + 2, p.expires_at.timestamp().into()),
+            ];
+            let values: &[(usize, i128)] = match p.resource {
+                Resource::Traffic => &traffic,
+                Resource::HttpsRequests => &https,
+            };
+            for (f, value) in values {
+                let buf = &mut bufs[*f];
+                buf.extend_from_slice(self.names[*f].as_bytes());
                 buf.extend_from_slice(&labels);
                 // Writing into a Vec cannot fail.
                 let _ = writeln!(buf, "{value}");
@@ -211,6 +240,8 @@ impl PackageMetrics {
                 ("\",package_id=\"", &p.id),
                 // Not `type`: the exporter guide asks to avoid that label name.
                 ("\",package_type=\"", p.kind.as_deref().unwrap_or_default()),
+                ("\",region=\"", p.region.name()),
+                ("\",resource=\"", p.resource.name()),
                 ("\",status=\"", p.status.as_deref().unwrap_or_default()),
                 ("\",title=\"", &p.title),
             ];

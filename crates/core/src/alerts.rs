@@ -15,7 +15,7 @@
 //! state is plain data the shell stores on disk, so a restart in any state
 //! carries on where it left off.
 
-use crate::model::Region;
+use crate::model::{PoolKey, Region, Resource};
 use crate::rules::{Finding, Rule, Severity};
 use crate::settings::AlertSettings;
 use crate::units::format_span;
@@ -65,6 +65,21 @@ impl Alert {
     /// The key it is stored under: `account/rule[@region][/package]`.
     pub fn key(&self) -> String {
         key(&self.account, &self.rule, self.region, self.package_id.as_deref())
+    }
+}
+
+impl Alert {
+    /// The pool it is about, for pool alerts.
+    pub fn pool(&self) -> Option<PoolKey> {
+        let resource = if self.rule.starts_with("Https") {
+            Resource::HttpsRequests
+        } else {
+            Resource::Traffic
+        };
+        Some(PoolKey {
+            resource,
+            region: self.region?,
+        })
     }
 }
 

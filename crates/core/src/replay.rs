@@ -67,6 +67,19 @@ pub struct Step {
     pub changes: Vec<AlertChange>,
 }
 
+impl Step {
+    /// What the poll showed of `pool`, if the account has it.
+    pub fn pool(&self, pool: PoolKey) -> Option<&PollOutcome> {
+        self.pools.iter().find(|p| p.pool == pool)
+    }
+
+    /// What it showed of the mainland traffic pool, which every account
+    /// without another traffic pool has.
+    pub fn mainland(&self) -> Option<&PollOutcome> {
+        self.pool(PoolKey::MAINLAND_TRAFFIC)
+    }
+}
+
 /// A replay in progress: feed it polls in time order.
 pub struct Replay {
     thresholds: PoolThresholds,

@@ -24,8 +24,9 @@ pub mod store;
 use super::delivery::DeliveryError;
 use crate::config::alertmanager::AlertmanagerConfig;
 use crate::metrics::Metrics;
+use cdnquota_core::account::AccountAssessment;
 use cdnquota_core::alerts::{Lifecycle, Notice, NoticeKind, Phase};
-use cdnquota_core::assess::Assessment;
+use cdnquota_core::model::PoolKey;
 use chrono::{DateTime, TimeDelta, Utc};
 use client::PushClient;
 use payload::{AmAlert, key, track};
@@ -145,7 +146,7 @@ impl Pusher {
         queue: &Queue,
         lifecycle: &Lifecycle,
         account: &str,
-        assessment: Option<&Assessment>,
+        assessment: Option<&AccountAssessment>,
         fired_now: &BTreeSet<String>,
         now: DateTime<Utc>,
     ) -> Vec<AmAlert> {
@@ -155,8 +156,12 @@ impl Pusher {
             .filter(|a| a.account == account && a.phase == Phase::Firing)
             .map(|a| {
                 let starts_at = if fired_now.contains(&a.key()) { now } else { a.since };
-                let mut tracked = track(a, &self.config.labels, assessment, starts_at);
-                if assessment.is_none()
+                // An account's own alerts (orders, polling) show the pool
+                // that orders buy for.
+                let pool = a.pool().unwrap_or(PoolKey::MAINLAND_TRAFFIC);
+                let pool = assessment.and_then(|x| x.pool(pool));
+                let mut tracked = track(a, &self.config.labels, pool, starts_at);
+                if pool.is_none()
                     && let Some(known) = queue.alerts.get(&key(&tracked.labels))
                 {
                     let mut merged = known.annotations.clone();
@@ -175,7 +180,7 @@ impl Pusher {
         account: &str,
         lifecycle: &Lifecycle,
         notices: &[Notice],
-        assessment: Option<&Assessment>,
+        assessment: Option<&AccountAssessment>,
         now: DateTime<Utc>,
     ) {
         let fired_now: BTreeSet<String> = notices

@@ -4,15 +4,16 @@
 //!
 //! Labels are the alert's identity: Alertmanager deduplicates two replicas'
 //! pushes because their label sets are equal. So labels hold only what
-//! names the alert (`alertname`, `account`, `severity`, `package_id` or
-//! `order_id`, the configured extras), never a number that changes from
-//! poll to poll; the numbers go in annotations.
+//! names the alert (`alertname`, `account`, `severity`, the pool's
+//! `region` and `resource`, `package_id` or `order_id`, the configured
+//! extras), never a number that changes from poll to poll; the numbers go
+//! in annotations.
 
 use crate::alerting::render::{advice, headline};
 use cdnquota_core::alerts::{Alert, Notice, NoticeKind};
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::text::truncate_chars;
-use cdnquota_core::units::format_size_human;
+use cdnquota_core::units::format_amount_human;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,6 +50,10 @@ pub fn labels(alert: &Alert, extra: &BTreeMap<String, String>) -> BTreeMap<Strin
     labels.insert("alertname".into(), alert.rule.clone());
     labels.insert("account".into(), alert.account.clone());
     labels.insert("severity".into(), alert.severity.label().to_lowercase());
+    if let Some(pool) = alert.pool() {
+        labels.insert("region".into(), pool.region.name().into());
+        labels.insert("resource".into(), pool.resource.name().into());
+    }
     if let Some(id) = alert.package_id.as_ref().filter(|id| !id.is_empty()) {
         // Order alerts carry their ledger id where a package id would go.
         let name = if alert.rule.starts_with("Order") {
@@ -101,9 +106,16 @@ pub fn annotations(alert: &Alert, assessment: Option<&Assessment>) -> BTreeMap<S
     let Some(a) = assessment else {
         return out;
     };
+    let resource = a.pool.resource;
+    let unit = resource.unit();
+    let format_size_human = |n: u64| format_amount_human(n, resource);
     out.insert("polled_at".into(), time(a.at));
-    out.insert("remaining_bytes".into(), a.totals.remaining_bytes.to_string());
-    out.insert("size_bytes".into(), a.totals.size_bytes.to_string());
+    out.insert("pool".into(), a.pool.label());
+    out.insert(format!("remaining_{unit}"), a.totals.remaining_bytes.to_string());
+    out.insert(format!("size_{unit}"), a.totals.size_bytes.to_string());
+    if a.undeducted > 0 {
+        out.insert(format!("undeducted_{unit}"), a.undeducted.to_string());
+    }
     out.insert(
         "remaining".into(),
         format!(
@@ -116,7 +128,7 @@ pub fn annotations(alert: &Alert, assessment: Option<&Assessment>) -> BTreeMap<S
     let forecast = match (a.consumption_bytes_per_second, a.depletion_at) {
         (Some(rate), Some(dry)) => {
             out.insert(
-                "consumption_bytes_per_second".into(),
+                format!("consumption_{unit}_per_second"),
                 format!("{}", rate.round() as u64),
             );
             out.insert("depletion_at".into(), time(dry));
@@ -128,7 +140,7 @@ pub fn annotations(alert: &Alert, assessment: Option<&Assessment>) -> BTreeMap<S
         }
         (Some(rate), None) => {
             out.insert(
-                "consumption_bytes_per_second".into(),
+                format!("consumption_{unit}_per_second"),
                 format!("{}", rate.round() as u64),
             );
             format!("no depletion forecast at {}/s", format_size_human(rate.round() as u64))
@@ -152,7 +164,7 @@ pub fn annotations(alert: &Alert, assessment: Option<&Assessment>) -> BTreeMap<S
             v.state()
         );
         if Some(&v.package.id) == alert.package_id.as_ref() {
-            out.insert("package_remaining_bytes".into(), v.remaining_bytes.to_string());
+            out.insert(format!("package_remaining_{unit}"), v.remaining_bytes.to_string());
             out.insert("package_expires_at".into(), time(v.package.expires_at));
         }
     }
@@ -238,6 +250,7 @@ mod tests {
         Alert {
             account: "main".into(),
             rule: rule.into(),
+            region: (!rule.starts_with("Order")).then_some(cdnquota_core::model::Region::Mainland),
             package_id: package_id.map(str::to_string),
             severity: Severity::Warning,
             summary: summary.into(),
@@ -267,13 +280,18 @@ mod tests {
         let pool = labels(&alert("PoolLow", None, "150 GB left"), &extra);
         assert_eq!(
             key(&pool),
-            r#"{account="main",alertname="PoolLow",severity="warning",team="cdn"}"#
+            r#"{account="main",alertname="PoolLow",region="mainland",resource="traffic",severity="warning",team="cdn"}"#
         );
+        let mut europe = alert("HttpsPoolLow", None, "x");
+        europe.region = Some(cdnquota_core::model::Region::Global);
+        let https = labels(&europe, &BTreeMap::new());
+        assert_eq!(https.get("region").map(String::as_str), Some("global"));
+        assert_eq!(https.get("resource").map(String::as_str), Some("https_requests"));
         let package = labels(&alert("PackageExpiringSoon", Some("pkg-1"), "x"), &BTreeMap::new());
         assert_eq!(package.get("package_id").map(String::as_str), Some("pkg-1"));
         let order = labels(&alert("OrderOutcomeUnknown", Some("ord-1"), "x"), &BTreeMap::new());
         assert_eq!(order.get("order_id").map(String::as_str), Some("ord-1"));
-        assert!(!order.contains_key("package_id"));
+        assert!(!order.contains_key("package_id") && !order.contains_key("region"));
         // The summary's numbers change every poll; the labels do not.
         assert_eq!(pool, labels(&alert("PoolLow", None, "149 GB left"), &extra));
     }
