@@ -312,6 +312,7 @@ fn an_unreadable_config_is_unknown_on_stdout_in_text_and_json() {
 fn with_the_daemons_history_the_check_forecasts_the_run_dry() {
     let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
     sim.state().drain_bytes_per_second = GB as f64;
+    sim.state().settlement = cdnquota_sim::settle::Settlement::IMMEDIATE;
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let body = format!(

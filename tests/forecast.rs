@@ -46,6 +46,7 @@ fn the_first_poll_after_a_restart_has_the_rate_and_the_forecast() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::with_packages(&[(1000 * GB, 100 * GB)]);
     sim.state().drain_bytes_per_second = 100_000_000.0;
+    sim.state().settlement = cdnquota_sim::settle::Settlement::IMMEDIATE;
     let a = loopback_addr();
     let cfg = config(dir.path(), &sim.endpoint(), "", &format!("listen = \"{a}\""));
     let mut d = Daemon::start(&cfg, &a);
@@ -140,6 +141,7 @@ fn v3_sim(refused: Option<&str>) -> Sim {
             (Utc::now() - TimeDelta::days(60)).timestamp(),
         ));
         s.billing_refused = refused.map(str::to_string);
+        s.settlement = cdnquota_sim::settle::Settlement::IMMEDIATE;
     }
     sim
 }

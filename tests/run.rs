@@ -279,6 +279,7 @@ fn a_slow_poll_is_never_overlapped() {
 fn burn_rate_and_forecast_from_a_draining_pool() {
     let sim = Sim::with_packages(&[(1000 * GB, 0)]);
     sim.state().drain_bytes_per_second = GB as f64;
+    sim.state().settlement = cdnquota_sim::settle::Settlement::IMMEDIATE;
     let (_dir, d) = start(&sim, "");
     let rate = |m: &str| {
         metric(

@@ -260,6 +260,7 @@ fn scene() -> Scene {
     state.packages = vec![main, hostile];
     // 1 MB/s: 900 GB last ten days, well past the 3-day forecast threshold.
     state.drain_bytes_per_second = 1e6;
+    state.settlement = cdnquota_sim::settle::Settlement::IMMEDIATE;
     let sim = Sim::start(state);
 
     let dir = tempfile::tempdir().unwrap();

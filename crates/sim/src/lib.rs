@@ -3,8 +3,10 @@
 //!
 //! It checks what the real service checks (signatures, Timestamp window,
 //! Nonce replay, parameters), answers from a simulated account whose
-//! packages drain over time, takes orders that become packages once paid,
-//! and fails on demand. Tests and `cdnquota demo` run against it; the
+//! packages drain over time (each billing region's traffic from its own
+//! packages, HTTPS requests from HTTPS request packages, deducted when the
+//! traffic is settled: by default hourly, 3 h late), takes orders that
+//! become packages once paid, and fails on demand. Tests and `cdnquota demo` run against it; the
 //! packaged daemon is built without it. It shares no code with the client:
 //! its signatures are checked by its own code, from Tencent's documentation.
 //!
@@ -12,21 +14,30 @@
 //!
 //! - [`Simulator`] (this file): start, stop, inspect, inject faults.
 //! - `http`: the HTTP/1.1 server; `handler`: faults, then v2 or v3.
-//! - `v2`, `v3`: each API's authentication and answers; `verify`: their
-//!   signatures; `wire`: action names, times and ids as the API writes them.
+//! - `v2`: API 2.0's authentication and answers (mainland packages only).
+//! - `v3`: API 3.0's authentication and dispatch; `v3_packages`:
+//!   DescribeTrafficPackages and DescribeHttpsPackages; `v3_billing`:
+//!   DescribeBillingData and DescribePayType; `v3_answer`: the envelope.
+//! - `verify`: signatures; `wire`: action names, times and ids as the API
+//!   writes them.
 //! - [`state`]: the simulated account, its packages, orders and log;
-//!   [`traffic`]: how its demand moves through the day.
+//!   [`settle`]: when traffic is deducted; [`traffic`]: how demand moves
+//!   through the day.
 //! - [`scenario`]: ready-made accounts (the demo's); [`trace`]: generated
 //!   poll histories for the forecast's benchmark.
 
 mod handler;
 mod http;
 pub mod scenario;
+pub mod settle;
 pub mod state;
 pub mod trace;
 pub mod traffic;
 mod v2;
 mod v3;
+mod v3_answer;
+mod v3_billing;
+mod v3_packages;
 mod verify;
 mod wire;
 

@@ -1,15 +1,24 @@
 //! Ready-made accounts for the simulator.
 
+use super::settle::Settlement;
 use super::state::{SimPackage, SimState};
+use super::traffic::{Flow, TrafficShape};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 
 const GB: u64 = 1_000_000_000;
 const DAY: u64 = 86_400;
 
-/// The demo account: 400 GB left over two packages, one expiring in five
-/// days, drained at 2 GB/s so that within minutes it goes low, runs dry, and
-/// is topped up with 1 TB half a minute later.
+/// The `Region` number of Europe.
+const EUROPE: u8 = 6;
+
+/// The demo account, in three pools. Mainland: 400 GB left over two
+/// packages, one expiring in five days, drained at 2 GB/s so that within
+/// minutes it goes low, runs dry, and is topped up with 1 TB half a minute
+/// later. Europe: 50 GB, 90 % used, with European traffic that empties it
+/// in about a day and a half; no mainland byte ever pays for it. HTTPS: 10
+/// million requests, 30 % used, about 20 a second. Traffic is deducted as it
+/// flows, so the demo moves while it is watched.
 pub fn demo(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState {
     let mut s = SimState::new(secret_id, secret_key, now);
     let started = now - TimeDelta::days(20);
@@ -28,8 +37,34 @@ pub fn demo(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState {
         started,
         Duration::from_secs(25 * DAY),
     );
-    s.packages = vec![main, short];
+    let europe = SimPackage::new(
+        s.next_package_id(),
+        50 * GB,
+        45 * GB,
+        started,
+        Duration::from_secs(50 * DAY),
+    )
+    .in_region(EUROPE);
+    let https = SimPackage::https_requests(
+        s.next_package_id(),
+        10_000_000,
+        3_000_000,
+        started,
+        Duration::from_secs(365 * DAY),
+    );
+    s.packages = vec![main, short, europe, https];
     s.drain_bytes_per_second = 2.0 * GB as f64;
+    s.settlement = Settlement::IMMEDIATE;
+    // 5 GB over 36 hours, peaking in the European evening (UTC+1).
+    let europe_mean = 5.0 * GB as f64 / (36.0 * 3600.0);
+    s.regional.insert(
+        EUROPE,
+        Flow::Shaped(TrafficShape {
+            utc_offset_hours: 1.0,
+            ..TrafficShape::daily(europe_mean, 4.0, (now - TimeDelta::days(60)).timestamp())
+        }),
+    );
+    s.https_requests = Some(Flow::Flat(20.0));
     // Real traffic's shape on the real clock: a 6x evening peak (21:00 in
     // UTC+8) and quieter weekends, averaging 2 GB/s on weekdays. Billing
     // data reports the same traffic back 60 days (the daemon reads 30), so the forecast has its
@@ -102,4 +137,35 @@ pub fn years(secret_id: &str, secret_key: &str, now: DateTime<Utc>, n: usize) ->
     }
     s.drain_bytes_per_second = 1_000_000.0;
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_europe_pool_runs_dry_in_a_day_or_two_and_https_requests_are_used() {
+        let now = Utc::now();
+        let mut s = demo("id", "key", now);
+        let left = |s: &SimState, pick: &dyn Fn(&SimPackage) -> bool| -> f64 {
+            s.packages
+                .iter()
+                .filter(|p| pick(p))
+                .map(|p| p.size_bytes as f64 - p.used_bytes)
+                .sum()
+        };
+        let europe = |p: &SimPackage| p.region == EUROPE;
+        let https = |p: &SimPackage| p.https;
+        assert_eq!(left(&s, &europe), 5.0 * GB as f64);
+        s.advance(now + TimeDelta::hours(12));
+        let after_half_a_day = left(&s, &europe);
+        assert!(
+            after_half_a_day > 0.0 && after_half_a_day < 5.0 * GB as f64,
+            "{after_half_a_day}"
+        );
+        s.advance(now + TimeDelta::hours(48));
+        assert_eq!(left(&s, &europe), 0.0);
+        let used = 10_000_000.0 - left(&s, &https) - 3_000_000.0;
+        assert!((used - 20.0 * 48.0 * 3600.0).abs() < 1.0, "{used}");
+    }
 }

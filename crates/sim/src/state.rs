@@ -1,9 +1,17 @@
-//! The simulated account: packages that drain over time, orders that become
-//! packages once paid, faults queued by tests, and a log of requests.
+//! The simulated account: packages that drain over time, each only by its
+//! own billing region's traffic (or HTTPS requests) and only once that
+//! traffic is settled, orders that become packages once paid, faults queued
+//! by tests, and a log of requests.
 
+use crate::settle::{Settlement, Usage};
+use crate::traffic::Flow;
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
+
+/// The billing regions, by `Region` number: 0 mainland, 1–3 Asia Pacific
+/// 1–3, 4 Middle East, 5 North America, 6 Europe, 7 South America, 8 Africa.
+pub const REGIONS: u8 = 9;
 
 /// One package in the simulated account.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +37,12 @@ pub struct SimPackage {
     /// API 3.0 `Status` to report instead of the one worked out, e.g. an
     /// undocumented word.
     pub status_override: Option<String>,
+    /// Its billing region (`Region`, 0 to 8); only that region's traffic
+    /// deducts from it.
+    pub region: u8,
+    /// An HTTPS request package: its size and use are requests, it is
+    /// listed by DescribeHttpsPackages, and only HTTPS requests deduct it.
+    pub https: bool,
 }
 
 impl SimPackage {
@@ -45,7 +59,23 @@ impl SimPackage {
             enabled: true,
             auto_extension: false,
             status_override: None,
+            region: 0,
+            https: false,
         }
+    }
+
+    /// An HTTPS request package of `requests`, `used` of them used.
+    pub fn https_requests(id: u64, requests: u64, used: u64, enabled_at: DateTime<Utc>, valid_for: Duration) -> Self {
+        SimPackage {
+            title: format!("{requests} requests"),
+            https: true,
+            ..SimPackage::new(id, requests, used, enabled_at, valid_for)
+        }
+    }
+
+    /// The same package in billing region `region` (0 to 8).
+    pub fn in_region(self, region: u8) -> Self {
+        SimPackage { region, ..self }
     }
 
     /// The API 3.0 `Status` word at `now`.
@@ -68,6 +98,26 @@ impl SimPackage {
     /// Whether traffic is deducted from it at `now`.
     pub fn usable(&self, now: DateTime<Utc>) -> bool {
         self.enabled && self.enabled_at <= now && now < self.expires_at
+    }
+}
+
+/// What DescribePayType answers for one (`Area`, `Type`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimPayType {
+    /// `PayType`: flux, bandwidth, request, flux_sep or bandwidth_sep.
+    /// Packages deduct only under flux (traffic) or request (HTTPS).
+    pub pay_type: String,
+    /// `BillingCycle`: hour, day or month; `None` leaves it out.
+    pub billing_cycle: Option<String>,
+}
+
+impl SimPayType {
+    /// `pay_type`, settled every `cycle`.
+    pub fn new(pay_type: &str, cycle: &str) -> Self {
+        SimPayType {
+            pay_type: pay_type.to_string(),
+            billing_cycle: Some(cycle.to_string()),
+        }
     }
 }
 
@@ -140,9 +190,24 @@ pub struct SimState {
     pub credentials: HashMap<String, String>,
     /// The account's packages.
     pub packages: Vec<SimPackage>,
-    /// Traffic, deducted from the earliest-expiring usable package first.
+    /// Mainland traffic, deducted from the mainland package nearest its
+    /// expiry first (then the one started first).
     pub drain_bytes_per_second: f64,
-    /// When draining was last applied.
+    /// Traffic of other billing regions (`Region` 1 to 8; an entry for 0
+    /// adds to the mainland's), in bytes per second: each deducts only from
+    /// its own region's packages.
+    pub regional: BTreeMap<u8, Flow>,
+    /// Mainland HTTPS requests per second, deducted from HTTPS packages.
+    pub https_requests: Option<Flow>,
+    /// Overseas HTTPS requests per second, deducted from the same HTTPS
+    /// packages (they are global) but reported under `Area` overseas.
+    pub overseas_https_requests: Option<Flow>,
+    /// When traffic is deducted; by default hourly, 3 h after the hour.
+    pub settlement: Settlement,
+    /// Traffic that flowed but is not deducted yet, by the end (Unix
+    /// seconds) of the period it is settled in.
+    pub unsettled: BTreeMap<i64, Usage>,
+    /// When traffic was last counted.
     pub drained_until: DateTime<Utc>,
     /// Faults for the next requests, in order.
     pub faults: VecDeque<Fault>,
@@ -185,6 +250,13 @@ pub struct SimState {
     /// When set, `DescribeBillingData` is refused with this error code
     /// (e.g. `AuthFailure.UnauthorizedOperation`).
     pub billing_refused: Option<String>,
+    /// DescribePayType's answer per (`Area`, `Type`), e.g. ("overseas",
+    /// "flux"); by default flux billing for mainland, overseas and global
+    /// traffic and request billing for HTTPS, all hourly. A pair not here is
+    /// refused as an invalid parameter.
+    pub pay_types: BTreeMap<(String, String), SimPayType>,
+    /// When set, `DescribePayType` is refused with this error code.
+    pub pay_type_refused: Option<String>,
     next_id: u64,
 }
 
@@ -209,6 +281,13 @@ impl SimState {
             v3_page_cap: 0,
             traffic: None,
             billing_refused: None,
+            regional: BTreeMap::new(),
+            https_requests: None,
+            overseas_https_requests: None,
+            settlement: Settlement::default(),
+            unsettled: BTreeMap::new(),
+            pay_types: default_pay_types(),
+            pay_type_refused: None,
             timestamp_window: Duration::from_secs(300),
             seen_nonces: HashMap::new(),
             requests: Vec::new(),
@@ -235,19 +314,8 @@ impl SimState {
 
     /// Applies traffic and scheduled events up to `now`.
     pub fn advance(&mut self, now: DateTime<Utc>) {
-        let mut demand = self.demand_between(self.drained_until, now);
-        self.drained_until = self.drained_until.max(now);
-        let mut order: Vec<usize> = (0..self.packages.len())
-            .filter(|&i| self.packages[i].usable(now))
-            .collect();
-        order.sort_by_key(|&i| self.packages[i].expires_at);
-        for i in order {
-            let p = &mut self.packages[i];
-            let take = demand.min((p.size_bytes as f64 - p.used_bytes).max(0.0));
-            p.used_bytes += take;
-            demand -= take;
-        }
-        // What no package covers is billed pay-as-you-go: not tracked here.
+        self.count_traffic(now);
+        self.settle_due(now);
         if let Some(after) = self.auto_pay_after {
             let due: Vec<String> = self
                 .orders
@@ -266,8 +334,136 @@ impl SimState {
         self.seen_nonces.retain(|_, ts| now.timestamp() - *ts <= 2 * window);
     }
 
-    /// The account's traffic between two times, in bytes, whether packages
-    /// cover it or not.
+    /// Counts the traffic since it was last counted: deducted at once when
+    /// settlement is immediate, otherwise kept per settlement period.
+    fn count_traffic(&mut self, now: DateTime<Utc>) {
+        let (from, to) = (self.drained_until.timestamp(), now.timestamp());
+        self.drained_until = self.drained_until.max(now);
+        let mut t = from;
+        while t < to {
+            match self.settlement.period_end(t) {
+                None => {
+                    let usage = self.usage_between(t, to);
+                    self.deduct(&usage, now);
+                    t = to;
+                }
+                Some(end) => {
+                    let until = end.min(to);
+                    let usage = self.usage_between(t, until);
+                    // Quiet periods leave nothing to settle.
+                    if usage != Usage::default() {
+                        self.unsettled.entry(end).or_default().add(&usage);
+                    }
+                    t = until;
+                }
+            }
+        }
+    }
+
+    /// Deducts every period whose settlement is due, from the packages
+    /// usable in the period's last second.
+    fn settle_due(&mut self, now: DateTime<Utc>) {
+        while let Some((&end, _)) = self.unsettled.first_key_value() {
+            if !self.settlement.is_due(end, now) {
+                break;
+            }
+            let usage = self.unsettled.remove(&end).unwrap_or_default();
+            let last_second = DateTime::from_timestamp(end - 1, 0).unwrap_or(now);
+            self.deduct(&usage, last_second);
+        }
+    }
+
+    /// What flowed between two times (Unix seconds), per region and HTTPS.
+    pub fn usage_between(&self, from: i64, to: i64) -> Usage {
+        let mut usage = Usage::default();
+        if to <= from {
+            return usage;
+        }
+        let (start, end) = (
+            DateTime::from_timestamp(from, 0).unwrap_or_default(),
+            DateTime::from_timestamp(to, 0).unwrap_or_default(),
+        );
+        for (region, bytes) in usage.traffic.iter_mut().enumerate() {
+            *bytes = self.region_demand_between(region as u8, start, end);
+        }
+        usage.https = self.https_between(false, start, end) + self.https_between(true, start, end);
+        usage
+    }
+
+    /// Deducts `usage` from the packages usable at `at`, each region's
+    /// traffic from its own packages, nearest expiry first, then the
+    /// earlier start. Under a pay type that does not deduct (bandwidth
+    /// billing), the packages are left alone. What no package covers is
+    /// billed pay-as-you-go: not tracked here.
+    fn deduct(&mut self, usage: &Usage, at: DateTime<Utc>) {
+        for region in 0..REGIONS {
+            let area = if region == 0 { "mainland" } else { "overseas" };
+            if self.deducts(area, "flux") {
+                self.take(usage.traffic[usize::from(region)], at, |p| {
+                    !p.https && p.region == region
+                });
+            }
+        }
+        if self.deducts("global", "https") {
+            self.take(usage.https, at, |p| p.https);
+        }
+    }
+
+    fn take(&mut self, mut demand: f64, at: DateTime<Utc>, pool: impl Fn(&SimPackage) -> bool) {
+        if demand <= 0.0 {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.packages.len())
+            .filter(|&i| pool(&self.packages[i]) && self.packages[i].usable(at))
+            .collect();
+        order.sort_by_key(|&i| {
+            let p = &self.packages[i];
+            (p.expires_at, p.enabled_at, p.id)
+        });
+        for i in order {
+            let p = &mut self.packages[i];
+            let take = demand.min((p.size_bytes as f64 - p.used_bytes).max(0.0));
+            p.used_bytes += take;
+            demand -= take;
+        }
+    }
+
+    /// Whether packages of `kind` (flux or https) deduct in `area`, by the
+    /// pay type DescribePayType reports.
+    fn deducts(&self, area: &str, kind: &str) -> bool {
+        let wanted = if kind == "https" { "request" } else { "flux" };
+        self.pay_types
+            .get(&(area.to_string(), kind.to_string()))
+            .is_none_or(|p| p.pay_type == wanted)
+    }
+
+    /// Traffic of billing region `region` between two times, in bytes.
+    pub fn region_demand_between(&self, region: u8, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        let mainland = if region == 0 {
+            self.demand_between(from, to)
+        } else {
+            0.0
+        };
+        let flow = self
+            .regional
+            .get(&region)
+            .map_or(0.0, |f| f.between(from.timestamp(), to.timestamp()));
+        mainland + flow
+    }
+
+    /// HTTPS requests between two times, overseas or mainland.
+    pub fn https_between(&self, overseas: bool, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        let flow = if overseas {
+            &self.overseas_https_requests
+        } else {
+            &self.https_requests
+        };
+        flow.as_ref()
+            .map_or(0.0, |f| f.between(from.timestamp(), to.timestamp()))
+    }
+
+    /// The account's mainland traffic between two times, in bytes, whether
+    /// packages cover it or not (without `regional[0]`).
     pub fn demand_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
         if to <= from {
             return 0.0;
@@ -282,10 +478,11 @@ impl SimState {
         let Some((after, size)) = self.top_up_after_empty else {
             return;
         };
+        // The top-up is a mainland package: only that pool's emptiness counts.
         let left: f64 = self
             .packages
             .iter()
-            .filter(|p| p.usable(now))
+            .filter(|p| !p.https && p.region == 0 && p.usable(now))
             .map(|p| (p.size_bytes as f64 - p.used_bytes).max(0.0))
             .sum();
         if left >= 1.0 {
@@ -336,6 +533,21 @@ impl SimState {
     }
 }
 
+/// Flux billing for traffic and request billing for HTTPS, settled hourly.
+fn default_pay_types() -> BTreeMap<(String, String), SimPayType> {
+    [
+        ("mainland", "flux", "flux"),
+        ("overseas", "flux", "flux"),
+        ("global", "flux", "flux"),
+        ("mainland", "https", "request"),
+        ("overseas", "https", "request"),
+        ("global", "https", "request"),
+    ]
+    .into_iter()
+    .map(|(area, kind, pay)| ((area.to_string(), kind.to_string()), SimPayType::new(pay, "hour")))
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,9 +562,135 @@ mod tests {
         s.packages
             .push(SimPackage::new(2, 100, 0, t0, Duration::from_secs(86_400)));
         s.drain_bytes_per_second = 10.0;
+        s.settlement = Settlement::IMMEDIATE;
         s.advance(t0 + TimeDelta::seconds(15));
         assert_eq!(s.packages[1].used_bytes, 100.0);
         assert_eq!(s.packages[0].used_bytes, 50.0);
+    }
+
+    /// An account with one mainland package of 1 TB, 100 B/s of mainland
+    /// traffic, started at `t0`.
+    fn hundred_a_second(t0: DateTime<Utc>, settlement: Settlement) -> SimState {
+        let mut s = SimState::new("id", "key", t0);
+        s.packages.push(SimPackage::new(
+            1,
+            1_000_000_000_000,
+            0,
+            t0,
+            Duration::from_secs(86_400 * 30),
+        ));
+        s.drain_bytes_per_second = 100.0;
+        s.settlement = settlement;
+        s
+    }
+
+    #[test]
+    fn hourly_traffic_is_deducted_three_hours_after_its_hour() {
+        let t0 = at("2026-06-01 10:00:00");
+        let mut s = hundred_a_second(t0, Settlement::default());
+        // Traffic of 10:00–10:30, read at 10:30, 13:59 and 14:00.
+        s.advance(at("2026-06-01 10:30:00"));
+        s.drain_bytes_per_second = 0.0;
+        s.advance(at("2026-06-01 13:59:59"));
+        assert_eq!(s.packages[0].used_bytes, 0.0);
+        s.advance(at("2026-06-01 14:00:00"));
+        assert_eq!(s.packages[0].used_bytes, 1800.0 * 100.0);
+        // Nothing is deducted twice.
+        s.advance(at("2026-06-01 20:00:00"));
+        assert_eq!(s.packages[0].used_bytes, 1800.0 * 100.0);
+        assert!(s.unsettled.is_empty());
+    }
+
+    #[test]
+    fn daily_traffic_is_deducted_after_china_midnight_and_the_lag() {
+        // 10:00 UTC is 18:00 in China; its day ends at 16:00 UTC.
+        let t0 = at("2026-06-01 10:00:00");
+        let mut s = hundred_a_second(t0, Settlement::daily(Duration::from_secs(2 * 3600)));
+        s.advance(at("2026-06-01 17:00:00"));
+        assert_eq!(s.packages[0].used_bytes, 0.0);
+        s.advance(at("2026-06-01 17:59:59"));
+        assert_eq!(s.packages[0].used_bytes, 0.0);
+        s.advance(at("2026-06-01 18:00:00"));
+        // The China day's six hours to its midnight; the hour after it is
+        // the next day's.
+        assert_eq!(s.packages[0].used_bytes, 6.0 * 3600.0 * 100.0);
+        assert_eq!(
+            s.unsettled.values().map(|u| u.traffic[0]).sum::<f64>(),
+            2.0 * 3600.0 * 100.0
+        );
+    }
+
+    #[test]
+    fn a_period_deducts_from_the_packages_usable_at_its_end() {
+        let t0 = at("2026-06-01 10:00:00");
+        let mut s = hundred_a_second(t0, Settlement::default());
+        // Bought at 10:30 for the hour's traffic; the first one expires at
+        // 10:45, before the hour's traffic is settled.
+        s.packages[0].expires_at = at("2026-06-01 10:45:00");
+        s.packages.push(SimPackage::new(
+            2,
+            1_000_000,
+            0,
+            at("2026-06-01 10:30:00"),
+            Duration::from_secs(86_400),
+        ));
+        s.advance(at("2026-06-01 11:00:00"));
+        s.advance(at("2026-06-01 14:00:00"));
+        assert_eq!(s.packages[0].used_bytes, 0.0);
+        assert_eq!(s.packages[1].used_bytes, 360_000.0);
+    }
+
+    #[test]
+    fn europe_traffic_never_touches_a_mainland_package() {
+        let t0 = at("2026-06-01 00:00:00");
+        let mut s = SimState::new("id", "key", t0);
+        s.settlement = Settlement::IMMEDIATE;
+        let valid = Duration::from_secs(86_400 * 30);
+        s.packages.push(SimPackage::new(1, 1_000_000, 0, t0, valid));
+        s.packages.push(SimPackage::new(2, 500, 0, t0, valid).in_region(6));
+        s.packages
+            .push(SimPackage::new(3, 1_000_000, 0, t0, valid).in_region(5));
+        s.packages.push(SimPackage::https_requests(4, 1_000_000, 0, t0, valid));
+        s.regional.insert(6, Flow::Flat(10.0));
+        s.advance(t0 + TimeDelta::seconds(100));
+        // Europe's 1000 bytes: 500 from its package, the rest pay-as-you-go.
+        let used: Vec<f64> = s.packages.iter().map(|p| p.used_bytes).collect();
+        assert_eq!(used, vec![0.0, 500.0, 0.0, 0.0]);
+        // HTTPS requests deduct only the HTTPS package, mainland traffic only the mainland one.
+        s.https_requests = Some(Flow::Flat(3.0));
+        s.drain_bytes_per_second = 1.0;
+        s.advance(t0 + TimeDelta::seconds(200));
+        let used: Vec<f64> = s.packages.iter().map(|p| p.used_bytes).collect();
+        assert_eq!(used, vec![100.0, 500.0, 0.0, 300.0]);
+    }
+
+    #[test]
+    fn equal_expiry_deducts_the_earlier_start_first() {
+        let t0 = at("2026-06-01 00:00:00");
+        let mut s = SimState::new("id", "key", t0);
+        s.settlement = Settlement::IMMEDIATE;
+        let mut late = SimPackage::new(1, 1000, 0, t0 + TimeDelta::hours(1), Duration::from_secs(86_400));
+        late.expires_at = t0 + TimeDelta::days(2);
+        let mut early = SimPackage::new(2, 1000, 0, t0, Duration::from_secs(86_400));
+        early.expires_at = t0 + TimeDelta::days(2);
+        s.packages = vec![late, early];
+        s.drain_bytes_per_second = 1.0;
+        // Counted from when both are usable.
+        s.drained_until = t0 + TimeDelta::hours(1);
+        s.advance(t0 + TimeDelta::hours(1) + TimeDelta::seconds(500));
+        assert_eq!((s.packages[0].used_bytes, s.packages[1].used_bytes), (0.0, 500.0));
+    }
+
+    #[test]
+    fn bandwidth_billing_deducts_no_package() {
+        let t0 = at("2026-06-01 00:00:00");
+        let mut s = hundred_a_second(t0, Settlement::IMMEDIATE);
+        s.pay_types.insert(
+            ("mainland".into(), "flux".into()),
+            SimPayType::new("bandwidth", "month"),
+        );
+        s.advance(t0 + TimeDelta::hours(1));
+        assert_eq!(s.packages[0].used_bytes, 0.0);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! an evening peak several times the night trough, quieter weekends, slow
 //! growth, noise and surges. The simulator drains its packages with it and
 //! answers `DescribeBillingData` from it; the trace generator records it.
+//! A [`Flow`] is either such a shape or a flat rate.
 
 use chrono::{DateTime, Datelike, Utc};
 
@@ -128,6 +129,29 @@ impl TrafficShape {
             t = end;
         }
         total
+    }
+}
+
+/// A flow with a rate per second (bytes, or HTTPS requests), flat or with
+/// real traffic's shape (whose `mean_bytes_per_second` is then requests).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Flow {
+    /// The same rate all the time.
+    Flat(f64),
+    /// A daily cycle, growth, noise and surges.
+    Shaped(TrafficShape),
+}
+
+impl Flow {
+    /// What flowed between `from` and `to` (Unix seconds).
+    pub fn between(&self, from: i64, to: i64) -> f64 {
+        if to <= from {
+            return 0.0;
+        }
+        match self {
+            Flow::Flat(rate) => rate * (to - from) as f64,
+            Flow::Shaped(shape) => shape.bytes_between(from, to),
+        }
     }
 }
 

@@ -124,7 +124,13 @@ pub(crate) fn answer(state: &mut SimState, request: &Request, now: DateTime<Utc>
     match get("Action").unwrap_or_default() {
         "GetPackage" => {
             let offset = state.api_offset;
-            let data: Vec<Value> = state.packages.iter().map(|p| package_json(p, now, offset)).collect();
+            // API 2.0 knows mainland traffic packages only.
+            let data: Vec<Value> = state
+                .packages
+                .iter()
+                .filter(|p| !p.https && p.region == 0)
+                .map(|p| package_json(p, now, offset))
+                .collect();
             (
                 "0".into(),
                 json_response(json!({"code": 0, "message": "", "codeDesc": "Success", "data": data})),

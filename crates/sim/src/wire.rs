@@ -6,8 +6,12 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 
 /// The action that lists traffic packages.
 pub(crate) const LIST_ACTION: &str = "DescribeTrafficPackages";
+/// The action that lists HTTPS request packages.
+pub(crate) const HTTPS_LIST_ACTION: &str = "DescribeHttpsPackages";
 /// The action that reads billed traffic.
 pub(crate) const BILLING_ACTION: &str = "DescribeBillingData";
+/// The action that says how an area is billed.
+pub(crate) const PAY_TYPE_ACTION: &str = "DescribePayType";
 /// The CDN API 3.0 version.
 pub(crate) const VERSION: &str = "2018-06-06";
 /// The most packages one page may hold.
