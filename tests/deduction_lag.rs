@@ -61,9 +61,17 @@ fn account(seed: u64, settlement: Settlement) -> (SimState, u64) {
     let mut s = SimState::new("AKIDlag", "lag", t0);
     s.settlement = settlement;
     let mean = rng.range(20e6, 80e6);
-    let shape = TrafficShape::daily(mean, rng.range(2.0, 5.0), (t0 - TimeDelta::days(60)).timestamp());
+    let mut shape = TrafficShape::daily(mean, rng.range(2.0, 5.0), (t0 - TimeDelta::days(60)).timestamp());
+    // Real traffic is not a clean cycle: ±20 % an hour, quieter weekends,
+    // some growth.
+    shape.noise = 0.2;
+    shape.noise_seed = seed;
+    shape.weekend_factor = 0.8;
+    shape.growth_per_day = rng.range(0.0, 0.01);
     s.traffic = Some(shape);
-    let days = rng.range(3.5, 5.0);
+    // Ten days and more: the forecast has learnt the weekly cycle by the
+    // day before the pool runs dry.
+    let days = rng.range(10.0, 14.0);
     let size = (mean * days * 86_400.0) as u64;
     let id = s.next_package_id();
     s.packages = vec![SimPackage::new(id, size, 0, t0, Duration::from_secs(365 * 86_400))];
@@ -104,9 +112,14 @@ fn replay(seed: u64, settlement: Settlement, cycle: BillingCycle, billing: bool)
         pay_type: "flux".into(),
         billing_cycle: Some(cycle),
     };
-    let mut r = Replay::new(PoolThresholds::default(), AlertSettings::default(), ForecastModel::Seasonal);
+    let mut r = Replay::new(
+        PoolThresholds::default(),
+        AlertSettings::default(),
+        ForecastModel::Seasonal,
+    );
     let mut points: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
-    let mut next_point = start();
+    // As the daemon does at start, the first poll reads 30 days back.
+    let mut next_point = start() - TimeDelta::days(30);
     let (mut error_24h, mut fired) = (None, None);
     let probe = truth - TimeDelta::hours(24);
     let mut t = start();
@@ -117,12 +130,16 @@ fn replay(seed: u64, settlement: Settlement, cycle: BillingCycle, billing: bool)
             points.insert(next_point, s.demand_between(next_point, next_point + POINT));
             next_point += POINT;
         }
-        points.retain(|p, _| *p >= t - TimeDelta::days(2));
         let billed = if billing {
-            BTreeMap::from([(PoolKey::MAINLAND_TRAFFIC, points.iter().map(|(t, a)| (*t, *a)).collect())])
+            BTreeMap::from([(
+                PoolKey::MAINLAND_TRAFFIC,
+                points.iter().map(|(t, a)| (*t, *a)).collect(),
+            )])
         } else {
             BTreeMap::new()
         };
+        // Then it keeps what the deduction lag needs.
+        points.retain(|p, _| *p >= t - TimeDelta::days(2));
         let step = r.step(listed(&s, t), std::slice::from_ref(&pay), &billed);
         if t <= probe && t + POLL > probe {
             error_24h = step
@@ -130,12 +147,7 @@ fn replay(seed: u64, settlement: Settlement, cycle: BillingCycle, billing: bool)
                 .and_then(|p| p.depletion_at)
                 .map(|d| (d - truth).num_minutes() as f64 / 60.0);
         }
-        if fired.is_none()
-            && step
-                .changes
-                .iter()
-                .any(|c| c.firing && c.alert == "DepletionForecast")
-        {
+        if fired.is_none() && step.changes.iter().any(|c| c.firing && c.alert == "DepletionForecast") {
             fired = Some(t);
         }
         t += POLL;
@@ -153,16 +165,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
-#[test]
-fn with_a_three_hour_lag_the_forecast_24_hours_ahead_is_within_an_hour() {
-    let hourly = Settlement::hourly(Duration::from_secs(3 * 3600));
-    let seeds = 0..12u64;
+/// The median |error| of the forecast 24 h ahead over 12 accounts whose
+/// hourly settlement is `lag_hours` late, with and without billing data.
+fn medians(lag_hours: u64) -> (f64, f64) {
+    let hourly = Settlement::hourly(Duration::from_secs(lag_hours * 3600));
     let errors = |billing: bool| -> Vec<f64> {
-        seeds
-            .clone()
+        (0..12u64)
             .map(|seed| {
                 replay(seed, hourly, BillingCycle::Hour, billing)
                     .error_24h
@@ -170,20 +185,33 @@ fn with_a_three_hour_lag_the_forecast_24_hours_ahead_is_within_an_hour() {
             })
             .collect()
     };
-    let with = errors(true);
-    let without = errors(false);
+    let (with, without) = (errors(true), errors(false));
     let abs = |v: &[f64]| v.iter().map(|e| e.abs()).collect::<Vec<_>>();
     let (m_with, m_without) = (median(abs(&with)), median(abs(&without)));
     println!(
-        "run-dry forecast 24 h ahead, hourly settlement 3 h late, {} accounts: median |error| {m_with:.2} h with the lag estimate, {m_without:.2} h without",
-        with.len()
+        "hourly settlement {lag_hours} h late, 12 accounts, run-dry forecast 24 h ahead: median |error| {m_with:.2} h with the lag estimate, {m_without:.2} h without"
     );
-    println!("signed errors with:    {with:.2?}");
-    println!("signed errors without: {without:.2?}");
-    assert!(m_with <= 1.0, "median |error| {m_with:.2} h with the lag estimate; {with:?}");
+    println!("  signed errors with:    {with:.2?}");
+    println!("  signed errors without: {without:.2?}");
+    (m_with, m_without)
+}
+
+#[test]
+fn with_a_three_hour_lag_the_forecast_24_hours_ahead_is_within_an_hour() {
+    let (with, without) = medians(3);
+    assert!(with <= 1.0, "median |error| {with:.2} h with the lag estimate");
     // The estimate is what closes the gap: without it the forecast is late
     // by about the lag.
-    assert!(m_without > m_with, "{m_without} without, {m_with} with");
+    assert!(without > with + 1.0, "{without} without, {with} with");
+    // Tencent says 2 to 4 h; the estimate assumes 3, so at either end it
+    // is off by at most an hour of traffic, and still better than nothing.
+    for lag in [2, 4] {
+        let (with, without) = medians(lag);
+        assert!(
+            with <= 1.5 && with < without,
+            "{lag} h late: {with} with, {without} without"
+        );
+    }
 }
 
 #[test]

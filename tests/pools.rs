@@ -46,7 +46,11 @@ fn v3_daemon(sim: &Sim, dir: &Path, extra: &str, account_extra: &str) -> Daemon 
     let addr = loopback_addr();
     let body = format!(
         "schedule = \"* * * * * *\"\nlisten = \"{addr}\"\n{extra}\n{}",
-        account_toml("main", &sim.sim.endpoint_v3(), &format!("api = \"v3\"\n{account_extra}"))
+        account_toml(
+            "main",
+            &sim.sim.endpoint_v3(),
+            &format!("api = \"v3\"\n{account_extra}")
+        )
     );
     let config = write_config(dir, &body);
     Daemon::start(&config, &addr)
@@ -60,7 +64,7 @@ fn firing(m: &str, alert: &str, region: &str) -> bool {
     ) == Some(1.0)
 }
 
-/// 1. Europe runs dry while mainland has plenty: Europe alone is low and
+/// Region split: Europe runs dry while mainland has plenty: Europe alone is low and
 /// forecast to run dry, the mail names Europe, and Alertmanager gets the
 /// `region` label.
 #[test]
@@ -84,10 +88,14 @@ fn a_dry_europe_pool_alerts_while_the_mainland_pool_is_silent() {
         am.url()
     );
     let d = v3_daemon(&sim, dir.path(), &extra, "");
-    d.wait_for("Europe's PoolLow and DepletionForecast", Duration::from_secs(20), || {
-        let m = d.metrics();
-        firing(&m, "PoolLow", "europe") && firing(&m, "DepletionForecast", "europe")
-    });
+    d.wait_for(
+        "Europe's PoolLow and DepletionForecast",
+        Duration::from_secs(20),
+        || {
+            let m = d.metrics();
+            firing(&m, "PoolLow", "europe") && firing(&m, "DepletionForecast", "europe")
+        },
+    );
     let m = d.metrics();
     let left = |region: &str| {
         metric(
@@ -143,7 +151,10 @@ fn a_dry_europe_pool_alerts_while_the_mainland_pool_is_silent() {
             })
         }),
         "Alertmanager notified: {:?}; its log:\n{}",
-        hook.notifications().iter().map(|n| n.body.to_string()).collect::<Vec<_>>(),
+        hook.notifications()
+            .iter()
+            .map(|n| n.body.to_string())
+            .collect::<Vec<_>>(),
         am.log()
     );
     for n in hook.notifications() {
@@ -155,7 +166,7 @@ fn a_dry_europe_pool_alerts_while_the_mainland_pool_is_silent() {
     am.stop();
 }
 
-/// 2. A pool kept alive only by a package starting in 2 days is not
+/// Not yet started: a pool kept alive only by a package starting in 2 days is not
 /// forecast to run dry, and that package is not "expiring" before it
 /// starts; the same pool without it is forecast to run dry.
 #[test]
@@ -170,8 +181,13 @@ fn a_package_bought_ahead_keeps_the_forecast_quiet() {
             // Starts in 2 days, valid 3: 5 days out, with 1 TB unused.
             let start = Utc::now() + TimeDelta::days(2);
             let id = s.next_package_id();
-            s.packages
-                .push(SimPackage::new(id, 1000 * GB, 0, start, Duration::from_secs(3 * 86_400)));
+            s.packages.push(SimPackage::new(
+                id,
+                1000 * GB,
+                0,
+                start,
+                Duration::from_secs(3 * 86_400),
+            ));
         }
         s.drain_bytes_per_second = 250e3;
         Sim::start(s)
@@ -192,24 +208,31 @@ fn a_package_bought_ahead_keeps_the_forecast_quiet() {
             &format!("account=\"{account}\",alert=\"DepletionForecast\",region=\"mainland\""),
         )
     };
-    d.wait_for("DepletionForecast for the account without", Duration::from_secs(20), || {
-        forecast(&d.metrics(), "without") == Some(1.0)
-    });
+    d.wait_for(
+        "DepletionForecast for the account without",
+        Duration::from_secs(20),
+        || forecast(&d.metrics(), "without") == Some(1.0),
+    );
     // Three polls more for the other.
     std::thread::sleep(Duration::from_secs(3));
     let m = d.metrics();
     assert_eq!(forecast(&m, "with"), None, "{m}");
     let upcoming = with.state().packages[1].id.to_string();
-    let labels = format!("account=\"with\",package_id=\"{upcoming}\",region=\"mainland\",title=\"1TB\"");
+    // API 3.0 titles a package by its Type.
+    let title = "日常流量包";
+    let labels = format!("account=\"with\",package_id=\"{upcoming}\",region=\"mainland\",title=\"{title}\"");
     assert_eq!(metric(&m, "cdnquota_package_usable", &labels), Some(0.0), "{m}");
     let starts = metric(&m, "cdnquota_package_enable_timestamp_seconds", &labels).expect("its start");
     assert!(starts > Utc::now().timestamp() as f64 + 86_400.0, "{starts}");
     assert!(!m.contains("alert=\"PackageExpiringSoon\""), "{m}");
     let page = http_get(&addr, "/").unwrap().1;
-    assert!(page.contains("Not started yet: 1TB"), "{page}");
+    assert!(
+        page.contains(&format!("Not started yet: {title} ({upcoming})")),
+        "{page}"
+    );
 }
 
-/// 3. Billing by bandwidth fires PackagesNotDeducting once, and it resolves
+/// Pay type: billing by bandwidth fires PackagesNotDeducting once, and it resolves
 /// once the account is billed by traffic again (read at the next start); a
 /// key that may not ask alerts nothing and says so in one line.
 #[test]
@@ -237,7 +260,7 @@ fn bandwidth_billing_fires_packages_not_deducting_once() {
         metric(
             &m,
             "cdnquota_account_pay_type_info",
-            "account=\"main\",area=\"mainland\",resource=\"traffic\",pay_type=\"bandwidth\""
+            "account=\"main\",area=\"mainland\",pay_type=\"bandwidth\",resource=\"traffic\""
         ),
         Some(1.0),
         "{m}"
@@ -265,13 +288,11 @@ fn bandwidth_billing_fires_packages_not_deducting_once() {
         .insert(("mainland".into(), "flux".into()), SimPayType::new("flux", "hour"));
     let d = Daemon::start(&dir.path().join("cdnquota.toml"), &d.addr);
     d.wait_for("the pay type read again", Duration::from_secs(15), || {
-        d.metrics()
-            .contains("pay_type=\"flux\",resource=\"traffic\"} 1")
-            || metric(
-                &d.metrics(),
-                "cdnquota_account_pay_type_info",
-                "account=\"main\",area=\"mainland\",resource=\"traffic\",pay_type=\"flux\"",
-            ) == Some(1.0)
+        metric(
+            &d.metrics(),
+            "cdnquota_account_pay_type_info",
+            "account=\"main\",area=\"mainland\",pay_type=\"flux\",resource=\"traffic\"",
+        ) == Some(1.0)
     });
     assert!(
         wait_until(Duration::from_secs(15), || about(&smtp.subjects()).len() == 2),
@@ -279,8 +300,14 @@ fn bandwidth_billing_fires_packages_not_deducting_once() {
         smtp.subjects()
     );
     let subjects = about(&smtp.subjects());
-    assert!(subjects[0].starts_with("[WARNING] main: packages are not deducting"), "{subjects:?}");
-    assert!(subjects[1].starts_with("[RESOLVED] main: packages deduct again"), "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("[WARNING] main: packages are not deducting"),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects[1].starts_with("[RESOLVED] main: packages deduct again"),
+        "{subjects:?}"
+    );
     assert!(!firing(&d.metrics(), "PackagesNotDeducting", "mainland"));
 
     // A key that may not ask: nothing fires, one line says why.
@@ -297,10 +324,14 @@ fn bandwidth_billing_fires_packages_not_deducting_once() {
     assert_eq!(log.matches("DescribePayType is not available").count(), 1, "{log}");
     assert_eq!(sim.state().arrived("DescribePayType"), 1, "never asked again");
     assert!(!d.metrics().contains("PackagesNotDeducting"), "{}", d.metrics());
-    assert!(!d.metrics().contains("cdnquota_account_pay_type_info{"), "{}", d.metrics());
+    assert!(
+        !d.metrics().contains("cdnquota_account_pay_type_info{"),
+        "{}",
+        d.metrics()
+    );
 }
 
-/// 5. An HTTPS request pool running dry fires HttpsDepletionForecast, with
+/// HTTPS requests: an HTTPS request pool running dry fires HttpsDepletionForecast, with
 /// its metrics and perfdata in requests.
 #[test]
 fn an_https_request_pool_running_dry_fires_its_own_forecast() {
@@ -327,7 +358,11 @@ fn an_https_request_pool_running_dry_fires_its_own_forecast() {
     .expect("requests left");
     assert!(left > 0.0 && left < 500_000.0, "{left}");
     assert_eq!(
-        metric(&m, "cdnquota_https_pool_size_requests", "account=\"main\",region=\"global\""),
+        metric(
+            &m,
+            "cdnquota_https_pool_size_requests",
+            "account=\"main\",region=\"global\""
+        ),
         Some(10_000_000.0)
     );
     let dry = metric(
@@ -338,7 +373,10 @@ fn an_https_request_pool_running_dry_fires_its_own_forecast() {
     .expect("a run-dry time");
     assert!(dry < (Utc::now() + TimeDelta::hours(1)).timestamp() as f64, "{dry}");
     assert!(firing(&m, "HttpsPoolLow", "global"), "5 % left: {m}");
-    assert!(!m.contains("cdnquota_pool_remaining_bytes{account=\"main\",region=\"global\"}"), "{m}");
+    assert!(
+        !m.contains("cdnquota_pool_remaining_bytes{account=\"main\",region=\"global\"}"),
+        "{m}"
+    );
     // `check` reads the daemon's history: perfdata in requests.
     let out = run_to_end(&["check", "-c", dir.path().join("cdnquota.toml").to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -355,7 +393,7 @@ fn an_https_request_pool_running_dry_fires_its_own_forecast() {
     assert!(text.contains(" requests left"), "{text}");
 }
 
-/// 6 and 7. Every pool's history survives a restart, so the first poll
+/// Restart, and a damaged file: every pool's history survives a restart, so the first poll
 /// after it has every pool's rate; a damaged history file costs only its
 /// own pool.
 #[test]
@@ -417,30 +455,44 @@ fn each_pools_history_survives_a_restart_and_a_damaged_file_costs_only_its_pool(
     assert!(https_dry(&m).is_some(), "{m}");
     assert_eq!(d.terminate().code(), Some(0));
 
-    // 7. Europe's file damaged, mainland's gone: Europe starts afresh (its
-    // file moved aside), mainland starts afresh, HTTPS keeps its history.
-    std::fs::write(history.join("main@europe.json"), b"{\"recent\": [tru").unwrap();
-    std::fs::remove_file(history.join("main.json")).unwrap();
-    let d = Daemon::start(&config, &d.addr);
-    d.wait_for("the first poll after the damage", Duration::from_secs(10), || {
-        metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
-    });
-    let m = d.metrics();
-    assert_eq!(rate(&m, "europe"), None, "Europe has no history: {m}");
-    assert_eq!(rate(&m, "mainland"), None, "mainland has no history: {m}");
-    assert!(https_dry(&m).is_some(), "HTTPS keeps its history: {m}");
-    let log = d.log();
-    assert!(
-        log.contains("main@europe.json") && log.contains("the other pools keep theirs"),
-        "{log}"
-    );
-    let aside = std::fs::read_dir(&history)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .any(|e| e.file_name().to_string_lossy().starts_with("main@europe.json.corrupt-"));
-    assert!(aside, "the damaged file is kept aside");
-    assert!(
-        metric(&m, "cdnquota_pool_remaining_bytes", "account=\"main\",region=\"europe\"").is_some(),
-        "Europe's pool is still watched: {m}"
-    );
+    // 7. Europe's file damaged: Europe starts afresh (its file moved
+    // aside); mainland and HTTPS keep theirs. Then Europe's file missing:
+    // the same.
+    for damage in ["damaged", "missing"] {
+        let europe_file = history.join("main@europe.json");
+        match damage {
+            "damaged" => std::fs::write(&europe_file, b"{\"recent\": [tru").unwrap(),
+            _ => std::fs::remove_file(&europe_file).unwrap(),
+        }
+        let mut d = Daemon::start(&config, &d.addr);
+        d.wait_for("the first poll after the damage", Duration::from_secs(10), || {
+            metric(&d.metrics(), "cdnquota_poll_success", "account=\"main\"") == Some(1.0)
+        });
+        let m = d.metrics();
+        assert_eq!(rate(&m, "europe"), None, "{damage}: Europe has no history: {m}");
+        assert!(rate(&m, "mainland").is_some_and(|r| r > 0.0), "{damage}: {m}");
+        assert!(https_dry(&m).is_some(), "{damage}: HTTPS keeps its history: {m}");
+        assert!(
+            metric(
+                &m,
+                "cdnquota_pool_remaining_bytes",
+                "account=\"main\",region=\"europe\""
+            )
+            .is_some(),
+            "{damage}: Europe's pool is still watched: {m}"
+        );
+        if damage == "damaged" {
+            let log = d.log();
+            assert!(
+                log.contains("main@europe.json") && log.contains("the other pools keep theirs"),
+                "{log}"
+            );
+            let aside = std::fs::read_dir(&history)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("main@europe.json.corrupt-"));
+            assert!(aside, "the damaged file is kept aside");
+        }
+        assert_eq!(d.terminate().code(), Some(0));
+    }
 }

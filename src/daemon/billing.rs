@@ -14,7 +14,6 @@
 //! A key or endpoint that may not read one of them is reported in one line
 //! and never asked again; the daemon carries on without it.
 
-use cdnquota_core::history::PoolHistory;
 use cdnquota_core::lag;
 use cdnquota_core::model::{BillingArea, BillingCycle, PayType, PoolKey, Region, Resource};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -222,10 +221,7 @@ impl AccountBilling {
                         .collect();
                     tracing::info!(account = %account, pool = %pool, "read {} hour(s) of billing data", complete.len());
                     let mut h = histories.lock().unwrap_or_else(|p| p.into_inner());
-                    h.pools
-                        .entry(*pool)
-                        .or_insert_with(PoolHistory::new)
-                        .add_billing(&complete);
+                    h.pools.entry(*pool).or_default().add_billing(&complete);
                 }
                 Err(e) if e.is_not_permitted() => return self.refuse_billing(account, &e),
                 Err(e) => {

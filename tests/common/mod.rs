@@ -423,7 +423,10 @@ impl SmtpServer {
 
     /// The decoded `Subject:` of each mail.
     pub fn subjects(&self) -> Vec<String> {
-        self.mails().iter().map(|m| header(m, "Subject")).collect()
+        self.mails()
+            .iter()
+            .map(|m| decode_encoded_words(&header(m, "Subject")))
+            .collect()
     }
 }
 
@@ -453,6 +456,49 @@ pub fn header(mail: &str, name: &str) -> String {
         }
     }
     value
+}
+
+/// A header value with its RFC 2047 encoded words (`=?utf-8?b?...?=`,
+/// `=?utf-8?q?...?=`) decoded; the space between two of them goes, as the
+/// RFC says.
+pub fn decode_encoded_words(value: &str) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    let mut rest = value;
+    let mut last_was_word = false;
+    while let Some(start) = rest.find("=?") {
+        let before = &rest[..start];
+        let Some(end) = rest[start + 2..].find("?=").map(|e| start + 2 + e) else {
+            break;
+        };
+        let word = &rest[start + 2..end];
+        let mut parts = word.splitn(3, '?');
+        let (_charset, encoding, text) = (parts.next(), parts.next(), parts.next());
+        let decoded = match (encoding.map(str::to_ascii_lowercase).as_deref(), text) {
+            (Some("b"), Some(t)) => base64::engine::general_purpose::STANDARD
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok()),
+            (Some("q"), Some(t)) => Some(decode_quoted_printable(&t.replace('_', " "))),
+            _ => None,
+        };
+        match decoded {
+            Some(d) => {
+                if !(last_was_word && before.trim().is_empty()) {
+                    out.push_str(before);
+                }
+                out.push_str(&d);
+                last_was_word = true;
+            }
+            None => {
+                out.push_str(&rest[..end + 2]);
+                last_was_word = false;
+            }
+        }
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An `[email]` section for a plain SMTP server on loopback.

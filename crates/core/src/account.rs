@@ -119,7 +119,7 @@ pub fn record_and_assess(
             billed: input.billed.get(&key).map_or(&[], Vec::as_slice),
             depletion_active: (input.depletion_active)(key),
         };
-        let history = histories.entry(key).or_insert_with(PoolHistory::new);
+        let history = histories.entry(key).or_default();
         pools.push(history.record_and_assess(key, snap, input.thresholds.of(key), input.model, feed));
     }
     AccountAssessment {

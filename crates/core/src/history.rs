@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 pub const RATE_WINDOW: TimeDelta = TimeDelta::hours(6);
 
 /// One pool's consumption history.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PoolHistory {
     /// The format version.
     #[serde(default)]
@@ -41,6 +41,13 @@ pub struct PoolHistory {
     /// (the deduction lag is measured from it).
     #[serde(default)]
     pub used_changed_at: Option<DateTime<Utc>>,
+}
+
+/// An empty history of the current format, as [`PoolHistory::new`].
+impl Default for PoolHistory {
+    fn default() -> Self {
+        PoolHistory::new()
+    }
 }
 
 /// What the shell knows of a pool beyond its packages.
@@ -76,7 +83,12 @@ impl PoolHistory {
     pub fn new() -> Self {
         PoolHistory {
             version: VERSION,
-            ..Self::default()
+            recent: History::default(),
+            hourly: HourlyUsage::default(),
+            last_remaining: None,
+            remaining: VecDeque::new(),
+            last_used: None,
+            used_changed_at: None,
         }
     }
 
@@ -135,6 +147,9 @@ impl PoolHistory {
         let cycle = feed.cycle();
         self.record(&snapshot, cycle);
         let now = snapshot.taken_at;
+        // Billed hours are the demand as it flowed; polls see it as it was
+        // deducted, hours later: the billed figure replaces the polls'.
+        self.add_billing(&settled_hours(feed.billed, now));
         let undeducted = if feed.billed.is_empty() {
             0
         } else {
@@ -169,6 +184,28 @@ impl PoolHistory {
             self.hourly.set_billed(*start, *bytes);
         }
     }
+}
+
+/// Billed figures of the latest hours are not final yet: hours are taken
+/// from 5-minute points once they are this old.
+pub const BILLING_SETTLED: TimeDelta = TimeDelta::hours(2);
+
+/// The whole hours in 5-minute `points` (start, amount), each with all 12
+/// of its points and ended [`BILLING_SETTLED`] before `now`.
+pub fn settled_hours(points: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Vec<(DateTime<Utc>, f64)> {
+    let mut hours: std::collections::BTreeMap<i64, (usize, f64)> = std::collections::BTreeMap::new();
+    for (t, amount) in points {
+        let hour = t.timestamp().div_euclid(3600) * 3600;
+        let entry = hours.entry(hour).or_default();
+        entry.0 += 1;
+        entry.1 += amount.max(0.0);
+    }
+    hours
+        .into_iter()
+        .filter(|(_, (n, _))| *n == 12)
+        .filter_map(|(start, (_, amount))| Some((DateTime::from_timestamp(start, 0)?, amount)))
+        .filter(|(start, _)| *start + TimeDelta::hours(1) + BILLING_SETTLED <= now)
+        .collect()
 }
 
 #[cfg(test)]
@@ -211,6 +248,20 @@ mod tests {
                 .hours()
                 .all(|x| x.start < at("2026-06-01 01:00:00").timestamp())
         );
+    }
+
+    #[test]
+    fn whole_settled_hours_come_from_five_minute_points() {
+        let mut points = Vec::new();
+        let mut t = at("2026-06-01 00:30:00");
+        while t < at("2026-06-01 04:00:00") {
+            points.push((t, 100.0));
+            t += TimeDelta::minutes(5);
+        }
+        // 00:xx has half its points; 01:xx is whole and ended 2 h before
+        // 03:00... 02:xx ended only 1 h before.
+        let hours = settled_hours(&points, at("2026-06-01 04:00:00"));
+        assert_eq!(hours, vec![(at("2026-06-01 01:00:00"), 1200.0)]);
     }
 
     #[test]
