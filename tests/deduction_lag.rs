@@ -98,6 +98,10 @@ struct Run {
     error_24h: Option<f64>,
     /// When DepletionForecast first fired.
     fired: Option<DateTime<Utc>>,
+    /// What the estimate said was billed but not deducted, 24 h before.
+    undeducted_24h: u64,
+    /// What really was then.
+    really_undeducted_24h: f64,
 }
 
 /// Replays the account's polls every 10 minutes until it really runs dry,
@@ -121,6 +125,7 @@ fn replay(seed: u64, settlement: Settlement, cycle: BillingCycle, billing: bool)
     // As the daemon does at start, the first poll reads 30 days back.
     let mut next_point = start() - TimeDelta::days(30);
     let (mut error_24h, mut fired) = (None, None);
+    let (mut undeducted_24h, mut really_undeducted_24h) = (0, 0.0);
     let probe = truth - TimeDelta::hours(24);
     let mut t = start();
     while t < truth {
@@ -146,6 +151,9 @@ fn replay(seed: u64, settlement: Settlement, cycle: BillingCycle, billing: bool)
                 .mainland()
                 .and_then(|p| p.depletion_at)
                 .map(|d| (d - truth).num_minutes() as f64 / 60.0);
+            undeducted_24h = step.mainland().map_or(0, |p| p.undeducted);
+            let deducted: f64 = s.packages.iter().map(|p| p.used_bytes).sum();
+            really_undeducted_24h = s.demand_between(start(), t) - deducted;
         }
         if fired.is_none() && step.changes.iter().any(|c| c.firing && c.alert == "DepletionForecast") {
             fired = Some(t);
@@ -156,6 +164,8 @@ fn replay(seed: u64, settlement: Settlement, cycle: BillingCycle, billing: bool)
         truth,
         error_24h,
         fired,
+        undeducted_24h,
+        really_undeducted_24h,
     }
 }
 
@@ -212,6 +222,28 @@ fn with_a_three_hour_lag_the_forecast_24_hours_ahead_is_within_an_hour() {
             "{lag} h late: {with} with, {without} without"
         );
     }
+}
+
+#[test]
+fn deducted_as_it_flows_little_is_owed_and_the_forecast_holds() {
+    // An hourly pay type whose packages are deducted as traffic flows, as
+    // the demo's are: BytesUsed changes at every poll, so only the traffic
+    // since the last poll is owed, not three hours of it.
+    let run = replay(1, Settlement::IMMEDIATE, BillingCycle::Hour, true);
+    assert!(run.really_undeducted_24h.abs() < 1.0, "{}", run.really_undeducted_24h);
+    let ten_minutes = run.really_undeducted_24h.max(0.0) + 80e6 * 600.0;
+    assert!((run.undeducted_24h as f64) < ten_minutes, "{} owed", run.undeducted_24h);
+    let error = run.error_24h.expect("a forecast").abs();
+    assert!(error <= 1.0, "{error} h off");
+    // With the 3 h lag, the estimate is near what is really owed.
+    let lagged = replay(
+        1,
+        Settlement::hourly(Duration::from_secs(3 * 3600)),
+        BillingCycle::Hour,
+        true,
+    );
+    let (said, really) = (lagged.undeducted_24h as f64, lagged.really_undeducted_24h);
+    assert!((said - really).abs() < really * 0.35, "{said} said, {really} owed");
 }
 
 #[test]

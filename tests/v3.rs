@@ -81,8 +81,24 @@ fn transient_errors_are_retried() {
     sim.sim.inject(Fault::HttpStatus(502));
     let (code, out) = check_v3(&sim, "max_attempts = 4\nretry_backoff = \"10ms\"");
     assert_eq!(code, 0, "{out}");
-    let answered: Vec<String> = sim.state().requests.iter().map(|r| r.answered.clone()).collect();
-    assert_eq!(answered, ["InternalError", "RequestLimitExceeded", "502", "0"]);
+    let answered: Vec<(String, String)> = sim
+        .state()
+        .requests
+        .iter()
+        .map(|r| (r.action.clone(), r.answered.clone()))
+        .collect();
+    let traffic = |answered: &str| ("DescribeTrafficPackages".to_string(), answered.to_string());
+    // The traffic list, retried to success; then the HTTPS request list.
+    assert_eq!(
+        answered,
+        [
+            traffic("InternalError"),
+            traffic("RequestLimitExceeded"),
+            traffic("502"),
+            traffic("0"),
+            ("DescribeHttpsPackages".to_string(), "0".to_string())
+        ]
+    );
 }
 
 #[test]

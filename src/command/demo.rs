@@ -122,16 +122,17 @@ pub fn demo(listen: SocketAddr) -> ExitCode {
             }
         };
         let addr = daemon.local_addr().unwrap_or(listen);
-        println!("cdnquota demo: a simulated account with 400 GB left, polled every 5 s. Its traffic has a daily");
-        println!("cycle on the real clock (peak 21:00 UTC+8, six times the night trough, 2 GB/s on average).");
+        println!("cdnquota demo: a simulated API 3.0 account in three pools, polled every 5 s. Tencent deducts a");
+        println!("package only in its own billing region, so each pool is watched on its own:");
+        println!("  mainland: 18 TB left at 20 MB/s on average (a daily cycle on the real clock): ten days of it;");
+        println!("  Europe:   6 GB left of 50 GB at about 40 MB/s: it runs dry within minutes;");
+        println!("  HTTPS:    7 million requests left at 20 a second.");
         println!("  simulator (API 3.0): {}", sim.endpoint_v3());
         println!("  metrics:             http://{addr}/metrics");
         println!("  status page:         http://{addr}/");
-        println!("Alert mail is printed below; an alert fires at the second poll that finds it. The forecast");
-        println!("reads 30 days of billing data at start, so it knows the cycle at once: expect DepletionForecast");
-        println!("at once, no PackageExpiringSoon (the 100 GB package expiring in 5 days is used up long before),");
-        println!("PoolLow as 200 GB is crossed, PoolExhausted when it runs dry, a 1 TB top-up 30 s later, and");
-        println!("the resolved mail.");
+        println!("Alert mail is printed below; an alert fires at the second poll that finds it. Expect, for Europe");
+        println!("only, PoolLow (below its 10 GB threshold) and DepletionForecast at once, PoolExhausted when it");
+        println!("runs dry, a 50 TB Europe package 30 s later, and the resolved mail; mainland stays silent.");
         println!("Ctrl-C stops it.");
         let state_dir = std::env::temp_dir().join(format!("cdnquota-demo-{}", std::process::id()));
         let result = daemon.run(stop_signal()).await;

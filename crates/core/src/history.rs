@@ -41,6 +41,10 @@ pub struct PoolHistory {
     /// (the deduction lag is measured from it).
     #[serde(default)]
     pub used_changed_at: Option<DateTime<Utc>>,
+    /// The change before that one: two changes within the hour say the
+    /// packages are deducted as traffic flows, not settled hours late.
+    #[serde(default)]
+    pub used_changed_before: Option<DateTime<Utc>>,
 }
 
 /// An empty history of the current format, as [`PoolHistory::new`].
@@ -89,6 +93,7 @@ impl PoolHistory {
             remaining: VecDeque::new(),
             last_used: None,
             used_changed_at: None,
+            used_changed_before: None,
         }
     }
 
@@ -109,6 +114,7 @@ impl PoolHistory {
             .fold(0u64, |sum, p| sum.saturating_add(p.used_bytes));
         if self.last_used != Some(used) {
             if self.last_used.is_some() {
+                self.used_changed_before = self.used_changed_at;
                 self.used_changed_at = Some(snapshot.taken_at);
             }
             self.last_used = Some(used);
@@ -153,7 +159,11 @@ impl PoolHistory {
         let undeducted = if feed.billed.is_empty() {
             0
         } else {
-            crate::lag::undeducted(cycle, feed.billed, self.used_changed_at, now)
+            let changes = crate::lag::Changes {
+                last: self.used_changed_at,
+                before: self.used_changed_before,
+            };
+            crate::lag::undeducted(cycle, feed.billed, changes, now)
         };
         // Under daily or monthly settlement only billing data shows the rate.
         let recent_rate = match cycle {

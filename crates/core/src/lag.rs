@@ -18,6 +18,19 @@ pub const SETTLEMENT_ZONE: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
 /// one hour of traffic either way.
 pub const HOURLY_LAG: TimeDelta = TimeDelta::hours(3);
 
+/// Two changes of the deducted total closer than this are not hourly
+/// settlements: the packages are deducted as traffic flows.
+pub const CONTINUOUS: TimeDelta = TimeDelta::minutes(50);
+
+/// When the pool's deducted total last changed, as polls saw it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The first poll that saw the latest change.
+    pub last: Option<DateTime<Utc>>,
+    /// The first poll that saw the change before it.
+    pub before: Option<DateTime<Utc>>,
+}
+
 fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
     let local = t.with_timezone(&SETTLEMENT_ZONE).date_naive();
     midnight(local).unwrap_or(t)
@@ -45,18 +58,23 @@ fn previous(boundary: DateTime<Utc>, cycle: BillingCycle) -> DateTime<Utc> {
 }
 
 /// Until when traffic is deducted at `now`, given when the pool's deducted
-/// total last changed (`changed_at`, the first poll that saw the change).
+/// total last changed (`changes`); `None` when it cannot be told.
 ///
-/// - Hourly: the hour that ended [`HOURLY_LAG`] before that change.
+/// - Hourly: the hour that ended [`HOURLY_LAG`] before the last change; or
+///   the last change itself where the one before came within
+///   [`CONTINUOUS`] of it (deducted as it flows). Until two changes are
+///   seen it cannot be told which, and nothing is assumed owed.
 /// - Daily: a change seen today (China time) settled yesterday, so today is
 ///   what is owed; with none seen today, yesterday is owed too.
 /// - Monthly: likewise with months.
-///
-/// With no change known, `now` stands in for it.
-pub fn settled_until(cycle: BillingCycle, changed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
-    let changed = changed_at.unwrap_or(now).min(now);
-    match cycle {
+pub fn settled_until(cycle: BillingCycle, changes: Changes, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let changed = changes.last.unwrap_or(now).min(now);
+    Some(match cycle {
         BillingCycle::Hour => {
+            let (last, before) = (changes.last?, changes.before?);
+            if last - before < CONTINUOUS {
+                return Some(last.min(now));
+            }
             let t = changed - HOURLY_LAG;
             let hour = t
                 .with_minute(0)
@@ -75,18 +93,15 @@ pub fn settled_until(cycle: BillingCycle, changed_at: Option<DateTime<Utc>>, now
                 previous(current, cycle)
             }
         }
-    }
+    })
 }
 
 /// Billed but not yet deducted at `now`: what `billed` (point start, amount;
 /// oldest first) holds from [`settled_until`] on.
-pub fn undeducted(
-    cycle: BillingCycle,
-    billed: &[(DateTime<Utc>, f64)],
-    changed_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> u64 {
-    let from = settled_until(cycle, changed_at, now);
+pub fn undeducted(cycle: BillingCycle, billed: &[(DateTime<Utc>, f64)], changes: Changes, now: DateTime<Utc>) -> u64 {
+    let Some(from) = settled_until(cycle, changes, now) else {
+        return 0;
+    };
     let sum: f64 = billed
         .iter()
         .filter(|(start, _)| *start >= from && *start <= now)
@@ -109,9 +124,14 @@ pub fn billed_rate(billed: &[(DateTime<Utc>, f64)], now: DateTime<Utc>, window: 
 }
 
 /// Where billing data must start for [`undeducted`] at `now`: the earliest
-/// [`settled_until`] could be.
-pub fn window_start(cycle: BillingCycle, changed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
-    settled_until(cycle, changed_at, now).min(settled_until(cycle, None, now))
+/// [`settled_until`] could be, given the last change.
+pub fn window_start(cycle: BillingCycle, last_change: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let hourly = |at: Option<DateTime<Utc>>| Changes {
+        last: at,
+        before: at.map(|t| t - TimeDelta::days(1)),
+    };
+    let from = |at| settled_until(cycle, hourly(at), now).unwrap_or(now);
+    from(last_change).min(from(Some(now)))
 }
 
 #[cfg(test)]
@@ -133,40 +153,58 @@ mod tests {
     fn hourly_settlement_owes_the_hours_after_the_one_last_deducted() {
         // The 09:00 hour was deducted at 13:04 (3 h after it ended): from
         // 10:00 on is owed.
-        let changed = at("2026-06-01 13:04:00");
+        let changes = Changes {
+            last: Some(at("2026-06-01 13:04:00")),
+            before: Some(at("2026-06-01 12:04:00")),
+        };
+        let now = at("2026-06-01 13:30:00");
         assert_eq!(
-            settled_until(BillingCycle::Hour, Some(changed), at("2026-06-01 13:30:00")),
-            at("2026-06-01 10:00:00")
+            settled_until(BillingCycle::Hour, changes, now),
+            Some(at("2026-06-01 10:00:00"))
         );
         let billed = five_minute_points("2026-06-01 08:00:00", "2026-06-01 13:30:00", 1000.0);
         // 10:00 to 13:30 is 42 five-minute points.
-        assert_eq!(
-            undeducted(BillingCycle::Hour, &billed, Some(changed), at("2026-06-01 13:30:00")),
-            42_000
-        );
+        assert_eq!(undeducted(BillingCycle::Hour, &billed, changes, now), 42_000);
+        // Changes ten minutes apart: deducted as it flows, nothing owed but
+        // what came since the last poll that saw one.
+        let flowing = Changes {
+            last: Some(at("2026-06-01 13:20:00")),
+            before: Some(at("2026-06-01 13:10:00")),
+        };
+        assert_eq!(undeducted(BillingCycle::Hour, &billed, flowing, now), 2_000);
+        // One change seen: it cannot be told which, and nothing is assumed.
+        let once = Changes {
+            last: Some(at("2026-06-01 13:04:00")),
+            before: None,
+        };
+        assert_eq!(undeducted(BillingCycle::Hour, &billed, once, now), 0);
     }
 
     #[test]
     fn daily_and_monthly_settlement_owe_today_or_since_yesterday() {
         // 2026-06-02 00:00 China time is 2026-06-01 16:00 UTC.
         let now = at("2026-06-02 03:00:00"); // 11:00 China time on the 2nd
+        let changed = |t: &str| Changes {
+            last: Some(at(t)),
+            before: None,
+        };
         let today = at("2026-06-01 16:00:00");
         assert_eq!(
-            settled_until(BillingCycle::Day, Some(at("2026-06-01 20:00:00")), now),
-            today
+            settled_until(BillingCycle::Day, changed("2026-06-01 20:00:00"), now),
+            Some(today)
         );
         assert_eq!(
-            settled_until(BillingCycle::Day, Some(at("2026-06-01 10:00:00")), now),
-            at("2026-05-31 16:00:00")
+            settled_until(BillingCycle::Day, changed("2026-06-01 10:00:00"), now),
+            Some(at("2026-05-31 16:00:00"))
         );
         // June began at 2026-05-31 16:00 UTC.
         assert_eq!(
-            settled_until(BillingCycle::Month, Some(at("2026-06-01 00:00:00")), now),
-            at("2026-05-31 16:00:00")
+            settled_until(BillingCycle::Month, changed("2026-06-01 00:00:00"), now),
+            Some(at("2026-05-31 16:00:00"))
         );
         assert_eq!(
-            settled_until(BillingCycle::Month, Some(at("2026-05-20 00:00:00")), now),
-            at("2026-04-30 16:00:00")
+            settled_until(BillingCycle::Month, changed("2026-05-20 00:00:00"), now),
+            Some(at("2026-04-30 16:00:00"))
         );
     }
 

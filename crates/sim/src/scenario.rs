@@ -12,22 +12,23 @@ const DAY: u64 = 86_400;
 /// The `Region` number of Europe.
 const EUROPE: u8 = 6;
 
-/// The demo account, in three pools. Mainland: 400 GB left over two
-/// packages, one expiring in five days, drained at 2 GB/s so that within
-/// minutes it goes low, runs dry, and is topped up with 1 TB half a minute
-/// later. Europe: 50 GB, 90 % used, with European traffic that empties it
-/// in about a day and a half; no mainland byte ever pays for it. HTTPS: 10
-/// million requests, 30 % used, about 20 a second. Traffic is deducted as it
+/// The demo account, in three pools, so that the first thing a newcomer
+/// sees is a per-region alert. Mainland: 18 TB left at 20 MB/s on
+/// average, ten days of it, and a 100 GB package expiring in five days that
+/// is used up first. Europe: 50 GB, 6 GB left, with European traffic of about
+/// 40 MB/s that empties it within minutes; no mainland byte ever pays for
+/// it, and 30 s after it is empty a 50 TB Europe package appears. HTTPS:
+/// 10 million requests, 30 % used, 20 a second. Traffic is deducted as it
 /// flows, so the demo moves while it is watched.
 pub fn demo(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState {
     let mut s = SimState::new(secret_id, secret_key, now);
     let started = now - TimeDelta::days(20);
     let mut main = SimPackage::new(
         s.next_package_id(),
-        500 * GB,
-        180 * GB,
+        20_000 * GB,
+        2000 * GB,
         started,
-        Duration::from_secs(50 * DAY),
+        Duration::from_secs(365 * DAY),
     );
     main.created_at = started;
     let short = SimPackage::new(
@@ -40,7 +41,7 @@ pub fn demo(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState {
     let europe = SimPackage::new(
         s.next_package_id(),
         50 * GB,
-        45 * GB,
+        44 * GB,
         started,
         Duration::from_secs(50 * DAY),
     )
@@ -53,27 +54,26 @@ pub fn demo(secret_id: &str, secret_key: &str, now: DateTime<Utc>) -> SimState {
         Duration::from_secs(365 * DAY),
     );
     s.packages = vec![main, short, europe, https];
-    s.drain_bytes_per_second = 2.0 * GB as f64;
+    s.drain_bytes_per_second = 20e6;
     s.settlement = Settlement::IMMEDIATE;
-    // 5 GB over 36 hours, peaking in the European evening (UTC+1).
-    let europe_mean = 5.0 * GB as f64 / (36.0 * 3600.0);
+    // About 40 MB/s, peaking in the European evening (UTC+1).
     s.regional.insert(
         EUROPE,
         Flow::Shaped(TrafficShape {
             utc_offset_hours: 1.0,
-            ..TrafficShape::daily(europe_mean, 4.0, (now - TimeDelta::days(60)).timestamp())
+            ..TrafficShape::daily(40e6, 4.0, (now - TimeDelta::days(60)).timestamp())
         }),
     );
     s.https_requests = Some(Flow::Flat(20.0));
     // Real traffic's shape on the real clock: a 6x evening peak (21:00 in
-    // UTC+8) and quieter weekends, averaging 2 GB/s on weekdays. Billing
-    // data reports the same traffic back 60 days (the daemon reads 30), so the forecast has its
-    // weekly profile from the first poll.
-    let mut traffic =
-        crate::traffic::TrafficShape::daily(2.0 * GB as f64, 6.0, (now - TimeDelta::days(60)).timestamp());
+    // UTC+8) and quieter weekends, averaging 20 MB/s on weekdays. Billing
+    // data reports the same traffic back 60 days (the daemon reads 30), so
+    // the mainland forecast has its weekly profile from the first poll.
+    let mut traffic = crate::traffic::TrafficShape::daily(20e6, 6.0, (now - TimeDelta::days(60)).timestamp());
     traffic.weekend_factor = 0.8;
     s.traffic = Some(traffic);
-    s.top_up_after_empty = Some((Duration::from_secs(30), 1000 * GB));
+    s.top_up_after_empty = Some((Duration::from_secs(30), 50_000 * GB));
+    s.top_up_region = EUROPE;
     s
 }
 

@@ -220,6 +220,9 @@ pub struct SimState {
     /// Once the pool is empty for this long, a package of this size appears
     /// (the demo's "operator tops up").
     pub top_up_after_empty: Option<(Duration, u64)>,
+    /// The region (`Region` number) whose pool is topped up: 0, mainland,
+    /// unless set.
+    pub top_up_region: u8,
     /// When the pool was first seen empty.
     pub empty_since: Option<DateTime<Utc>>,
     /// The zone the API writes its times in.
@@ -273,6 +276,7 @@ impl SimState {
             orders: Vec::new(),
             auto_pay_after: None,
             top_up_after_empty: None,
+            top_up_region: 0,
             empty_since: None,
             api_offset: crate::wire::CHINA_STANDARD_TIME,
             v3_overstate_total: 0,
@@ -478,11 +482,13 @@ impl SimState {
         let Some((after, size)) = self.top_up_after_empty else {
             return;
         };
-        // The top-up is a mainland package: only that pool's emptiness counts.
+        // The top-up is a package of one region: only that pool's
+        // emptiness counts.
+        let region = self.top_up_region;
         let left: f64 = self
             .packages
             .iter()
-            .filter(|p| !p.https && p.region == 0 && p.usable(now))
+            .filter(|p| !p.https && p.region == region && p.usable(now))
             .map(|p| (p.size_bytes as f64 - p.used_bytes).max(0.0))
             .sum();
         if left >= 1.0 {
@@ -493,7 +499,7 @@ impl SimState {
         if now - since >= TimeDelta::from_std(after).unwrap_or(TimeDelta::MAX) {
             let id = self.next_package_id();
             self.packages
-                .push(SimPackage::new(id, size, 0, now, Duration::from_secs(365 * 86_400)));
+                .push(SimPackage::new(id, size, 0, now, Duration::from_secs(365 * 86_400)).in_region(region));
             self.empty_since = None;
         }
     }
