@@ -151,9 +151,10 @@ cdnquota order [-c FILE] --account NAME --unit GB --number N [--yes]
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:18080")]
         listen: std::net::SocketAddr,
-        /// `steady` (1 TB, 10% used, a slow drain), `demo` (400 GB left, a
-        /// daily cycle, topped up with 1 TB once empty), `many` (all current)
-        /// or `years` (mostly long expired).
+        /// `steady` (1 TB, 10% used, a slow drain), `demo` (three pools: a
+        /// Europe pool that runs dry in minutes and is topped up, mainland
+        /// for ten days, HTTPS requests), `many` (all current) or `years`
+        /// (mostly long expired).
         #[arg(long, default_value = "steady")]
         scenario: String,
         /// How many packages `many` and `years` hold.

@@ -144,28 +144,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_demo_europe_pool_runs_dry_in_a_day_or_two_and_https_requests_are_used() {
+    fn the_demo_europe_pool_runs_dry_in_minutes_mainland_lasts_and_https_requests_are_used() {
         let now = Utc::now();
         let mut s = demo("id", "key", now);
         let left = |s: &SimState, pick: &dyn Fn(&SimPackage) -> bool| -> f64 {
             s.packages
                 .iter()
-                .filter(|p| pick(p))
+                .filter(|p| pick(p) && p.usable(now + TimeDelta::minutes(20)))
                 .map(|p| p.size_bytes as f64 - p.used_bytes)
                 .sum()
         };
-        let europe = |p: &SimPackage| p.region == EUROPE;
+        let europe = |p: &SimPackage| p.region == EUROPE && !p.https;
+        let mainland = |p: &SimPackage| p.region == 0 && !p.https;
         let https = |p: &SimPackage| p.https;
-        assert_eq!(left(&s, &europe), 5.0 * GB as f64);
-        s.advance(now + TimeDelta::hours(12));
-        let after_half_a_day = left(&s, &europe);
+        assert_eq!(left(&s, &europe), 6.0 * GB as f64);
+        let mainland_at_start = left(&s, &mainland);
+        s.advance(now + TimeDelta::seconds(30));
+        let after_half_a_minute = left(&s, &europe);
         assert!(
-            after_half_a_day > 0.0 && after_half_a_day < 5.0 * GB as f64,
-            "{after_half_a_day}"
+            after_half_a_minute > 0.0 && after_half_a_minute < 6.0 * GB as f64,
+            "{after_half_a_minute}"
         );
-        s.advance(now + TimeDelta::hours(48));
+        // Europe's traffic (at most 4x its 40 MB/s at the evening peak)
+        // empties 6 GB within ten minutes; then a 50 TB package comes.
+        s.advance(now + TimeDelta::minutes(10));
         assert_eq!(left(&s, &europe), 0.0);
+        s.advance(now + TimeDelta::minutes(11));
+        assert!(
+            s.packages
+                .iter()
+                .any(|p| europe(p) && p.size_bytes == 50_000 * GB && p.used_bytes == 0.0),
+            "a Europe top-up half a minute after the pool ran dry"
+        );
+        // Mainland has lost ten minutes of 20 MB/s (at most 6x at its peak).
+        let used = mainland_at_start - left(&s, &mainland);
+        assert!(used > 0.0 && used < 6.0 * 20e6 * 660.0, "{used}");
+        assert!(left(&s, &mainland) > 17_000.0 * GB as f64);
         let used = 10_000_000.0 - left(&s, &https) - 3_000_000.0;
-        assert!((used - 20.0 * 48.0 * 3600.0).abs() < 1.0, "{used}");
+        assert!((used - 20.0 * 660.0).abs() < 1.0, "{used}");
     }
 }
