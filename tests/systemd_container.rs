@@ -762,7 +762,10 @@ fn the_deb_under_a_real_systemd_starts_reloads_restarts_upgrades_and_is_removed(
         &std::fs::read_to_string(c.path("/var/lib/private/cdnquota/state.json")).expect("the state file"),
     )
     .expect("the state is JSON");
-    assert_eq!(state["alerts"]["alerts"]["main/PoolLow"]["phase"], "firing", "{state}");
+    assert_eq!(
+        state["alerts"]["alerts"]["main/PoolLow@mainland"]["phase"], "firing",
+        "{state}"
+    );
     c.ok(&["systemctl", "start", UNIT]);
     assert_eq!(
         metric(

@@ -7,8 +7,9 @@
 //!
 //! - Billed hours, into each pool's hourly history: the last 30 days at
 //!   start, then the hours settled since, at most hourly.
-//! - Recent 5-minute points, at most every 10 minutes: what is billed but
-//!   not yet deducted, and the rate where BytesUsed settles by day or month.
+//! - Recent 5-minute points, at most every 9 minutes: what is billed but
+//!   not yet deducted, the hours settled since (into the history), and the
+//!   rate where BytesUsed settles by day or month.
 //! - The pay type of each area, at start and then daily.
 //!
 //! A key or endpoint that may not read one of them is reported in one line
@@ -34,6 +35,10 @@ const SETTLED: TimeDelta = TimeDelta::hours(2);
 const RECENT_EVERY: TimeDelta = TimeDelta::minutes(9);
 /// The pay type is asked for this often.
 const PAY_TYPE_EVERY: TimeDelta = TimeDelta::hours(24);
+/// A pool whose history has billed hours this recent is kept up to date by
+/// the recent points (their settled hours go into it), and asks for no
+/// hours of its own.
+const RECENT_COVERS: TimeDelta = TimeDelta::hours(6);
 /// The longest span one DescribeBillingData query may cover.
 const QUERY_SPAN: TimeDelta = TimeDelta::days(31);
 
@@ -168,6 +173,13 @@ impl AccountBilling {
         s.next_pay = Some(now + PAY_TYPE_EVERY);
     }
 
+    /// Whether billing data may be asked for and the read that `next` picks
+    /// is due at `now`.
+    fn billing_due(&self, next: impl Fn(&State) -> Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        let s = self.lock();
+        !s.billing_refused && next(&s).is_none_or(|t| now >= t)
+    }
+
     fn refuse_billing(&self, account: &str, e: &ApiError) {
         tracing::warn!(
             account = %account,
@@ -178,8 +190,9 @@ impl AccountBilling {
         s.recent.clear();
     }
 
-    /// Reads the billed hours settled since the last read into each billed
-    /// pool's history, at most hourly.
+    /// Reads the billed hours of the last 30 days into each billed pool's
+    /// history at start, and again, at most hourly, wherever the recent
+    /// points have not kept it up to date (a gap after failed reads).
     pub async fn refresh_hourly(
         &self,
         account: &str,
@@ -188,11 +201,8 @@ impl AccountBilling {
         histories: &Mutex<crate::history_file::AccountHistories>,
         now: DateTime<Utc>,
     ) {
-        {
-            let s = self.lock();
-            if s.billing_refused || s.next_hourly.is_some_and(|t| now < t) {
-                return;
-            }
+        if !self.billing_due(|s| s.next_hourly, now) {
+            return;
         }
         let settled = now - SETTLED;
         let mut next = now + TimeDelta::hours(1);
@@ -200,15 +210,17 @@ impl AccountBilling {
             let Some((metric, areas)) = sources(*pool) else {
                 continue;
             };
-            let from = {
+            let last_billed = {
                 let h = histories.lock().unwrap_or_else(|p| p.into_inner());
-                // The last day again too: Tencent may still correct late hours.
-                h.pools
-                    .get(pool)
-                    .and_then(|h| h.hourly.last_billed())
-                    .map_or(now - BACKFILL, |t| t - TimeDelta::hours(24))
-                    .max(now - BACKFILL)
+                h.pools.get(pool).and_then(|h| h.hourly.last_billed())
             };
+            if last_billed.is_some_and(|t| now - t < RECENT_COVERS) {
+                continue;
+            }
+            // The last day again too: Tencent may still correct late hours.
+            let from = last_billed
+                .map_or(now - BACKFILL, |t| t - TimeDelta::hours(24))
+                .max(now - BACKFILL);
             if from >= settled {
                 next = next.min(now + TimeDelta::minutes(30));
                 continue;
@@ -233,7 +245,7 @@ impl AccountBilling {
     }
 
     /// Reads the 5-minute points of each billed pool since the earliest
-    /// moment its deduction lag may reach back to, at most every 10
+    /// moment its deduction lag may reach back to, at most every 9
     /// minutes, keeping what was read before.
     pub async fn refresh_recent(
         &self,
@@ -243,11 +255,8 @@ impl AccountBilling {
         histories: &Mutex<crate::history_file::AccountHistories>,
         now: DateTime<Utc>,
     ) {
-        {
-            let s = self.lock();
-            if s.billing_refused || s.next_recent.is_some_and(|t| now < t) {
-                return;
-            }
+        if !self.billing_due(|s| s.next_recent, now) {
+            return;
         }
         for pool in pools {
             let Some((metric, areas)) = sources(*pool) else {

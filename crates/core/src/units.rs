@@ -42,45 +42,38 @@ pub fn format_size_exact(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-/// Writes bytes for people: three significant figures in decimal units.
-pub fn format_size_human(bytes: u64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB", "PB", "EB"];
-    let mut value = bytes as f64;
+/// `value` in the largest of `units` (each 1000 times the one before) that
+/// keeps it at 1 or more, to three significant figures, with its unit;
+/// below the second unit, the exact number.
+fn three_figures(value: u64, units: &[&'static str]) -> (String, &'static str) {
+    let mut scaled = value as f64;
     let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
+    while scaled >= 1000.0 && unit < units.len() - 1 {
+        scaled /= 1000.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else if value >= 100.0 {
-        format!("{value:.0} {}", units[unit])
-    } else if value >= 10.0 {
-        format!("{value:.1} {}", units[unit])
+    let number = if unit == 0 {
+        value.to_string()
+    } else if scaled >= 100.0 {
+        format!("{scaled:.0}")
+    } else if scaled >= 10.0 {
+        format!("{scaled:.1}")
     } else {
-        format!("{value:.2} {}", units[unit])
-    }
+        format!("{scaled:.2}")
+    };
+    (number, units[unit])
+}
+
+/// Writes bytes for people: three significant figures in decimal units.
+pub fn format_size_human(bytes: u64) -> String {
+    let (number, unit) = three_figures(bytes, &["B", "KB", "MB", "GB", "TB", "PB", "EB"]);
+    format!("{number} {unit}")
 }
 
 /// Writes a count of requests for people: `950 requests`, `1.23M requests`.
 pub fn format_requests_human(requests: u64) -> String {
-    let units = ["", "K", "M", "G", "T"];
-    let mut value = requests as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    let number = if unit == 0 {
-        requests.to_string()
-    } else if value >= 100.0 {
-        format!("{value:.0}{}", units[unit])
-    } else if value >= 10.0 {
-        format!("{value:.1}{}", units[unit])
-    } else {
-        format!("{value:.2}{}", units[unit])
-    };
-    format!("{number} requests")
+    let (number, unit) = three_figures(requests, &["", "K", "M", "G", "T"]);
+    format!("{number}{unit} requests")
 }
 
 /// Writes an amount of `resource` for people: bytes for traffic, requests
