@@ -72,12 +72,25 @@ pub struct AccountHistories {
 }
 
 impl AccountHistories {
-    /// Opens the history file of every pool `account` has on disk.
-    pub fn open(state_dir: &Path, account: &str, now: DateTime<Utc>) -> Self {
+    /// Opens the history file of every pool `account` has on disk. Where
+    /// `regions_were_mixed` (an API 3.0 account, whose history before pools
+    /// added every region's traffic together), a history from before pools
+    /// is not the mainland pool's: it is set aside and the pool starts anew,
+    /// its billed hours read again from billing data.
+    pub fn open(state_dir: &Path, account: &str, regions_were_mixed: bool, now: DateTime<Utc>) -> Self {
         let mut files = BTreeMap::new();
         let mut pools = BTreeMap::new();
         for pool in pools_on_disk(state_dir, account) {
-            let (file, history) = HistoryFile::open(state_dir, account, pool, now);
+            let (file, mut history) = HistoryFile::open(state_dir, account, pool, now);
+            if !history.per_pool && regions_were_mixed {
+                tracing::info!(
+                    account,
+                    "the consumption history {} is from before pools and adds every billing region together; the mainland pool's history starts anew from billing data",
+                    file.path().display()
+                );
+                history = PoolHistory::new();
+            }
+            history.per_pool = true;
             files.insert(pool, file);
             pools.insert(pool, history);
         }
@@ -224,7 +237,7 @@ mod tests {
             resource: Resource::HttpsRequests,
             region: Region::Global,
         };
-        let mut all = AccountHistories::open(dir.path(), "main", now);
+        let mut all = AccountHistories::open(dir.path(), "main", true, now);
         assert!(all.pools.is_empty());
         for pool in [PoolKey::MAINLAND_TRAFFIC, europe, https] {
             let mut h = PoolHistory::new();
@@ -247,11 +260,29 @@ mod tests {
         // Another account's files are not this one's.
         std::fs::write(dir.path().join("history/mainer@europe.json"), b"{}").unwrap();
         std::fs::write(dir.path().join("history/main@europe.json"), b"not json").unwrap();
-        let again = AccountHistories::open(dir.path(), "main", now);
+        let again = AccountHistories::open(dir.path(), "main", true, now);
         assert_eq!(again.pools.len(), 3);
         assert_eq!(again.pools[&europe], PoolHistory::new());
         assert_eq!(again.pools[&PoolKey::MAINLAND_TRAFFIC].last_remaining, Some(7));
         assert_eq!(again.pools[&https].last_remaining, Some(7));
         assert_eq!(AccountHistories::read(dir.path(), "main").len(), 2);
+    }
+
+    #[test]
+    fn a_history_from_before_pools_is_kept_for_v2_and_set_aside_for_v3() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = at("2026-06-01 00:00:00");
+        std::fs::create_dir_all(dir.path().join("history")).unwrap();
+        let mut old = PoolHistory::new();
+        old.per_pool = false;
+        old.last_remaining = Some(7);
+        let json = serde_json::to_string(&old).unwrap().replace(",\"per_pool\":false", "");
+        assert!(!json.contains("per_pool"), "{json}");
+        std::fs::write(dir.path().join("history/main.json"), &json).unwrap();
+        // v2 listed mainland packages only: its history was mainland's.
+        let v2 = AccountHistories::open(dir.path(), "main", false, now);
+        assert_eq!(v2.pools[&PoolKey::MAINLAND_TRAFFIC].last_remaining, Some(7));
+        let v3 = AccountHistories::open(dir.path(), "main", true, now);
+        assert_eq!(v3.pools[&PoolKey::MAINLAND_TRAFFIC].last_remaining, None);
     }
 }

@@ -71,12 +71,9 @@ impl StateFile {
             Some(OpenProblem::MovedAside { aside, why }) => (Some((aside, why)), None),
             Some(OpenProblem::NoFolder(why) | OpenProblem::Stuck(why)) => (None, Some(why)),
         };
-        let mut state = opened.value.unwrap_or_else(fresh);
-        // Alerts saved before pools had regions belong to the mainland pool.
-        state.alerts.upgrade();
         Opened {
             file: StateFile(opened.file),
-            state,
+            state: opened.value.unwrap_or_else(fresh),
             moved_aside,
             unsaved,
         }

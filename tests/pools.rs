@@ -322,7 +322,11 @@ fn bandwidth_billing_fires_packages_not_deducting_once() {
     });
     let log = d.log();
     assert_eq!(log.matches("DescribePayType is not available").count(), 1, "{log}");
-    assert_eq!(sim.state().arrived("DescribePayType"), 1, "never asked again");
+    assert_eq!(
+        sim.state().arrived("DescribePayType"),
+        3,
+        "each area asked once, never again"
+    );
     assert!(!d.metrics().contains("PackagesNotDeducting"), "{}", d.metrics());
     assert!(
         !d.metrics().contains("cdnquota_account_pay_type_info{"),

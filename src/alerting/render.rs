@@ -60,6 +60,7 @@ pub fn headline(notice: &Notice) -> String {
             a.package_id.as_deref().unwrap_or("?")
         ),
         "PackagesNotDeducting" => "packages are not deducting: the account is billed otherwise".into(),
+        "HttpsPackagesNotDeducting" => "HTTPS request packages are not deducting: HTTPS is billed otherwise".into(),
         "PoolExhausted" => "CDN traffic pool exhausted".into(),
         "PoolLow" => format!("CDN traffic pool low: {}", first_clause(&a.summary)),
         // The summary's first clause ("forecast to run dry in 2d 4h (...)"):
@@ -95,7 +96,7 @@ pub fn advice(rule: &str) -> &'static str {
         "HttpsPackageExpiringSoon" => {
             "The requests left in this package are lost when it expires. Nothing to buy; plan around the smaller pool after expiry."
         }
-        "PackagesNotDeducting" => {
+        "PackagesNotDeducting" | "HttpsPackagesNotDeducting" => {
             "Packages deduct only under traffic billing (and HTTPS packages only while HTTPS is billed by request): switch the billing mode in the Tencent Cloud console, or stop buying packages for this area."
         }
         "PoolExhausted" => {
@@ -139,6 +140,17 @@ pub fn pool_of<'a>(notice: &Notice, now: Option<&'a AccountAssessment>) -> Optio
 /// would say the opposite of the news.
 pub fn resolved_headline(notice: &Notice, now: Option<&AccountAssessment>) -> String {
     let a = &notice.alert;
+    // A pool whose packages all expired long ago is no longer listed: its
+    // alerts resolve, but nothing about it got better.
+    if let (Some(_), Some(pool)) = (now, a.pool())
+        && pool_of(notice, now).is_none()
+    {
+        return format!(
+            "{} pool no longer watched: it has no package listed (expired longer ago than [metrics] expired_package_series); cleared: {}",
+            pool.label(),
+            headline(notice)
+        );
+    }
     let now = pool_of(notice, now);
     let left = |what: &str| match now {
         Some(x) => format!(
@@ -151,7 +163,9 @@ pub fn resolved_headline(notice: &Notice, now: Option<&AccountAssessment>) -> St
         "HttpsPoolLow" => left("HTTPS request pool no longer low"),
         "HttpsPoolExhausted" => left("HTTPS request pool has requests again"),
         "HttpsDepletionForecast" => "HTTPS request pool no longer forecast to run dry soon".into(),
-        "PackagesNotDeducting" => "packages deduct again: the billing mode deducts from them".into(),
+        "PackagesNotDeducting" | "HttpsPackagesNotDeducting" => {
+            "packages deduct again: the billing mode deducts from them".into()
+        }
         "PoolLow" => left("CDN traffic pool no longer low"),
         "PoolExhausted" => left("CDN traffic pool has bytes again"),
         "DepletionForecast" => match now.and_then(|x| x.depletion_at) {

@@ -53,6 +53,7 @@ fn assess_snapshot(
         model: ForecastModel::Seasonal,
         keep_expired: Some(chrono::TimeDelta::days(30)),
         depletion_active: &|_| false,
+        stale: &[],
     };
     record_and_assess(snapshot, &mut histories, &input)
 }

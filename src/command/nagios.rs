@@ -155,7 +155,7 @@ pub fn perfdata(r: &AccountReport) -> Vec<String> {
             } else {
                 format!("{}/{}", r.account, a.pool.slug())
             };
-            pool_perfdata(&name, a, r.thresholds.of(a.pool))
+            pool_perfdata(&name, a, &r.thresholds.of(a.pool))
         })
         .collect()
 }

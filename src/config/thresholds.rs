@@ -8,7 +8,10 @@
 //! region's `[thresholds.<region>]`, then the account's
 //! `[accounts.thresholds.<region>]`. A region table outranks an account's
 //! plain thresholds because they are written for a mainland pool that is
-//! usually far larger.
+//! usually far larger; for the same reason `remaining_bytes_below` reaches
+//! an overseas pool only from a table of its own region. HTTPS request
+//! pools take `[thresholds.https]` and `[accounts.thresholds.https]` over
+//! their own defaults, none of the traffic ones.
 
 use super::units::{ByteSize, HumanDuration};
 use super::values::Ratio;
@@ -173,7 +176,17 @@ impl ThresholdOverrides {
             if mine.is_none() && theirs.is_none() {
                 continue;
             }
-            let base = theirs.map_or(traffic, |t| t.apply(traffic));
+            // A byte floor is a mainland figure: an overseas region has one
+            // only where one of its own tables sets it.
+            let start = if region == Region::Mainland {
+                traffic
+            } else {
+                Thresholds {
+                    remaining_bytes_below: None,
+                    ..traffic
+                }
+            };
+            let base = theirs.map_or(start, |t| t.apply(start));
             regions.insert(region, mine.map_or(base, |m| m.apply(base)));
         }
         let https = match &self.https {

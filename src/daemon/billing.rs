@@ -61,8 +61,8 @@ fn sources(pool: PoolKey) -> Option<(BillingMetric, &'static [BillingArea])> {
 struct State {
     /// The key may not read billing data.
     billing_refused: bool,
-    /// The key may not read the pay type.
-    pay_refused: bool,
+    /// The pay types the key may not read: asked once, never again.
+    pay_refused: Vec<(BillingArea, Resource)>,
     next_hourly: Option<DateTime<Utc>>,
     next_recent: Option<DateTime<Utc>>,
     next_pay: Option<DateTime<Utc>>,
@@ -76,7 +76,8 @@ pub struct AccountBilling {
     state: Mutex<State>,
 }
 
-/// The amounts of `area`'s answers added up by point.
+/// The amounts of `areas` added up by point, from `from` to `to` in
+/// queries of at most [`QUERY_SPAN`].
 async fn billed(
     client: &V3Client,
     from: DateTime<Utc>,
@@ -85,15 +86,19 @@ async fn billed(
     areas: &[BillingArea],
     interval: BillingInterval,
 ) -> Result<BTreeMap<DateTime<Utc>, f64>, ApiError> {
-    let mut points = BTreeMap::new();
+    let mut points: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
     for area in areas {
+        // The API's EndTime is inclusive: a point on the boundary of two
+        // queries comes twice, and is taken once.
+        let mut this_area = BTreeMap::new();
         let mut start = from;
         while start < to {
             let end = (start + QUERY_SPAN).min(to);
-            for (t, amount) in client.billing_data(start, end, *area, metric, interval).await? {
-                *points.entry(t).or_default() += amount;
-            }
+            this_area.extend(client.billing_data(start, end, *area, metric, interval).await?);
             start = end;
+        }
+        for (t, amount) in this_area {
+            *points.entry(t).or_default() += amount;
         }
     }
     Ok(points)
@@ -134,43 +139,48 @@ impl AccountBilling {
     }
 
     /// Reads the pay types when due: mainland and overseas traffic, and
-    /// HTTPS requests.
+    /// HTTPS requests, each on its own: one the key may not read is said
+    /// once and not asked again, and a passing failure keeps the last one
+    /// known and is asked again in an hour.
     pub async fn refresh_pay_types(&self, account: &str, client: &V3Client, now: DateTime<Utc>) {
-        {
-            let s = self.lock();
-            if s.pay_refused || s.next_pay.is_some_and(|t| now < t) {
-                return;
-            }
+        if self.lock().next_pay.is_some_and(|t| now < t) {
+            return;
         }
         let asks = [
             (BillingArea::Mainland, Resource::Traffic),
             (BillingArea::Overseas, Resource::Traffic),
             (BillingArea::Global, Resource::HttpsRequests),
         ];
-        let mut read = Vec::new();
-        for (area, resource) in asks {
-            match client.pay_type(area, resource).await {
-                Ok(p) => read.push(p),
+        let mut next = now + PAY_TYPE_EVERY;
+        for ask in asks {
+            if self.lock().pay_refused.contains(&ask) {
+                continue;
+            }
+            let (area, resource) = ask;
+            let result = client.pay_type(area, resource).await;
+            let mut s = self.lock();
+            match result {
+                Ok(p) => {
+                    s.pay_types.retain(|known| (known.area, known.resource) != ask);
+                    s.pay_types.push(p);
+                }
                 Err(e) if e.is_not_permitted() => {
-                    tracing::warn!(
-                        account = %account,
-                        "DescribePayType is not available ({e}): packages are assumed to deduct, and PackagesNotDeducting cannot fire; grant the key cdn:DescribePayType to have the billing mode checked"
-                    );
-                    let mut s = self.lock();
-                    s.pay_refused = true;
-                    s.pay_types.clear();
-                    return;
+                    if s.pay_refused.is_empty() {
+                        tracing::warn!(
+                            account = %account,
+                            "DescribePayType is not available ({e}): packages are assumed to deduct, and PackagesNotDeducting cannot fire; grant the key cdn:DescribePayType to have the billing mode checked"
+                        );
+                    }
+                    s.pay_refused.push(ask);
+                    s.pay_types.retain(|known| (known.area, known.resource) != ask);
                 }
                 Err(e) => {
-                    tracing::warn!(account = %account, "DescribePayType failed: {e}; the last known billing mode stands, asked again in an hour");
-                    self.lock().next_pay = Some(now + TimeDelta::hours(1));
-                    return;
+                    tracing::warn!(account = %account, area = area.name(), "DescribePayType failed: {e}; the last known billing mode stands, asked again in an hour");
+                    next = next.min(now + TimeDelta::hours(1));
                 }
             }
         }
-        let mut s = self.lock();
-        s.pay_types = read;
-        s.next_pay = Some(now + PAY_TYPE_EVERY);
+        self.lock().next_pay = Some(next);
     }
 
     /// Whether billing data may be asked for and the read that `next` picks
@@ -247,14 +257,7 @@ impl AccountBilling {
     /// Reads the 5-minute points of each billed pool since the earliest
     /// moment its deduction lag may reach back to, at most every 9
     /// minutes, keeping what was read before.
-    pub async fn refresh_recent(
-        &self,
-        account: &str,
-        client: &V3Client,
-        pools: &[PoolKey],
-        histories: &Mutex<crate::history_file::AccountHistories>,
-        now: DateTime<Utc>,
-    ) {
+    pub async fn refresh_recent(&self, account: &str, client: &V3Client, pools: &[PoolKey], now: DateTime<Utc>) {
         if !self.billing_due(|s| s.next_recent, now) {
             return;
         }
@@ -262,13 +265,7 @@ impl AccountBilling {
             let Some((metric, areas)) = sources(*pool) else {
                 continue;
             };
-            let changed_at = {
-                let h = histories.lock().unwrap_or_else(|p| p.into_inner());
-                h.pools.get(pool).and_then(|h| h.used_changed_at)
-            };
-            // An hour more than the lag needs, so that a change of BytesUsed
-            // seen late still finds its points.
-            let keep_from = lag::window_start(self.cycle(*pool), changed_at, now) - TimeDelta::hours(1);
+            let keep_from = lag::window_start(self.cycle(*pool), now);
             let from = {
                 let s = self.lock();
                 // The last 15 minutes again: the latest points fill in late.

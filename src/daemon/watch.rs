@@ -90,7 +90,8 @@ impl AccountWatch {
         recorder: Option<PollRecorder>,
         keep_expired: Option<TimeDelta>,
     ) -> Self {
-        let histories = AccountHistories::open(state_dir, account.name.as_str(), Utc::now());
+        let mixed = account.api == tencent_cdn_api::settings::ApiVersion::V3;
+        let histories = AccountHistories::open(state_dir, account.name.as_str(), mixed, Utc::now());
         AccountWatch {
             account,
             source,
@@ -208,22 +209,27 @@ impl AccountWatch {
     /// Adds the account's HTTPS request packages to `snapshot` (API 3.0).
     /// A key that may not list them is told once and the account watched
     /// without them; a passing failure keeps the packages the last good
-    /// poll listed, since missing data is never an empty pool.
-    async fn add_https_packages(&self, snapshot: &mut Snapshot) {
+    /// poll listed, since missing data is never an empty pool, and returns
+    /// true: they are stale, not this poll's.
+    async fn add_https_packages(&self, snapshot: &mut Snapshot) -> bool {
         let Some(client) = self.source.billing_client() else {
-            return;
+            return false;
         };
         if *self.https_refused.lock().unwrap_or_else(|p| p.into_inner()) {
-            return;
+            return false;
         }
         match client.https_packages().await {
-            Ok(packages) => snapshot.packages.extend(packages),
+            Ok(packages) => {
+                snapshot.packages.extend(packages);
+                false
+            }
             Err(e) if e.is_not_permitted() => {
                 tracing::warn!(
                     account = %self.name(),
                     "DescribeHttpsPackages is not available ({e}): HTTPS request packages are not watched; grant the key cdn:DescribeHttpsPackages to watch them"
                 );
                 *self.https_refused.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                false
             }
             Err(e) => {
                 tracing::warn!(account = %self.name(), "DescribeHttpsPackages failed: {e}; the HTTPS request packages of the last good poll stand");
@@ -235,7 +241,9 @@ impl AccountWatch {
                     .filter(|v| v.package.resource == Resource::HttpsRequests)
                     .map(|v| v.package.clone())
                     .collect();
+                let stale = !last.is_empty();
                 snapshot.packages.extend(last);
+                stale
             }
         }
     }
@@ -257,9 +265,7 @@ impl AccountWatch {
         self.billing
             .refresh_hourly(name, client, &pools, &self.histories, now)
             .await;
-        self.billing
-            .refresh_recent(name, client, &pools, &self.histories, now)
-            .await;
+        self.billing.refresh_recent(name, client, &pools, now).await;
     }
 
     /// Polls the account unless a poll is already running.
@@ -270,8 +276,11 @@ impl AccountWatch {
         };
         let started = Instant::now();
         let mut result = self.source.fetch().await;
-        if let Ok(snapshot) = &mut result {
-            self.add_https_packages(snapshot).await;
+        let mut stale = Vec::new();
+        if let Ok(snapshot) = &mut result
+            && self.add_https_packages(snapshot).await
+        {
+            stale.push(super::billing::HTTPS_POOL);
         }
         let took = started.elapsed();
         let now = Utc::now();
@@ -281,7 +290,7 @@ impl AccountWatch {
         match result {
             Ok(snapshot) => {
                 self.refresh_billing(&snapshot, now).await;
-                let Some(assessment) = self.assess_and_render(snapshot, now).await else {
+                let Some(assessment) = self.assess_and_render(snapshot, stale, now).await else {
                     // Only when the runtime is shutting down under the poll.
                     return PollOutcome::Skipped;
                 };
@@ -342,7 +351,12 @@ impl AccountWatch {
     /// renders its per-package series on a blocking thread: for a large
     /// account that is real work, and the daemon's one runtime thread must
     /// stay free for `/healthz`.
-    async fn assess_and_render(&self, snapshot: Snapshot, now: DateTime<Utc>) -> Option<Arc<AccountAssessment>> {
+    async fn assess_and_render(
+        &self,
+        snapshot: Snapshot,
+        stale: Vec<PoolKey>,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<AccountAssessment>> {
         let histories = self.histories.clone();
         let recorder = self.recorder.clone();
         let metrics = self.metrics.clone();
@@ -367,6 +381,7 @@ impl AccountWatch {
                     model: ForecastModel::Seasonal,
                     keep_expired,
                     depletion_active: &|pool| active.contains(&pool),
+                    stale: &stale,
                 };
                 let assessment = record_and_assess(snapshot, &mut histories.pools, &input);
                 histories.save(now);

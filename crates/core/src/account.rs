@@ -102,6 +102,9 @@ pub struct AccountInput<'a> {
     pub keep_expired: Option<TimeDelta>,
     /// Whether a pool's DepletionForecast is pending or firing.
     pub depletion_active: &'a dyn Fn(PoolKey) -> bool,
+    /// Pools whose packages this poll could not read, given as the last
+    /// good poll listed them: assessed, not recorded.
+    pub stale: &'a [PoolKey],
 }
 
 /// Records the successful poll `snapshot` in each pool's history (a pool
@@ -118,9 +121,10 @@ pub fn record_and_assess(
             pay_type: input.pay_types.iter().find(|p| p.covers(key)),
             billed: input.billed.get(&key).map_or(&[], Vec::as_slice),
             depletion_active: (input.depletion_active)(key),
+            stale: input.stale.contains(&key),
         };
         let history = histories.entry(key).or_default();
-        pools.push(history.record_and_assess(key, snap, input.thresholds.of(key), input.model, feed));
+        pools.push(history.record_and_assess(key, snap, &input.thresholds.of(key), input.model, feed));
     }
     AccountAssessment {
         at: now,
@@ -160,6 +164,7 @@ mod tests {
             model: ForecastModel::Seasonal,
             keep_expired: Some(TimeDelta::days(30)),
             depletion_active: &|_| false,
+            stale: &[],
         };
         let snapshot = Snapshot {
             taken_at: at(when),

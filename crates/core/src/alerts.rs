@@ -16,7 +16,7 @@
 //! carries on where it left off.
 
 use crate::model::{PoolKey, Region, Resource};
-use crate::rules::{Finding, Rule, Severity};
+use crate::rules::{Finding, Severity};
 use crate::settings::AlertSettings;
 use crate::units::format_span;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -156,6 +156,7 @@ impl Lifecycle {
                 for f in findings {
                     let region = f.pool.map(|p| p.region);
                     let k = key(account, f.rule.name(), region, f.package_id.as_deref());
+                    self.adopt_from_before_pools(&k, account, f);
                     current.push(k.clone());
                     let seen = Alert {
                         account: account.to_string(),
@@ -301,23 +302,22 @@ impl Lifecycle {
         firing
     }
 
-    /// Moves alerts stored before pools had regions to the mainland traffic
-    /// pool they were about, under the key they have now, so an upgrade
-    /// neither resolves nor re-announces them.
-    pub fn upgrade(&mut self) {
-        let old: Vec<String> = self
-            .alerts
-            .iter()
-            .filter(|(_, a)| {
-                a.region.is_none() && Rule::from_name(&a.rule).is_some_and(|r| Rule::POOL_RULES.contains(&r))
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in old {
-            if let Some(mut alert) = self.alerts.remove(&k) {
-                alert.region = Some(Region::Mainland);
-                self.alerts.insert(alert.key(), alert);
-            }
+    /// An alert stored before pools had regions, under the key it had then,
+    /// is taken over by the first finding of the same account, rule and
+    /// package: it keeps its phase, start and last notice, so the upgrade
+    /// neither re-announces it nor resolves it (one the findings no longer
+    /// hold resolves as any other would).
+    fn adopt_from_before_pools(&mut self, k: &str, account: &str, f: &Finding) {
+        if self.alerts.contains_key(k) || f.pool.is_none() {
+            return;
+        }
+        let old = key(account, f.rule.name(), None, f.package_id.as_deref());
+        if old != k
+            && self.alerts.get(&old).is_some_and(|a| a.region.is_none())
+            && let Some(mut alert) = self.alerts.remove(&old)
+        {
+            alert.region = f.pool.map(|p| p.region);
+            self.alerts.insert(k.to_string(), alert);
         }
     }
 }
@@ -577,20 +577,26 @@ mod tests {
         let resolved = lc.step("main", PollResult::Succeeded(&[low()]), t("20"), &config(), t("20"));
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].alert.region, Some(Region::Europe));
-        // A state written before regions: the alert is mainland's, and the
-        // next poll that still finds it neither resolves nor re-announces it.
+        // A state written before regions: the next poll that finds the same
+        // rule, in whichever region, takes the alert over without a notice.
         let mut old = lc.alerts.remove("main/PoolLow@mainland").unwrap();
         old.region = None;
         let json = serde_json::to_string(&old).unwrap();
         assert!(!json.contains("region"), "{json}");
         lc.alerts
             .insert("main/PoolLow".into(), serde_json::from_str(&json).unwrap());
-        lc.upgrade();
-        assert!(lc.alerts.contains_key("main/PoolLow@mainland"));
         assert_eq!(
-            lc.step("main", PollResult::Succeeded(&[low()]), t("30"), &config(), t("30")),
+            lc.step(
+                "main",
+                PollResult::Succeeded(&[europe.clone()]),
+                t("30"),
+                &config(),
+                t("30")
+            ),
             vec![]
         );
+        assert!(lc.alerts.contains_key("main/PoolLow@europe") && !lc.alerts.contains_key("main/PoolLow"));
+        assert_eq!(lc.alerts["main/PoolLow@europe"].phase, Phase::Firing);
     }
 
     /// A restart is a save and a load between any two polls: the lifecycle

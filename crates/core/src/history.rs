@@ -41,11 +41,24 @@ pub struct PoolHistory {
     /// (the deduction lag is measured from it).
     #[serde(default)]
     pub used_changed_at: Option<DateTime<Utc>>,
-    /// The change before that one: two changes within the hour say the
-    /// packages are deducted as traffic flows, not settled hours late.
+    /// The polls that saw the latest rises of that total, oldest first (at
+    /// most [`KEEP_CHANGES`]): several within an hour say the packages are
+    /// deducted as traffic flows, not settled hours late.
     #[serde(default)]
-    pub used_changed_before: Option<DateTime<Utc>>,
+    pub used_changes: VecDeque<DateTime<Utc>>,
+    /// The first poll that found something left after the pool had been
+    /// empty: traffic billed before it went pay-as-you-go and is owed to no
+    /// package.
+    #[serde(default)]
+    pub refilled_at: Option<DateTime<Utc>>,
+    /// Written by a build that keeps a history per pool. A history without
+    /// it is an account's from before pools, mixing its regions.
+    #[serde(default)]
+    pub per_pool: bool,
 }
+
+/// How many rises of the deducted total are remembered.
+pub const KEEP_CHANGES: usize = 8;
 
 /// An empty history of the current format, as [`PoolHistory::new`].
 impl Default for PoolHistory {
@@ -65,6 +78,9 @@ pub struct PoolFeed<'a> {
     pub billed: &'a [(DateTime<Utc>, f64)],
     /// Whether its DepletionForecast is pending or firing.
     pub depletion_active: bool,
+    /// The packages are the last good poll's, not this one's (their list
+    /// failed this time): assessed, not recorded.
+    pub stale: bool,
 }
 
 impl PoolFeed<'_> {
@@ -93,7 +109,9 @@ impl PoolHistory {
             remaining: VecDeque::new(),
             last_used: None,
             used_changed_at: None,
-            used_changed_before: None,
+            used_changes: VecDeque::new(),
+            refilled_at: None,
+            per_pool: true,
         }
     }
 
@@ -112,12 +130,19 @@ impl PoolHistory {
             .packages
             .iter()
             .fold(0u64, |sum, p| sum.saturating_add(p.used_bytes));
-        if self.last_used != Some(used) {
-            if self.last_used.is_some() {
-                self.used_changed_before = self.used_changed_at;
-                self.used_changed_at = Some(snapshot.taken_at);
+        // Only a rise is a deduction: a fall is a package no longer listed.
+        if let Some(before) = self.last_used
+            && used > before
+        {
+            self.used_changed_at = Some(snapshot.taken_at);
+            self.used_changes.push_back(snapshot.taken_at);
+            while self.used_changes.len() > KEEP_CHANGES {
+                self.used_changes.pop_front();
             }
-            self.last_used = Some(used);
+        }
+        self.last_used = Some(used);
+        if remaining > 0 && self.last_remaining == Some(0) {
+            self.refilled_at = Some(snapshot.taken_at);
         }
         if let (Some(previous), Some(latest)) = (previous, self.recent.last())
             && cycle == BillingCycle::Hour
@@ -151,17 +176,28 @@ impl PoolHistory {
         feed: PoolFeed,
     ) -> crate::assess::Assessment {
         let cycle = feed.cycle();
-        self.record(&snapshot, cycle);
         let now = snapshot.taken_at;
+        // Packages the poll could not read fresh (the last good ones) say
+        // nothing of this poll's demand: not recorded.
+        if !feed.stale {
+            self.record(&snapshot, cycle);
+        }
         // Billed hours are the demand as it flowed; polls see it as it was
         // deducted, hours later: the billed figure replaces the polls'.
         self.add_billing(&settled_hours(feed.billed, now));
-        let undeducted = if feed.billed.is_empty() {
+        let nothing_left = self.last_remaining == Some(0);
+        let undeducted = if feed.billed.is_empty() || nothing_left {
             0
         } else {
             let changes = crate::lag::Changes {
                 last: self.used_changed_at,
-                before: self.used_changed_before,
+                within_the_hour: self
+                    .used_changes
+                    .iter()
+                    .filter(|t| now - **t <= TimeDelta::minutes(70))
+                    .count(),
+                seen: self.used_changes.len(),
+                refilled_at: self.refilled_at,
             };
             crate::lag::undeducted(cycle, feed.billed, changes, now)
         };

@@ -18,17 +18,33 @@ pub const SETTLEMENT_ZONE: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
 /// one hour of traffic either way.
 pub const HOURLY_LAG: TimeDelta = TimeDelta::hours(3);
 
-/// Two changes of the deducted total closer than this are not hourly
-/// settlements: the packages are deducted as traffic flows.
-pub const CONTINUOUS: TimeDelta = TimeDelta::minutes(50);
+/// Hourly settlement moves the deducted total about once an hour; this many
+/// rises within 70 minutes say the packages are deducted as traffic flows.
+pub const CONTINUOUS_RISES: usize = 3;
 
-/// When the pool's deducted total last changed, as polls saw it.
+/// What is owed reaches back at most this far: past it, a window would
+/// count traffic no settlement is still to deduct (and ask for more billing
+/// data than the API keeps).
+pub fn longest_lag(cycle: BillingCycle) -> TimeDelta {
+    match cycle {
+        BillingCycle::Hour => TimeDelta::hours(6),
+        BillingCycle::Day => TimeDelta::days(2),
+        BillingCycle::Month => TimeDelta::days(62),
+    }
+}
+
+/// How the pool's deducted total has moved, as polls saw it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// The first poll that saw the latest change.
+    /// The first poll that saw the latest rise.
     pub last: Option<DateTime<Utc>>,
-    /// The first poll that saw the change before it.
-    pub before: Option<DateTime<Utc>>,
+    /// Rises seen within the 70 minutes before now.
+    pub within_the_hour: usize,
+    /// Rises remembered in all.
+    pub seen: usize,
+    /// When the pool last had something left again after being empty:
+    /// traffic before it was billed pay-as-you-go, owed to no package.
+    pub refilled_at: Option<DateTime<Utc>>,
 }
 
 fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -60,19 +76,29 @@ fn previous(boundary: DateTime<Utc>, cycle: BillingCycle) -> DateTime<Utc> {
 /// Until when traffic is deducted at `now`, given when the pool's deducted
 /// total last changed (`changes`); `None` when it cannot be told.
 ///
-/// - Hourly: the hour that ended [`HOURLY_LAG`] before the last change; or
-///   the last change itself where the one before came within
-///   [`CONTINUOUS`] of it (deducted as it flows). Until two changes are
-///   seen it cannot be told which, and nothing is assumed owed.
-/// - Daily: a change seen today (China time) settled yesterday, so today is
+/// - Hourly: the hour that ended [`HOURLY_LAG`] before the last rise; or
+///   the last rise itself where [`CONTINUOUS_RISES`] came within the hour
+///   (deducted as it flows). Until three rises are seen it cannot be told
+///   which, and nothing is assumed owed.
+/// - Daily: a rise seen today (China time) settled yesterday, so today is
 ///   what is owed; with none seen today, yesterday is owed too.
 /// - Monthly: likewise with months.
+///
+/// Never before [`longest_lag`] ago, nor before the pool was refilled.
 pub fn settled_until(cycle: BillingCycle, changes: Changes, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let floor = (now - longest_lag(cycle)).max(changes.refilled_at.unwrap_or(DateTime::<Utc>::MIN_UTC));
+    settled_until_unbounded(cycle, changes, now).map(|t| t.max(floor))
+}
+
+fn settled_until_unbounded(cycle: BillingCycle, changes: Changes, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let changed = changes.last.unwrap_or(now).min(now);
     Some(match cycle {
         BillingCycle::Hour => {
-            let (last, before) = (changes.last?, changes.before?);
-            if last - before < CONTINUOUS {
+            let last = changes.last?;
+            if changes.seen < CONTINUOUS_RISES {
+                return None;
+            }
+            if changes.within_the_hour >= CONTINUOUS_RISES {
                 return Some(last.min(now));
             }
             let t = changed - HOURLY_LAG;
@@ -124,14 +150,9 @@ pub fn billed_rate(billed: &[(DateTime<Utc>, f64)], now: DateTime<Utc>, window: 
 }
 
 /// Where billing data must start for [`undeducted`] at `now`: the earliest
-/// [`settled_until`] could be, given the last change.
-pub fn window_start(cycle: BillingCycle, last_change: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
-    let hourly = |at: Option<DateTime<Utc>>| Changes {
-        last: at,
-        before: at.map(|t| t - TimeDelta::days(1)),
-    };
-    let from = |at| settled_until(cycle, hourly(at), now).unwrap_or(now);
-    from(last_change).min(from(Some(now)))
+/// [`settled_until`] could be.
+pub fn window_start(cycle: BillingCycle, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - longest_lag(cycle)
 }
 
 #[cfg(test)]
@@ -155,7 +176,9 @@ mod tests {
         // 10:00 on is owed.
         let changes = Changes {
             last: Some(at("2026-06-01 13:04:00")),
-            before: Some(at("2026-06-01 12:04:00")),
+            within_the_hour: 1,
+            seen: 5,
+            refilled_at: None,
         };
         let now = at("2026-06-01 13:30:00");
         assert_eq!(
@@ -169,15 +192,27 @@ mod tests {
         // what came since the last poll that saw one.
         let flowing = Changes {
             last: Some(at("2026-06-01 13:20:00")),
-            before: Some(at("2026-06-01 13:10:00")),
+            within_the_hour: 6,
+            ..changes
         };
         assert_eq!(undeducted(BillingCycle::Hour, &billed, flowing, now), 2_000);
-        // One change seen: it cannot be told which, and nothing is assumed.
-        let once = Changes {
-            last: Some(at("2026-06-01 13:04:00")),
-            before: None,
+        // Two rises seen: it cannot be told which, and nothing is assumed.
+        let early = Changes { seen: 2, ..changes };
+        assert_eq!(undeducted(BillingCycle::Hour, &billed, early, now), 0);
+        // Refilled at 12:30 after running dry: what came before was billed
+        // pay-as-you-go, and is owed to no package.
+        let refilled = Changes {
+            refilled_at: Some(at("2026-06-01 12:30:00")),
+            ..changes
         };
-        assert_eq!(undeducted(BillingCycle::Hour, &billed, once, now), 0);
+        assert_eq!(undeducted(BillingCycle::Hour, &billed, refilled, now), 12_000);
+        // A last rise days ago reaches back no further than the longest lag.
+        let old = Changes {
+            last: Some(at("2026-05-20 00:00:00")),
+            ..changes
+        };
+        let long = five_minute_points("2026-05-19 00:00:00", "2026-06-01 13:30:00", 1000.0);
+        assert_eq!(undeducted(BillingCycle::Hour, &long, old, now), 72_000);
     }
 
     #[test]
@@ -186,7 +221,7 @@ mod tests {
         let now = at("2026-06-02 03:00:00"); // 11:00 China time on the 2nd
         let changed = |t: &str| Changes {
             last: Some(at(t)),
-            before: None,
+            ..Changes::default()
         };
         let today = at("2026-06-01 16:00:00");
         assert_eq!(

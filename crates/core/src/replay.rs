@@ -125,6 +125,7 @@ impl Replay {
             model: self.model,
             keep_expired: Some(TimeDelta::days(30)),
             depletion_active: &active,
+            stale: &[],
         };
         let a = record_and_assess(snapshot, &mut self.histories, &input);
         let findings: Vec<Finding> = a.findings().cloned().collect();

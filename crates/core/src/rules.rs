@@ -48,6 +48,8 @@ pub enum Rule {
     HttpsDepletionForecast,
     /// [`Rule::PackageExpiringSoon`] of an HTTPS request package.
     HttpsPackageExpiringSoon,
+    /// [`Rule::PackagesNotDeducting`] of HTTPS request packages.
+    HttpsPackagesNotDeducting,
 }
 
 impl Rule {
@@ -69,6 +71,7 @@ impl Rule {
             Rule::HttpsPoolLow => "HttpsPoolLow",
             Rule::HttpsDepletionForecast => "HttpsDepletionForecast",
             Rule::HttpsPackageExpiringSoon => "HttpsPackageExpiringSoon",
+            Rule::HttpsPackagesNotDeducting => "HttpsPackagesNotDeducting",
         }
     }
 
@@ -80,12 +83,13 @@ impl Rule {
             (Resource::HttpsRequests, Rule::PoolLow) => Rule::HttpsPoolLow,
             (Resource::HttpsRequests, Rule::DepletionForecast) => Rule::HttpsDepletionForecast,
             (Resource::HttpsRequests, Rule::PackageExpiringSoon) => Rule::HttpsPackageExpiringSoon,
+            (Resource::HttpsRequests, Rule::PackagesNotDeducting) => Rule::HttpsPackagesNotDeducting,
             (_, rule) => rule,
         }
     }
 
     /// Every rule that fires for a pool, under both resources' names.
-    pub const POOL_RULES: [Rule; 9] = [
+    pub const POOL_RULES: [Rule; 10] = [
         Rule::PoolExhausted,
         Rule::PoolLow,
         Rule::DepletionForecast,
@@ -95,6 +99,7 @@ impl Rule {
         Rule::HttpsPoolLow,
         Rule::HttpsDepletionForecast,
         Rule::HttpsPackageExpiringSoon,
+        Rule::HttpsPackagesNotDeducting,
     ];
 
     /// The rule of an alert name, if it is one.

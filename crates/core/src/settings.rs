@@ -64,7 +64,10 @@ impl Thresholds {
 
 /// The thresholds of every pool of one account: traffic pools take
 /// `traffic` unless their region has its own, HTTPS request pools take
-/// `https`, whose amounts are requests.
+/// `https`, whose amounts are requests. A byte floor
+/// (`remaining_bytes_below`) is a mainland figure: an overseas pool has one
+/// only where its region's thresholds set it, since a floor made for
+/// terabytes would call a 50 GB pool low from the first poll.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolThresholds {
     /// Every traffic pool without a region of its own here.
@@ -92,10 +95,17 @@ impl PoolThresholds {
     }
 
     /// The thresholds of `pool`.
-    pub fn of(&self, pool: PoolKey) -> &Thresholds {
+    pub fn of(&self, pool: PoolKey) -> Thresholds {
         match pool.resource {
-            Resource::HttpsRequests => &self.https,
-            Resource::Traffic => self.regions.get(&pool.region).unwrap_or(&self.traffic),
+            Resource::HttpsRequests => self.https,
+            Resource::Traffic => match self.regions.get(&pool.region) {
+                Some(own) => *own,
+                None if pool.region == Region::Mainland => self.traffic,
+                None => Thresholds {
+                    remaining_bytes_below: None,
+                    ..self.traffic
+                },
+            },
         }
     }
 }
