@@ -588,7 +588,7 @@ mod tests {
         assert_eq!(
             lc.step(
                 "main",
-                PollResult::Succeeded(&[europe.clone()]),
+                PollResult::Succeeded(std::slice::from_ref(&europe)),
                 t("30"),
                 &config(),
                 t("30")
