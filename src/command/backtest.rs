@@ -37,7 +37,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// Runs the backtest; exit 0 when it ran, 1 when the input or config is bad.
 pub fn backtest(args: &BacktestArgs) -> ExitCode {
-    let (thresholds, alerts, offset) = match settings(args) {
+    let (thresholds, alerts, offset, keep_expired) = match settings(args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cdnquota: {e}");
@@ -54,7 +54,7 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut replay = Replay::new(thresholds.clone(), alerts, args.model);
+    let mut replay = Replay::new(thresholds.clone(), alerts, args.model).keeping_expired(keep_expired);
     let mut steps = Vec::new();
     let mut last: Option<DateTime<Utc>> = None;
     let out = std::io::stdout();
@@ -105,7 +105,16 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn settings(args: &BacktestArgs) -> Result<(PoolThresholds, AlertSettings, chrono::FixedOffset), String> {
+/// The thresholds, alert settings, API time zone and expired-pool span a
+/// replay takes from the config, or the defaults without one.
+type ReplaySettings = (
+    PoolThresholds,
+    AlertSettings,
+    chrono::FixedOffset,
+    Option<chrono::TimeDelta>,
+);
+
+fn settings(args: &BacktestArgs) -> Result<ReplaySettings, String> {
     let Some(path) = args.config else {
         if args.account.is_some() {
             return Err("--account needs -c CONFIG".into());
@@ -114,6 +123,7 @@ fn settings(args: &BacktestArgs) -> Result<(PoolThresholds, AlertSettings, chron
             PoolThresholds::default(),
             AlertSettings::default(),
             UtcOffset::default().0,
+            crate::config::metrics::ExpiredSeries::default().keep(),
         ));
     };
     // Secrets are not needed to replay: a config read on another host may
@@ -136,7 +146,12 @@ fn settings(args: &BacktestArgs) -> Result<(PoolThresholds, AlertSettings, chron
             .first()
             .ok_or_else(|| format!("{} has no account", path.display()))?,
     };
-    Ok((account.thresholds.clone(), config.alerts, config.api_utc_offset.0))
+    Ok((
+        account.thresholds.clone(),
+        config.alerts,
+        config.api_utc_offset.0,
+        config.metrics.expired_package_series.keep(),
+    ))
 }
 
 fn write_json(out: &mut impl Write, step: &Step) -> std::io::Result<()> {

@@ -44,6 +44,7 @@ fn assess_snapshot(
     account: &str,
     snapshot: cdnquota_core::model::Snapshot,
     thresholds: &PoolThresholds,
+    keep_expired: Option<chrono::TimeDelta>,
 ) -> AccountAssessment {
     let mut histories = crate::history_file::AccountHistories::read(state_dir, account);
     let input = AccountInput {
@@ -51,7 +52,7 @@ fn assess_snapshot(
         pay_types: &[],
         billed: &Default::default(),
         model: ForecastModel::Seasonal,
-        keep_expired: Some(chrono::TimeDelta::days(30)),
+        keep_expired,
         depletion_active: &|_| false,
         stale: &[],
     };
@@ -112,6 +113,7 @@ async fn poll_one(
     account: &crate::config::Account,
     offset: chrono::FixedOffset,
     state_dir: &Path,
+    keep_expired: Option<chrono::TimeDelta>,
     timeout: Duration,
     deadline: Instant,
 ) -> AccountReport {
@@ -129,7 +131,7 @@ async fn poll_one(
             thresholds,
         ),
         Ok(Ok(snapshot)) => {
-            let a = assess_snapshot(state_dir, &name, snapshot, &thresholds);
+            let a = assess_snapshot(state_dir, &name, snapshot, &thresholds, keep_expired);
             AccountReport {
                 account: name,
                 state: CheckState::of(&a),
@@ -151,11 +153,12 @@ pub async fn poll_all(config: &Config, timeout: Duration) -> Report {
         let account = account.clone();
         let offset = config.api_utc_offset.0;
         let state_dir = config.state_dir.clone();
+        let keep_expired = config.metrics.expired_package_series.keep();
         let limit = limit.clone();
         tasks.spawn(async move {
             // The wait for a turn counts against the deadline too.
             let report = match tokio::time::timeout_at(deadline, limit.acquire_owned()).await {
-                Ok(Ok(_turn)) => poll_one(&account, offset, &state_dir, timeout, deadline).await,
+                Ok(Ok(_turn)) => poll_one(&account, offset, &state_dir, keep_expired, timeout, deadline).await,
                 _ => not_reached(account.name.as_str(), timeout, account.thresholds.clone()),
             };
             (index, report)

@@ -18,6 +18,17 @@ pub enum ExpiredSeries {
     For(Duration),
 }
 
+impl ExpiredSeries {
+    /// How long a pool of only expired packages is kept, as the core takes
+    /// it: `None` keeps it for as long as the API lists its packages.
+    pub fn keep(self) -> Option<chrono::TimeDelta> {
+        match self {
+            ExpiredSeries::All => None,
+            ExpiredSeries::For(d) => Some(cdnquota_core::settings::span_of(d)),
+        }
+    }
+}
+
 impl Default for ExpiredSeries {
     fn default() -> Self {
         ExpiredSeries::For(Duration::from_secs(30 * 86_400))

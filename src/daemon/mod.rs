@@ -205,10 +205,7 @@ impl Daemon {
                         config.api_utc_offset.0,
                     )
                 }),
-                match config.metrics.expired_package_series {
-                    crate::config::metrics::ExpiredSeries::All => None,
-                    crate::config::metrics::ExpiredSeries::For(d) => Some(cdnquota_core::settings::span_of(d)),
-                },
+                config.metrics.expired_package_series.keep(),
             )));
         }
         let web = Arc::new(

@@ -88,6 +88,7 @@ pub struct Replay {
     histories: BTreeMap<PoolKey, PoolHistory>,
     lifecycle: Lifecycle,
     started: Option<DateTime<Utc>>,
+    keep_expired: Option<TimeDelta>,
 }
 
 impl Replay {
@@ -100,7 +101,16 @@ impl Replay {
             histories: BTreeMap::new(),
             lifecycle: Lifecycle::default(),
             started: None,
+            keep_expired: Some(TimeDelta::days(30)),
         }
+    }
+
+    /// Keeps a pool of only expired packages this long after its last
+    /// package expired (`None`: while any is listed), as the daemon's
+    /// `[metrics] expired_package_series` does; 30 days unless told.
+    pub fn keeping_expired(mut self, keep: Option<TimeDelta>) -> Self {
+        self.keep_expired = keep;
+        self
     }
 
     /// Replays the poll `snapshot`, at its own time, with the pay types and
@@ -123,7 +133,7 @@ impl Replay {
             pay_types,
             billed,
             model: self.model,
-            keep_expired: Some(TimeDelta::days(30)),
+            keep_expired: self.keep_expired,
             depletion_active: &active,
             stale: &[],
         };

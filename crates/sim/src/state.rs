@@ -341,18 +341,24 @@ impl SimState {
     /// Counts the traffic since it was last counted: deducted at once when
     /// settlement is immediate, otherwise kept per settlement period.
     fn count_traffic(&mut self, now: DateTime<Utc>) {
-        let (from, to) = (self.drained_until.timestamp(), now.timestamp());
+        // Counted to the instant, not the second: a second's traffic at a
+        // fast drain is a step a poll a second later would see as a rate.
+        let (from, to) = (self.drained_until, now);
         self.drained_until = self.drained_until.max(now);
         let mut t = from;
         while t < to {
-            match self.settlement.period_end(t) {
+            let end = self
+                .settlement
+                .period_end(t.timestamp())
+                .and_then(|end| Some((end, DateTime::from_timestamp(end, 0)?)));
+            match end {
                 None => {
                     let usage = self.usage_between(t, to);
                     self.deduct(&usage, now);
                     t = to;
                 }
-                Some(end) => {
-                    let until = end.min(to);
+                Some((end, end_at)) => {
+                    let until = end_at.min(to);
                     let usage = self.usage_between(t, until);
                     // Quiet periods leave nothing to settle.
                     if usage != Usage::default() {
@@ -377,16 +383,12 @@ impl SimState {
         }
     }
 
-    /// What flowed between two times (Unix seconds), per region and HTTPS.
-    pub fn usage_between(&self, from: i64, to: i64) -> Usage {
+    /// What flowed between two times, per region and HTTPS.
+    pub fn usage_between(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Usage {
         let mut usage = Usage::default();
-        if to <= from {
+        if end <= start {
             return usage;
         }
-        let (start, end) = (
-            DateTime::from_timestamp(from, 0).unwrap_or_default(),
-            DateTime::from_timestamp(to, 0).unwrap_or_default(),
-        );
         for (region, bytes) in usage.traffic.iter_mut().enumerate() {
             *bytes = self.region_demand_between(region as u8, start, end);
         }
