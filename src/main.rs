@@ -79,6 +79,20 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = check::DEFAULT_TIMEOUT, value_parser = check::parse_timeout)]
         timeout: Duration,
     },
+    /// Poll every account once and say what to buy for each traffic pool:
+    /// the advised purchase, the two next best and buying nothing, with
+    /// their 12-month cost, and the money at stake. Orders nothing.
+    Advise {
+        /// The config file.
+        #[arg(short, long, default_value = DEFAULT_PATH)]
+        config: PathBuf,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config (and its web config) and print the effective
     /// one, secrets redacted.
     Config {
@@ -176,6 +190,7 @@ fn main() -> ExitCode {
             web_config_file,
         } => command::run::run(&config, web_config_file.as_deref()),
         Command::Check { config, json, timeout } => command::check::check(&config, json, timeout),
+        Command::Advise { config, account, json } => command::advise::advise(&config, account.as_deref(), json),
         Command::Config {
             config,
             web_config_file,

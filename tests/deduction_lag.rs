@@ -43,6 +43,7 @@ fn listed(s: &SimState, now: DateTime<Utc>) -> Snapshot {
             auto_extension: None,
             area: Some("mainland".into()),
             extension_mode: None,
+            refund_available: None,
             region: Region::Mainland,
             resource: Resource::Traffic,
         })

@@ -4,6 +4,7 @@
 //! passes the clock, the zone and the host name.
 
 use cdnquota_core::account::AccountAssessment;
+use cdnquota_core::advice_text;
 use cdnquota_core::alerts::{Notice, NoticeKind, POLL_FAILING};
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::model::PoolKey;
@@ -73,6 +74,10 @@ pub fn headline(notice: &Notice) -> String {
             "traffic package {} expiring with bytes unused",
             a.package_id.as_deref().unwrap_or("?")
         ),
+        "PackageRefundable" => format!(
+            "traffic package {} is more than the forecast needs and can still be refunded",
+            a.package_id.as_deref().unwrap_or("?")
+        ),
         POLL_FAILING => "cannot read the CDN traffic packages".into(),
         "OrderOutcomeUnknown" => "an order was interrupted and may have been placed".into(),
         "OrderLedgerUnavailable" => "the order ledger is out of reach: ordering is stopped".into(),
@@ -108,6 +113,9 @@ pub fn advice(rule: &str) -> &'static str {
         "DepletionForecast" => "Buy a CDN traffic package before the forecast date, or find out why traffic rose.",
         "PackageExpiringSoon" => {
             "The bytes left in this package are lost when it expires. Nothing to buy; plan around the smaller pool after expiry."
+        }
+        "PackageRefundable" => {
+            "Tencent refunds an unused package within 15 days of purchase (15天无理由退还): refund it in the Tencent Cloud console before the deadline, and buy what the advice says instead, if anything."
         }
         POLL_FAILING => {
             "The daemon cannot see the pool: check its log (journalctl -u cdnquota) for the API error, and the credentials and network."
@@ -177,6 +185,10 @@ pub fn resolved_headline(notice: &Notice, now: Option<&AccountAssessment>) -> St
         },
         "PackageExpiringSoon" => format!(
             "traffic package {} no longer expiring with bytes unused",
+            a.package_id.as_deref().unwrap_or("?")
+        ),
+        "PackageRefundable" => format!(
+            "traffic package {}: refund no longer advised (the window closed, it was used, or the forecast needs it)",
             a.package_id.as_deref().unwrap_or("?")
         ),
         POLL_FAILING => "reading the CDN traffic packages works again".into(),
@@ -251,6 +263,46 @@ fn pool_line(a: &Assessment) -> String {
     // one, and the reader should know.
     let _ = write!(pool, ". Forecast: {}", a.projection.basis_text);
     pool
+}
+
+/// A pool's money at stake and, when it calls for buying, the advice
+/// table, in both parts of the mail.
+fn money_and_advice(text: &mut String, html: &mut String, a: &Assessment) {
+    let _ = writeln!(text, "\n{}: money and what to buy", a.pool.label());
+    let _ = write!(
+        html,
+        "<p><b>{}</b>: money and what to buy</p>",
+        escape_html(&a.pool.label())
+    );
+    if let Some(m) = &a.money {
+        let line = advice_text::money_line(m);
+        let _ = writeln!(text, "Money at stake: {line}");
+        let _ = write!(html, "<p>Money at stake: {}</p>", escape_html(&line));
+    }
+    let Some(advice) = &a.advice else {
+        return;
+    };
+    for line in advice_text::table(advice, "  ") {
+        let _ = writeln!(text, "{line}");
+    }
+    html.push_str("<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr>");
+    for head in advice_text::HEADS {
+        let _ = write!(html, "<th>{}</th>", escape_html(head));
+    }
+    html.push_str("</tr>");
+    for (i, row) in advice_text::rows(advice).iter().enumerate() {
+        let style = if i == 0 { " style=\"font-weight:bold\"" } else { "" };
+        let _ = write!(html, "<tr{style}>");
+        for (c, cell) in row.iter().enumerate() {
+            let align = if c == 0 { "" } else { " align=\"right\"" };
+            let _ = write!(html, "<td{align}>{}</td>", escape_html(cell));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table>");
+    for note in advice_text::notes(advice) {
+        let _ = write!(html, "<p>{}</p>", escape_html(&note));
+    }
 }
 
 /// The most packages a mail lists.
@@ -351,6 +403,25 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
             );
         }
         html.push_str("</ul>");
+        // Only the pools this mail is about: the others are well.
+        // An order alert is about the mainland traffic pool OrderPackage buys for.
+        let about = |a: &&Assessment| {
+            ordered.iter().any(|n| {
+                let pool = match n.alert.pool() {
+                    None if n.alert.rule.starts_with("Order") => Some(PoolKey::MAINLAND_TRAFFIC),
+                    pool => pool,
+                };
+                n.kind != NoticeKind::Resolved && pool == Some(a.pool)
+            })
+        };
+        for a in account
+            .pools
+            .iter()
+            .filter(about)
+            .filter(|a| a.money.is_some() || a.advice.is_some())
+        {
+            money_and_advice(&mut text, &mut html, a);
+        }
         text.push_str("\nPackages:\n");
         html.push_str(concat!(
             "<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\">",

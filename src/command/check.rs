@@ -9,6 +9,7 @@ use crate::config::units::parse_duration;
 use cdnquota_core::account::{AccountAssessment, AccountInput, record_and_assess};
 use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::check_state::{CheckState, overall};
+use cdnquota_core::pricing::PriceTable;
 use cdnquota_core::settings::PoolThresholds;
 use std::path::Path;
 use std::process::ExitCode;
@@ -34,29 +35,46 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// What every account's poll is assessed with.
+#[derive(Clone)]
+struct Assessing {
+    offset: chrono::FixedOffset,
+    state_dir: std::path::PathBuf,
+    keep_expired: Option<chrono::TimeDelta>,
+    prices: Arc<PriceTable>,
+    /// Advise every priced traffic pool, not only those calling for it.
+    advise_always: bool,
+}
+
 /// Assesses one poll's snapshot with the daemon's history of each pool
 /// (read, never written: the daemon owns `history/`) when this user may
 /// read it, so the check forecasts as the daemon does; a pool without one
 /// from this poll alone. The check asks no billing data: it reads the
 /// packages as the API reports them.
 fn assess_snapshot(
-    state_dir: &Path,
+    how: &Assessing,
     account: &str,
     snapshot: cdnquota_core::model::Snapshot,
     thresholds: &PoolThresholds,
-    keep_expired: Option<chrono::TimeDelta>,
 ) -> AccountAssessment {
-    let mut histories = crate::history_file::AccountHistories::read(state_dir, account);
+    let mut histories = crate::history_file::AccountHistories::read(&how.state_dir, account);
     let input = AccountInput {
         thresholds,
         pay_types: &[],
         billed: &Default::default(),
         model: ForecastModel::Seasonal,
-        keep_expired,
+        keep_expired: how.keep_expired,
         depletion_active: &|_| false,
         stale: &[],
+        prices: Some(&how.prices),
     };
-    record_and_assess(snapshot, &mut histories, &input)
+    let mut a = record_and_assess(snapshot, &mut histories, &input);
+    if how.advise_always {
+        for pool in &mut a.pools {
+            cdnquota_core::account::price(pool, &how.prices, true);
+        }
+    }
+    a
 }
 
 /// Lists the account's packages: traffic, and for API 3.0 the HTTPS request
@@ -111,15 +129,13 @@ fn unknown(account: &str, error: String, thresholds: PoolThresholds) -> AccountR
 /// Polls one account, giving up at `deadline`.
 async fn poll_one(
     account: &crate::config::Account,
-    offset: chrono::FixedOffset,
-    state_dir: &Path,
-    keep_expired: Option<chrono::TimeDelta>,
+    how: &Assessing,
     timeout: Duration,
     deadline: Instant,
 ) -> AccountReport {
     let name = account.name.to_string();
     let thresholds = account.thresholds.clone();
-    let source = match PackageSource::new(&account.client_settings(offset)) {
+    let source = match PackageSource::new(&account.client_settings(how.offset)) {
         Ok(source) => source,
         Err(e) => return unknown(&name, e, thresholds),
     };
@@ -131,7 +147,7 @@ async fn poll_one(
             thresholds,
         ),
         Ok(Ok(snapshot)) => {
-            let a = assess_snapshot(state_dir, &name, snapshot, &thresholds, keep_expired);
+            let a = assess_snapshot(how, &name, snapshot, &thresholds);
             AccountReport {
                 account: name,
                 state: CheckState::of(&a),
@@ -145,20 +161,27 @@ async fn poll_one(
 
 /// Polls every account once and assesses it; an account with no answer
 /// within `timeout` of the start is UNKNOWN and says it timed out.
-pub async fn poll_all(config: &Config, timeout: Duration) -> Report {
+/// With `advise_always`, every priced traffic pool gets purchase advice,
+/// not only those a finding calls it for.
+pub async fn poll_all(config: &Config, timeout: Duration, advise_always: bool) -> Report {
     let deadline = Instant::now() + timeout;
+    let how = Assessing {
+        offset: config.api_utc_offset.0,
+        state_dir: config.state_dir.clone(),
+        keep_expired: config.metrics.expired_package_series.keep(),
+        prices: Arc::new(config.pricing.clone()),
+        advise_always,
+    };
     let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_POLLS));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, account) in config.accounts.iter().enumerate() {
         let account = account.clone();
-        let offset = config.api_utc_offset.0;
-        let state_dir = config.state_dir.clone();
-        let keep_expired = config.metrics.expired_package_series.keep();
+        let how = how.clone();
         let limit = limit.clone();
         tasks.spawn(async move {
             // The wait for a turn counts against the deadline too.
             let report = match tokio::time::timeout_at(deadline, limit.acquire_owned()).await {
-                Ok(Ok(_turn)) => poll_one(&account, offset, &state_dir, keep_expired, timeout, deadline).await,
+                Ok(Ok(_turn)) => poll_one(&account, &how, timeout, deadline).await,
                 _ => not_reached(account.name.as_str(), timeout, account.thresholds.clone()),
             };
             (index, report)
@@ -225,7 +248,7 @@ pub fn check(path: &Path, json: bool, timeout: Duration) -> ExitCode {
     let Ok(runtime) = super::runtime() else {
         return unknown_before_polling(json, "cannot start the async runtime");
     };
-    let report = runtime.block_on(poll_all(&config, timeout));
+    let report = runtime.block_on(poll_all(&config, timeout, false));
     // A name lookup still running in the blocking pool must not hold the
     // exit past the timeout.
     runtime.shutdown_background();

@@ -55,6 +55,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
         replica_name: crate::host::hostname(),
         ordering_replica: None,
         metrics: Default::default(),
+        pricing: Default::default(),
         accounts: vec![Account {
             name: AccountName::parse("demo")?,
             // API 3.0, as against the live service: its billing data gives

@@ -1,6 +1,7 @@
 //! The subcommands behind `main.rs`: each sets up what it needs, runs, and
 //! returns the process exit code.
 
+pub mod advise;
 pub mod backtest;
 pub mod check;
 pub mod check_report;

@@ -12,6 +12,7 @@
 //! the countdowns do.
 
 use super::check_report::{AccountReport, Report};
+use cdnquota_core::advice_text;
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::check_state::{CheckState, next_expiry};
 use cdnquota_core::model::{PoolKey, Resource};
@@ -332,6 +333,16 @@ fn pool_lines(out: &mut String, r: &AccountReport, a: &Assessment, pools: usize)
     ));
     for f in &a.findings {
         out.push_str(&format!("  {} {}: {}\n", f.severity.label(), f.rule, plain(&f.summary)));
+    }
+    if let Some(m) = &a.money {
+        out.push_str(&format!("  money at stake: {}\n", advice_text::money_line(m)));
+    }
+    if let Some(advice) = &a.advice {
+        out.push_str("  purchase advice:\n");
+        for line in advice_text::table(advice, "    ") {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
 }
 

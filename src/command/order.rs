@@ -267,7 +267,7 @@ fn place_by_hand(config: &Config, file: &LedgerFile, name: &str, unit_gb: u32, n
             Ok(snapshot) => snapshot.packages.into_iter().map(|p| p.id).collect::<Vec<_>>(),
             Err(e) => return fail(format!("cannot list the packages before ordering: {e}; {}", e.hint())),
         };
-        let entry = intent(&account, &known, "ordered by hand".into(), true, now);
+        let entry = intent(&account, (unit_gb, number), &known, "ordered by hand".into(), true, now);
         let id = entry.id.clone();
         guard.ledger.entries.push(entry);
         if let Err(e) = guard.save() {

@@ -144,6 +144,8 @@ pub(super) struct Defaults<'a> {
     pub(super) order: &'a OrderRules,
     /// Where `[order]` is, to point at when it turns ordering on.
     pub(super) order_span: &'a Range<usize>,
+    /// `[pricing]`, for the sizes of `unit_gb = "auto"`.
+    pub(super) prices: &'a cdnquota_core::pricing::PriceTable,
 }
 
 /// The checked account of `ra`; errors are placed by `located`.
@@ -217,7 +219,7 @@ pub(super) fn resolve(
     let order = match &ra.order {
         Some(o) => o
             .get_ref()
-            .apply(defaults.order)
+            .apply(defaults.order, defaults.prices)
             .map_err(|(span, m)| located(Some(span), m))?,
         None => defaults.order.clone(),
     };

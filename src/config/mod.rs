@@ -9,6 +9,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod order;
+mod pricing;
 mod thresholds;
 pub mod units;
 pub mod values;
@@ -71,6 +72,8 @@ pub struct Config {
     pub ordering_replica: Option<String>,
     /// Which series `/metrics` exports.
     pub metrics: metrics::MetricsConfig,
+    /// What packages and pay-as-you-go cost, per region.
+    pub pricing: cdnquota_core::pricing::PriceTable,
     /// How the endpoints are served: the web config, if any.
     pub http: http::HttpConfig,
     /// The accounts to watch, each with its effective thresholds.
@@ -135,6 +138,8 @@ struct RawConfig {
     replica_name: Option<Spanned<String>>,
     #[serde(default)]
     metrics: metrics::MetricsConfig,
+    #[serde(default)]
+    pricing: pricing::RawPricing,
     http: Option<Spanned<http::RawHttp>>,
     accounts: Option<Spanned<AccountList>>,
 }
@@ -216,11 +221,12 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         .thresholds
         .resolve_general()
         .map_err(|(span, m)| located(Some(span), m))?;
+    let pricing = raw.pricing.resolve().map_err(|(span, m)| located(Some(span), m))?;
     let order_span = raw.order.as_ref().map(Spanned::span).unwrap_or_default();
     let order_defaults = match &raw.order {
         Some(o) => o
             .get_ref()
-            .apply(&OrderRules::default())
+            .apply(&OrderRules::default(), &pricing)
             .map_err(|(span, m)| located(Some(span), m))?,
         None => OrderRules::default(),
     };
@@ -247,6 +253,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         threshold_tables: &raw.thresholds,
         order: &order_defaults,
         order_span: &order_span,
+        prices: &pricing,
     };
     let mut accounts: Vec<Account> = Vec::with_capacity(raw_accounts.len());
     // A set, not a scan of the accounts so far: that was quadratic, half
@@ -340,6 +347,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         replica_name,
         ordering_replica,
         metrics: raw.metrics,
+        pricing,
         http,
         schedule: match raw.schedule {
             Some(s) => s,

@@ -2,14 +2,25 @@
 //! the daemon may order a replacement package, and how many.
 
 use super::units::{ByteSize, HumanDuration};
+use cdnquota_core::model::Region;
+use cdnquota_core::pricing::{PriceTable, RegionPrices};
 use cdnquota_core::settings::{OrderMode, OrderRules, nonzero_bytes, nonzero_span, span_of};
 use serde::Deserialize;
+
+/// `unit_gb` as written: a size in GB, or "auto".
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum UnitGb {
+    Gb(u32),
+    Word(String),
+}
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOrder {
     mode: Option<OrderMode>,
-    unit_gb: Option<toml::Spanned<u32>>,
+    unit_gb: Option<toml::Spanned<UnitGb>>,
+    sizes: Option<toml::Spanned<Vec<u32>>>,
     number: Option<toml::Spanned<u32>>,
     when_remaining_below: Option<ByteSize>,
     when_depletion_within: Option<HumanDuration>,
@@ -20,7 +31,12 @@ pub(super) struct RawOrder {
 
 impl RawOrder {
     /// Applies these settings over `base`; a bad number names its span.
-    pub(super) fn apply(&self, base: &OrderRules) -> Result<OrderRules, (std::ops::Range<usize>, String)> {
+    /// `prices` prices the sizes of `unit_gb = "auto"`.
+    pub(super) fn apply(
+        &self,
+        base: &OrderRules,
+        prices: &PriceTable,
+    ) -> Result<OrderRules, (std::ops::Range<usize>, String)> {
         if let Some(n) = &self.number
             && !(1..=5).contains(n.get_ref())
         {
@@ -32,17 +48,50 @@ impl RawOrder {
                 ),
             ));
         }
-        if let Some(u) = &self.unit_gb
-            && *u.get_ref() == 0
-        {
-            return Err((
-                u.span(),
-                "unit_gb must be a package size in GB that GetPackagePrice lists, e.g. 100".into(),
-            ));
-        }
+        let (unit_gb, auto) = match &self.unit_gb {
+            None => (base.unit_gb, base.auto_sizes.is_some()),
+            Some(u) => match u.get_ref() {
+                UnitGb::Gb(0) => {
+                    return Err((
+                        u.span(),
+                        "unit_gb must be a package size in GB that GetPackagePrice lists, e.g. 100, or \"auto\"".into(),
+                    ));
+                }
+                UnitGb::Gb(n) => (*n, false),
+                UnitGb::Word(w) if w == "auto" => (base.unit_gb, true),
+                UnitGb::Word(w) => {
+                    return Err((
+                        u.span(),
+                        format!(
+                            "unit_gb = \"{w}\" is not a size: give the GB of a package GetPackagePrice lists, e.g. 100, or \"auto\" with sizes"
+                        ),
+                    ));
+                }
+            },
+        };
+        let auto_sizes = match (&self.sizes, auto) {
+            (Some(s), false) => {
+                return Err((
+                    s.span(),
+                    "sizes is for unit_gb = \"auto\": remove it, or set unit_gb = \"auto\"".into(),
+                ));
+            }
+            (Some(s), true) => Some(priced_sizes(s, prices)?),
+            (None, true) => match &base.auto_sizes {
+                Some(known) => Some(known.clone()),
+                None => {
+                    let span = self.unit_gb.as_ref().map(|u| u.span()).unwrap_or_default();
+                    return Err((
+                        span,
+                        "unit_gb = \"auto\" needs sizes: the package sizes in GB that GetPackagePrice lists for the account, e.g. sizes = [100, 500, 1000]".into(),
+                    ));
+                }
+            },
+            (None, false) => None,
+        };
         Ok(OrderRules {
             mode: self.mode.unwrap_or(base.mode),
-            unit_gb: self.unit_gb.as_ref().map_or(base.unit_gb, |u| *u.get_ref()),
+            unit_gb,
             number: self.number.as_ref().map_or(base.number, |n| *n.get_ref()),
             when_remaining_below: self
                 .when_remaining_below
@@ -53,6 +102,7 @@ impl RawOrder {
             max_orders_per_30d: self.max_orders_per_30d.unwrap_or(base.max_orders_per_30d),
             fulfilment_grace: self.fulfilment_grace.map_or(base.fulfilment_grace, |d| span_of(d.0)),
             standby: None,
+            auto_sizes,
         })
     }
 
@@ -65,6 +115,48 @@ impl RawOrder {
     pub(super) fn ordering_replica(&self) -> Option<&toml::Spanned<String>> {
         self.ordering_replica.as_ref()
     }
+}
+
+/// The `sizes` of `unit_gb = "auto"` with their 12-month mainland prices
+/// from `[pricing]` (OrderPackage buys mainland packages), and mainland
+/// pay-as-you-go; a size without a price is refused, since the advice could
+/// not weigh it.
+fn priced_sizes(
+    sizes: &toml::Spanned<Vec<u32>>,
+    prices: &PriceTable,
+) -> Result<RegionPrices, (std::ops::Range<usize>, String)> {
+    let mainland = prices.regions.get(&Region::Mainland).cloned().unwrap_or_default();
+    if mainland.payg.is_empty() {
+        return Err((
+            sizes.span(),
+            "unit_gb = \"auto\" needs mainland pay-as-you-go prices: [pricing.mainland] payg is empty".into(),
+        ));
+    }
+    if sizes.get_ref().is_empty() {
+        return Err((
+            sizes.span(),
+            "sizes is empty: list the package sizes in GB, e.g. [100, 500, 1000]".into(),
+        ));
+    }
+    let mut offers = Vec::new();
+    for gb in sizes.get_ref() {
+        let bytes = u64::from(*gb) * 1_000_000_000;
+        match mainland.offers.iter().find(|o| o.size_bytes == bytes && o.months == 12) {
+            Some(o) => offers.push(*o),
+            None => {
+                return Err((
+                    sizes.span(),
+                    format!(
+                        "size {gb} GB has no 12-month mainland price: add it to [pricing.mainland] packages, e.g. {{ size = \"{gb}GB\", months = 12, cny = ... }}, or leave it out"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(RegionPrices {
+        offers,
+        payg: mainland.payg,
+    })
 }
 
 /// Checks a replica name (`replica_name`, `ordering_replica`): a host name

@@ -186,6 +186,7 @@ impl Daemon {
         let orderer = Arc::new(Orderer::new(&config.state_dir, notifier.clone(), metrics.clone()));
         crate::order::replica::announce(&config, &metrics);
         let mut accounts = Vec::new();
+        let prices = Arc::new(config.pricing.clone());
         for account in &config.accounts {
             let source = PackageSource::new(&account.client_settings(config.api_utc_offset.0))
                 .map_err(DaemonError::Client)?
@@ -206,6 +207,7 @@ impl Daemon {
                     )
                 }),
                 config.metrics.expired_package_series.keep(),
+                prices.clone(),
             )));
         }
         let web = Arc::new(

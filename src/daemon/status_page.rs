@@ -17,6 +17,7 @@ use crate::alerting::alertmanager::UrlHealth;
 use crate::alerting::render::escape_html;
 use crate::alerting::{Notifier, NotifierHealth};
 use cdnquota_core::account::AccountAssessment;
+use cdnquota_core::advice_text;
 use cdnquota_core::alerts::{Alert, Phase};
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::check_state::{CheckState, NextLoss, next_loss, overall};
@@ -63,6 +64,7 @@ table{border-collapse:collapse;width:100%;font-size:.9em}\
 td,th{border-bottom:1px solid #e3e5e8;padding:.25em .5em;text-align:left;vertical-align:top}\
 th{background:#f0f1f3;font-weight:600}td.num{text-align:right;white-space:nowrap}\
 td.title{max-width:28em;overflow-wrap:anywhere}\
+table.advice{max-width:60em;margin:.5em 0}tr.advised td{font-weight:600;background:#fff8e1}\
 .warning{color:#a35400}.critical{color:#b3141a}.muted{color:#5f6670}\
 svg.chart{width:100%;max-width:760px;height:auto;display:block;margin:.5em 0}\
 svg .grid{stroke:#e3e5e8;stroke-width:1}svg .axis{font-size:11px;fill:#5f6670}\
@@ -535,6 +537,48 @@ fn pool(page: &mut String, a: &Assessment, now: DateTime<Utc>) {
         ),
     }
     page.push_str("</div></div>");
+    money(page, a);
+}
+
+/// The pool's money at stake and, when it calls for buying, the advice.
+fn money(page: &mut String, a: &Assessment) {
+    if let Some(m) = &a.money {
+        let _ = write!(
+            page,
+            "<p class=\"money\" id=\"{}\">Money at stake: {}</p>",
+            pool_id("money", a.pool),
+            escape_html(&advice_text::money_line(m))
+        );
+    }
+    let Some(advice) = &a.advice else {
+        return;
+    };
+    let _ = write!(
+        page,
+        "<table class=\"advice\" id=\"{}\"><tr>",
+        pool_id("advice", a.pool)
+    );
+    for head in advice_text::HEADS {
+        let _ = write!(page, "<th>{}</th>", escape_html(head));
+    }
+    page.push_str("</tr>");
+    for (i, row) in advice_text::rows(advice).iter().enumerate() {
+        let class = if i == 0 { " class=\"advised\"" } else { "" };
+        let _ = write!(page, "<tr{class}>");
+        for cell in row {
+            let _ = write!(page, "<td>{}</td>", escape_html(cell));
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table>");
+    for note in advice_text::notes(advice) {
+        let _ = write!(page, "<p class=\"muted\">{}</p>", escape_html(&note));
+    }
+    let _ = write!(
+        page,
+        "<p><a href=\"{}\" rel=\"noreferrer\">Buy in the Tencent Cloud console</a></p>",
+        escape_html(advice.purchase_url)
+    );
 }
 
 /// The account's alerts: pending or firing, and since when.

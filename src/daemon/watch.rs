@@ -10,8 +10,9 @@ use crate::order::Orderer;
 use crate::recorder::PollRecorder;
 use cdnquota_core::account::{AccountAssessment, AccountInput, record_and_assess};
 use cdnquota_core::assess::ForecastModel;
-use cdnquota_core::model::{Package, PoolKey, Resource, Snapshot};
+use cdnquota_core::model::{Package, PoolKey, Region, Resource, Snapshot};
 use cdnquota_core::plausibility::implausible;
+use cdnquota_core::pricing::PriceTable;
 use cdnquota_core::units::format_amount_human;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::sync::{Arc, Mutex, RwLock};
@@ -60,6 +61,10 @@ pub struct AccountWatch {
     // How long a pool of only expired packages is kept (`[metrics]
     // expired_package_series`).
     keep_expired: Option<TimeDelta>,
+    // What packages and pay-as-you-go cost (`[pricing]`).
+    prices: Arc<PriceTable>,
+    // Traffic regions already said to have no prices, so no advice.
+    unpriced: Mutex<std::collections::BTreeSet<Region>>,
     status: RwLock<AccountStatus>,
     // Whether the previous poll brought an unbelievable package list (a
     // second one in a row is believed).
@@ -89,6 +94,7 @@ impl AccountWatch {
         state_dir: &std::path::Path,
         recorder: Option<PollRecorder>,
         keep_expired: Option<TimeDelta>,
+        prices: Arc<PriceTable>,
     ) -> Self {
         let mixed = account.api == tencent_cdn_api::settings::ApiVersion::V3;
         let histories = AccountHistories::open(state_dir, account.name.as_str(), mixed, Utc::now());
@@ -103,6 +109,8 @@ impl AccountWatch {
             billing: AccountBilling::default(),
             https_refused: Mutex::new(false),
             keep_expired,
+            prices,
+            unpriced: Mutex::new(Default::default()),
             status: RwLock::new(AccountStatus::default()),
             doubted: Mutex::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -306,6 +314,7 @@ impl AccountWatch {
                 };
                 let mut status = self.status.write().unwrap_or_else(|p| p.into_inner());
                 log_poll(self.name(), &assessment);
+                self.say_unpriced(&assessment);
                 let report = PollReport::Succeeded {
                     assessment: &assessment,
                     extra: &order_findings,
@@ -366,6 +375,7 @@ impl AccountWatch {
         let pay_types = self.billing.pay_types();
         let billed = self.billing.recent();
         let keep_expired = self.keep_expired;
+        let prices = self.prices.clone();
         let busy = self.blocking.clone().lock_owned().await;
         let work = move || {
             let _busy = busy;
@@ -382,6 +392,7 @@ impl AccountWatch {
                     keep_expired,
                     depletion_active: &|pool| active.contains(&pool),
                     stale: &stale,
+                    prices: Some(&prices),
                 };
                 let assessment = record_and_assess(snapshot, &mut histories.pools, &input);
                 histories.save(now);
@@ -398,6 +409,25 @@ impl AccountWatch {
             Ok(assessment) => Some(assessment),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => None,
+        }
+    }
+}
+
+impl AccountWatch {
+    /// Says once per region that a traffic pool gets no advice because
+    /// `[pricing]` has no complete table for its region.
+    fn say_unpriced(&self, a: &AccountAssessment) {
+        let mut said = self.unpriced.lock().unwrap_or_else(|p| p.into_inner());
+        for pool in a.pools.iter().filter(|p| p.pool.resource == Resource::Traffic) {
+            let region = pool.pool.region;
+            if self.prices.complete(region).is_none() && said.insert(region) {
+                tracing::info!(
+                    account = %self.name(),
+                    pool = %pool.pool,
+                    "no purchase advice or money at stake for {region}: [pricing.{}] lacks package prices or pay-as-you-go steps; add them to get advice",
+                    region.name()
+                );
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Per-pool gauges, `{account, region}`: what is left, the pool's size, burn
 //! rate, forecast and its early bound, what will be lost at expiry, what
 //! Tencent has billed but not yet deducted, and the history behind the
-//! forecast. HTTPS request pools have families of their own, in requests.
+//! forecast, and the money at stake where `[pricing]` prices the region.
+//! HTTPS request pools have families of their own, in requests.
 //! Also the account's billing, `account_pay_type_info`.
 
 use cdnquota_core::account::AccountAssessment;
@@ -23,6 +24,8 @@ pub struct PoolMetrics {
     expiring_unused: GaugeVec,
     undeducted: GaugeVec,
     history: GaugeVec,
+    overage_cost: GaugeVec,
+    expiring_value: GaugeVec,
     https_remaining: GaugeVec,
     https_size: GaugeVec,
     https_depletion: GaugeVec,
@@ -73,6 +76,14 @@ impl PoolMetrics {
                 "pool_forecast_history_seconds",
                 "How much consumption history the pool's forecast stood on at the last successful poll; under 7 days it has no weekly cycle, under 2 days no daily one.",
             )?,
+            overage_cost: g(
+                "pool_overage_cost_30d_cny",
+                "Forecast pay-as-you-go cost of the pool's next 30 days if nothing is bought, CNY, at the central forecast and [pricing]; absent where the region is not priced.",
+            )?,
+            expiring_value: g(
+                "pool_expiring_unused_value_cny",
+                "What the bytes forecast to expire unused in the pool were paid, CNY, at [pricing]'s offer for each package's size and validity; absent where the region is not priced.",
+            )?,
             https_remaining: g(
                 "https_pool_remaining_requests",
                 "HTTPS requests left over the pool's usable HTTPS request packages, as of the last successful poll.",
@@ -96,7 +107,7 @@ impl PoolMetrics {
         })
     }
 
-    fn traffic(&self) -> [&GaugeVec; 9] {
+    fn traffic(&self) -> [&GaugeVec; 11] {
         [
             &self.remaining,
             &self.size,
@@ -107,6 +118,8 @@ impl PoolMetrics {
             &self.expiring_unused,
             &self.undeducted,
             &self.history,
+            &self.overage_cost,
+            &self.expiring_value,
         ]
     }
 
@@ -135,6 +148,8 @@ impl PoolMetrics {
                 set(&self.expiring_unused, Some(p.expiring_unused_bytes as f64));
                 set(&self.undeducted, Some(a.undeducted as f64));
                 set(&self.history, Some(p.history_seconds as f64));
+                set(&self.overage_cost, a.money.map(|m| m.overage_cost_30d_cny));
+                set(&self.expiring_value, a.money.map(|m| m.expiring_unused_value_cny));
             }
             Resource::HttpsRequests => {
                 set(&self.https_remaining, Some(a.totals.remaining_bytes as f64));

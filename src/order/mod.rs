@@ -18,7 +18,7 @@ use crate::config::Account;
 use crate::metrics::Metrics;
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::ledger::{Ledger, LedgerEntry, OrderState};
-use cdnquota_core::order_policy::{Decision, confirmed, decide, findings, ledger_unavailable, shortfall};
+use cdnquota_core::order_policy::{Decision, confirmed, decide, findings, ledger_unavailable, order_size, shortfall};
 use cdnquota_core::rules::Finding;
 use cdnquota_core::settings::OrderMode;
 use chrono::{DateTime, Utc};
@@ -46,9 +46,11 @@ pub fn new_order_id(account: &str, now: DateTime<Utc>) -> String {
     )
 }
 
-/// The intent record for an order of `account` made at `now`.
+/// The intent record for an order of `account` made at `now`, of
+/// `number` × `unit_gb` GB.
 pub fn intent(
     account: &Account,
+    (unit_gb, number): (u32, u32),
     packages: &[String],
     reason: String,
     by_hand: bool,
@@ -57,8 +59,8 @@ pub fn intent(
     LedgerEntry {
         id: new_order_id(account.name.as_str(), now),
         account: account.name.to_string(),
-        unit_gb: account.order.unit_gb,
-        number: account.order.number,
+        unit_gb,
+        number,
         by_hand,
         reason,
         intent_at: now,
@@ -251,10 +253,12 @@ impl Orderer {
         }
 
         let decision = decide(name, a, &guard.ledger, &account.order, seen_before, now);
+        // A fixed unit_gb as configured; "auto" the advised size.
+        let (unit_gb, number) = order_size(a, &account.order);
         match &decision {
             Decision::Order { reason } => {
                 let known: Vec<String> = a.packages.iter().map(|v| v.package.id.clone()).collect();
-                let entry = intent(account, &known, reason.clone(), false, now);
+                let entry = intent(account, (unit_gb, number), &known, reason.clone(), false, now);
                 let id = entry.id.clone();
                 guard.ledger.entries.push(entry);
                 // The intent must be on disk before the request leaves.
@@ -264,7 +268,7 @@ impl Orderer {
                         guard.ledger.entries.retain(|e| e.id != id);
                     }
                     Ok(()) => {
-                        tracing::warn!(account = %name, "ordering {} x {} GB because {reason} ({id})", account.order.number, account.order.unit_gb);
+                        tracing::warn!(account = %name, "ordering {number} x {unit_gb} GB because {reason} ({id})");
                         self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let placed = place(&mut guard, &id, source).await;
                         self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
@@ -287,7 +291,7 @@ impl Orderer {
                 }
             }
             Decision::WouldOrder { reason } if account.order.mode == OrderMode::DryRun => {
-                tracing::info!(account = %name, "dry run: would order {} x {} GB because {reason}", account.order.number, account.order.unit_gb);
+                tracing::info!(account = %name, "dry run: would order {number} x {unit_gb} GB because {reason}");
             }
             Decision::CapReached { count, .. } => {
                 tracing::error!(account = %name, "an order is due but {count} order(s) in 30 days reach the cap");
@@ -309,7 +313,13 @@ impl Orderer {
         if let Some(outcome) = decision_outcome {
             self.metrics.orders.outcome(name, outcome);
         }
-        let found = findings(name, &guard.ledger, &decision, &account.order, now);
+        // The dry run names what would be bought: the advised size too.
+        let sized = cdnquota_core::settings::OrderRules {
+            unit_gb,
+            number,
+            ..account.order.clone()
+        };
+        let found = findings(name, &guard.ledger, &decision, &sized, now);
         let mut last = self.last_findings.lock().unwrap_or_else(|p| p.into_inner());
         last.insert(name.to_string(), found.clone());
         found

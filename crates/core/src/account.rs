@@ -2,10 +2,12 @@
 //! assessed with its own history, thresholds, billing and forecast, because
 //! Tencent never deducts one region's traffic from another's packages.
 
+use crate::advice::{DailyDemand, advise, money_at_stake};
 use crate::assess::{Assessment, ForecastModel, PackageView};
 use crate::history::{PoolFeed, PoolHistory};
 use crate::model::{PayType, PoolKey, Resource, Snapshot};
-use crate::rules::{Finding, Severity};
+use crate::pricing::PriceTable;
+use crate::rules::{Finding, Rule, Severity};
 use crate::settings::PoolThresholds;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -105,6 +107,51 @@ pub struct AccountInput<'a> {
     /// Pools whose packages this poll could not read, given as the last
     /// good poll listed them: assessed, not recorded.
     pub stale: &'a [PoolKey],
+    /// The prices the money at stake and the advice are reckoned in;
+    /// `None` reckons none.
+    pub prices: Option<&'a PriceTable>,
+}
+
+/// The findings that call for buying.
+const CALLS_FOR_BUYING: [Rule; 3] = [Rule::PoolExhausted, Rule::PoolLow, Rule::DepletionForecast];
+
+/// Adds the money at stake to a traffic pool whose region is priced, and
+/// the purchase advice when a finding calls for buying (or `always`).
+pub fn price(a: &mut Assessment, prices: &PriceTable, always: bool) {
+    if a.pool.resource != Resource::Traffic {
+        return;
+    }
+    let Some(region) = prices.complete(a.pool.region) else {
+        return;
+    };
+    // A refund gives back what the package cost: the yuan it names.
+    for f in a.findings.iter_mut().filter(|f| f.rule == Rule::PackageRefundable) {
+        let paid = a
+            .packages
+            .iter()
+            .find(|v| Some(&v.package.id) == f.package_id.as_ref())
+            .and_then(|v| {
+                Some(
+                    region.paid_per_byte(v.package.size_bytes, crate::advice::months_of(&v.package))?
+                        * v.package.size_bytes as f64,
+                )
+            });
+        if let Some(paid) = paid {
+            f.summary.push_str(&format!(
+                "; a refund returns about {} (at [pricing])",
+                crate::advice_text::yuan(paid)
+            ));
+        }
+    }
+    let demand = DailyDemand::of(&a.demand);
+    let held = a.packages.iter().map(|v| (&v.package, v.expiring_unused_bytes));
+    a.money = Some(money_at_stake(held, a.undeducted, &demand, region, a.at));
+    // Without a rate there is nothing to size a purchase on.
+    let calls = always || a.findings.iter().any(|f| CALLS_FOR_BUYING.contains(&f.rule));
+    if calls && a.demand.expects_traffic() {
+        let packages = a.packages.iter().map(|v| &v.package);
+        a.advice = Some(advise(a.pool.region, packages, a.undeducted, &demand, region, a.at));
+    }
 }
 
 /// Records the successful poll `snapshot` in each pool's history (a pool
@@ -124,7 +171,11 @@ pub fn record_and_assess(
             stale: input.stale.contains(&key),
         };
         let history = histories.entry(key).or_default();
-        pools.push(history.record_and_assess(key, snap, &input.thresholds.of(key), input.model, feed));
+        let mut a = history.record_and_assess(key, snap, &input.thresholds.of(key), input.model, feed);
+        if let Some(prices) = input.prices {
+            price(&mut a, prices, false);
+        }
+        pools.push(a);
     }
     AccountAssessment {
         at: now,
@@ -165,6 +216,7 @@ mod tests {
             keep_expired: Some(TimeDelta::days(30)),
             depletion_active: &|_| false,
             stale: &[],
+            prices: None,
         };
         let snapshot = Snapshot {
             taken_at: at(when),

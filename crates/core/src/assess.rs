@@ -7,7 +7,7 @@ use crate::forecast::{Sample, consumption_rate};
 use crate::model::{Package, PayType, PoolKey, Snapshot};
 use crate::pool::{PoolTotals, is_upcoming, is_usable, remaining_bytes, totals, used_ratio};
 use crate::projection::{Projection, project};
-use crate::rules::{ExpiringPackage, Finding, RuleInput, Severity, evaluate};
+use crate::rules::{ExpiringPackage, Finding, REFUND_WINDOW, RuleInput, Severity, evaluate};
 use crate::settings::Thresholds;
 use crate::usage::HourlyUsage;
 use chrono::{DateTime, Utc};
@@ -91,6 +91,17 @@ pub struct Assessment {
     pub pay_type: Option<PayType>,
     /// The rules that fire.
     pub findings: Vec<Finding>,
+    /// The demand the forecast ran, for the cost model.
+    #[serde(skip)]
+    pub demand: Demand,
+    /// What the pool stands to cost if nothing is bought, where the region
+    /// is priced (traffic pools only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub money: Option<crate::advice::MoneyAtStake>,
+    /// What to buy, for a traffic pool that is low, exhausted or forecast
+    /// to run dry, where the region is priced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<crate::advice::Advice>,
 }
 
 impl Assessment {
@@ -207,6 +218,21 @@ pub fn assess_with(
             package: p,
         })
         .collect();
+    fn expiring(v: &PackageView) -> ExpiringPackage<'_> {
+        ExpiringPackage {
+            id: &v.package.id,
+            title: &v.package.title,
+            remaining_bytes: v.remaining_bytes,
+            unused_bytes: v.expiring_unused_bytes,
+            surely_unused_bytes: v.surely_unused_bytes,
+            expires_at: v.package.expires_at,
+            renews_at_expiry: v.package.extension_mode.is_some_and(|m| m.at_expiry()),
+            // The window runs from the purchase; without CreateTime, from the
+            // start, which is never earlier.
+            refundable_until: (v.package.refund_available == Some(true))
+                .then(|| v.package.created_at.unwrap_or(v.package.enabled_at) + REFUND_WINDOW),
+        }
+    }
     let rules = RuleInput {
         pool,
         pay_type: input.pay_type,
@@ -216,21 +242,18 @@ pub fn assess_with(
         packages: packages
             .iter()
             .filter(|v| v.usable && v.remaining_bytes > 0)
-            .map(|v| ExpiringPackage {
-                id: &v.package.id,
-                title: &v.package.title,
-                remaining_bytes: v.remaining_bytes,
-                unused_bytes: v.expiring_unused_bytes,
-                surely_unused_bytes: v.surely_unused_bytes,
-                expires_at: v.package.expires_at,
-                renews_at_expiry: v.package.extension_mode.is_some_and(|m| m.at_expiry()),
-            })
+            .map(expiring)
             .collect(),
         renewing: packages
             .iter()
             .filter(|v| v.usable || v.upcoming)
             .filter(|v| v.package.extension_mode.is_some_and(|m| m.when_used_up()))
             .map(|v| v.package.id.as_str())
+            .collect(),
+        refundable: packages
+            .iter()
+            .filter(|v| (v.usable || v.upcoming) && v.package.refund_available == Some(true))
+            .map(expiring)
             .collect(),
     };
     let findings = evaluate(&rules, thresholds, now);
@@ -245,6 +268,9 @@ pub fn assess_with(
         undeducted: input.undeducted,
         pay_type: input.pay_type.cloned(),
         findings,
+        demand,
+        money: None,
+        advice: None,
     }
 }
 

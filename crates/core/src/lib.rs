@@ -22,6 +22,9 @@
 //!   resolve once) and the watchdog over polling itself.
 //! - [`ledger`], [`order_policy`]: the order ledger's rules and whether to
 //!   order.
+//! - [`pricing`], [`advice`], [`advice_text`]: what packages and
+//!   pay-as-you-go cost, the money at stake in a pool and the purchase that
+//!   costs least, and both in words.
 //! - [`check_state`]: the one verdict (OK/WARNING/CRITICAL/UNKNOWN) that
 //!   `check`, the status page and the mail share.
 //! - [`replay`]: recorded polls run through all of the above, for backtests.
@@ -32,6 +35,8 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod advice;
+pub mod advice_text;
 pub mod alerts;
 pub mod assess;
 pub mod backoff;
@@ -47,6 +52,7 @@ pub mod order_policy;
 pub mod plausibility;
 pub mod poll_guard;
 pub mod pool;
+pub mod pricing;
 pub mod projection;
 pub mod replay;
 pub mod rules;

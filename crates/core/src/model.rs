@@ -49,6 +49,10 @@ pub struct Package {
     /// API 3.0 only: how Tencent renews the package (`ExtensionMode`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extension_mode: Option<ExtensionMode>,
+    /// API 3.0 only: whether Tencent would refund it now
+    /// (`RefundAvailable`: unused, within 15 days of purchase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_available: Option<bool>,
     /// The billing region it deducts in (`Region`; v2 lists mainland only).
     pub region: Region,
     /// What it holds: traffic, or HTTPS requests.

@@ -7,6 +7,7 @@
 //! the 30-day cap blocks, loudly; then dry-run says what it would do, and
 //! live orders.
 
+use crate::advice::{DailyDemand, Purchase, cheapest_purchase};
 use crate::assess::Assessment;
 use crate::ledger::{Ledger, OrderState};
 use crate::rules::{Finding, Rule, Severity};
@@ -63,6 +64,32 @@ pub fn shortfall(a: &Assessment, cfg: &OrderRules, now: DateTime<Utc>) -> Option
             dry.format("%Y-%m-%d %H:%M")
         )),
         _ => None,
+    }
+}
+
+/// What an order buys: `(unit_gb, number)`. A fixed `unit_gb` buys
+/// `number` of it, as configured. With `unit_gb = "auto"` it buys the
+/// purchase the advice finds cheapest among the configured sizes, at most
+/// `number` packages; without a forecast to size it on, one of the
+/// smallest size, the least that answers the shortfall.
+pub fn order_size(a: &Assessment, cfg: &OrderRules) -> (u32, u32) {
+    let Some(prices) = &cfg.auto_sizes else {
+        return (cfg.unit_gb, cfg.number);
+    };
+    let gb = |bytes: u64| (bytes / 1_000_000_000) as u32;
+    let smallest = prices.offers.iter().map(|o| o.size_bytes).min().map_or(cfg.unit_gb, gb);
+    if !a.demand.expects_traffic() {
+        return (smallest, 1);
+    }
+    let demand = DailyDemand::of(&a.demand);
+    let packages = a.packages.iter().map(|v| &v.package);
+    match cheapest_purchase(packages, a.undeducted, &demand, prices, cfg.number, a.at) {
+        Some(Purchase {
+            offer: Some(offer),
+            count,
+            ..
+        }) => (gb(offer.size_bytes), count),
+        _ => (smallest, 1),
     }
 }
 
@@ -268,6 +295,77 @@ mod tests {
     }
 
     const NOW: &str = "2026-06-01 00:00:00";
+
+    /// 100 GB left, 20 GB a day (a flat forecast: central and early bound
+    /// alike), ordering among 1 TB (¥194) and 5 TB (¥945) for 12 months.
+    fn auto(number: u32) -> (Assessment, OrderRules) {
+        use crate::assess::{ForecastInput, ForecastModel, assess_with};
+        use crate::usage::HourlyUsage;
+        let snap = Snapshot {
+            taken_at: at(NOW),
+            packages: vec![package(
+                "p",
+                1000 * GB,
+                900 * GB,
+                "2026-01-01 00:00:00",
+                "2027-01-01 00:00:00",
+            )],
+        };
+        let usage = HourlyUsage::new();
+        let input = ForecastInput {
+            usage: &usage,
+            recent_rate: Some(20.0 * GB as f64 / 86_400.0),
+            model: ForecastModel::Linear,
+            depletion_active: false,
+            undeducted: 0,
+            pay_type: None,
+        };
+        let a = assess_with(
+            crate::model::PoolKey::MAINLAND_TRAFFIC,
+            snap,
+            &input,
+            &Thresholds::default(),
+            at(NOW),
+        );
+        let mut prices = crate::pricing::PriceTable::list_prices().regions[&crate::model::Region::Mainland].clone();
+        prices
+            .offers
+            .retain(|o| o.months == 12 && (o.size_bytes == 1000 * GB || o.size_bytes == 5000 * GB));
+        let rules = OrderRules {
+            number,
+            auto_sizes: Some(prices),
+            ..live()
+        };
+        (a, rules)
+    }
+
+    #[test]
+    fn auto_orders_the_size_the_cost_model_finds_cheapest() {
+        // A year wants 365 × 20 = 7,300 GB; the 100 GB held (expiring
+        // first, so used first) cover days 0–4. Any 5,000 GB bought now
+        // covers days 5–254, and days 255–364 (2,200 GB, under 2 TB in any
+        // month) are pay-as-you-go at 0.21: ¥462.
+        // 1 × 5 TB: ¥945 + ¥462 = ¥1,407. 5 × 1 TB: ¥970 + ¥462 = ¥1,432.
+        // 4 × 1 TB: ¥776 + 3,200 GB × 0.21 = ¥1,448. 2 × 5 TB: ¥1,890.
+        // So one 5 TB package.
+        let (a, rules) = auto(5);
+        assert_eq!(order_size(&a, &rules), (5000, 1));
+        // A fixed unit_gb orders exactly what it says.
+        let fixed = OrderRules {
+            auto_sizes: None,
+            unit_gb: 100,
+            number: 3,
+            ..rules
+        };
+        assert_eq!(order_size(&a, &fixed), (100, 3));
+    }
+
+    #[test]
+    fn auto_without_a_forecast_orders_one_of_the_smallest_size() {
+        let (mut a, rules) = auto(5);
+        a.demand = crate::demand::Demand::flat(None, at(NOW));
+        assert_eq!(order_size(&a, &rules), (1000, 1));
+    }
 
     #[test]
     fn a_ledger_out_of_reach_is_critical_only_when_it_stops_live_ordering() {

@@ -136,6 +136,7 @@ impl Replay {
             keep_expired: self.keep_expired,
             depletion_active: &active,
             stale: &[],
+            prices: None,
         };
         let a = record_and_assess(snapshot, &mut self.histories, &input);
         let findings: Vec<Finding> = a.findings().cloned().collect();

@@ -48,6 +48,9 @@ pub enum Rule {
     HttpsDepletionForecast,
     /// [`Rule::PackageExpiringSoon`] of an HTTPS request package.
     HttpsPackageExpiringSoon,
+    /// A traffic package bought in the last 15 days, still refundable, that
+    /// even the early bound leaves with much unused at expiry.
+    PackageRefundable,
     /// [`Rule::PackagesNotDeducting`] of HTTPS request packages.
     HttpsPackagesNotDeducting,
 }
@@ -71,6 +74,7 @@ impl Rule {
             Rule::HttpsPoolLow => "HttpsPoolLow",
             Rule::HttpsDepletionForecast => "HttpsDepletionForecast",
             Rule::HttpsPackageExpiringSoon => "HttpsPackageExpiringSoon",
+            Rule::PackageRefundable => "PackageRefundable",
             Rule::HttpsPackagesNotDeducting => "HttpsPackagesNotDeducting",
         }
     }
@@ -89,11 +93,12 @@ impl Rule {
     }
 
     /// Every rule that fires for a pool, under both resources' names.
-    pub const POOL_RULES: [Rule; 10] = [
+    pub const POOL_RULES: [Rule; 11] = [
         Rule::PoolExhausted,
         Rule::PoolLow,
         Rule::DepletionForecast,
         Rule::PackageExpiringSoon,
+        Rule::PackageRefundable,
         Rule::PackagesNotDeducting,
         Rule::HttpsPoolExhausted,
         Rule::HttpsPoolLow,
@@ -176,7 +181,12 @@ pub struct ExpiringPackage<'a> {
     pub expires_at: DateTime<Utc>,
     /// Whether Tencent renews it when it expires.
     pub renews_at_expiry: bool,
+    /// Until when Tencent would refund it, when it says it would.
+    pub refundable_until: Option<DateTime<Utc>>,
 }
+
+/// How long after purchase Tencent refunds an unused package (15天无理由退还).
+pub const REFUND_WINDOW: TimeDelta = TimeDelta::days(15);
 
 /// What the rules look at for one pool.
 pub struct RuleInput<'a> {
@@ -197,6 +207,9 @@ pub struct RuleInput<'a> {
     pub packages: Vec<ExpiringPackage<'a>>,
     /// Ids of packages that Tencent renews when used up.
     pub renewing: Vec<&'a str>,
+    /// Packages, usable or not started yet, that Tencent says it would
+    /// refund.
+    pub refundable: Vec<ExpiringPackage<'a>>,
 }
 
 fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> std::time::Duration {
@@ -344,6 +357,29 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
                 summary.push_str(&format!("; {r}"));
             }
             findings.push(finding(Rule::DepletionForecast, Severity::Warning, None, summary));
+        }
+    }
+    for p in input.refundable.iter().filter(|_| resource == Resource::Traffic) {
+        // Refunding is worth saying only for bytes lost even at the early
+        // bound: a package that the demand may yet need is kept.
+        if let Some(until) = p.refundable_until.filter(|u| *u > now)
+            && p.surely_unused_bytes > t.expiring_unused_above
+        {
+            findings.push(finding(
+                Rule::PackageRefundable,
+                Severity::Warning,
+                Some(p.id.to_string()),
+                format!(
+                    "package {} ({}) can be refunded until {} UTC (in {}): even at the early bound {} of it expire unused ({} at the central forecast, {} left now)",
+                    p.id,
+                    p.title,
+                    until.format("%Y-%m-%d %H:%M"),
+                    format_span(self::until(now, until)),
+                    amount(p.surely_unused_bytes),
+                    amount(p.unused_bytes),
+                    amount(p.remaining_bytes)
+                ),
+            ));
         }
     }
     for p in &input.packages {

@@ -236,6 +236,11 @@ pub struct OrderRules {
     /// ordering is off here whatever `mode` says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standby: Option<String>,
+    /// `unit_gb = "auto"`: the sizes OrderPackage may buy, priced (12
+    /// months, mainland), with mainland pay-as-you-go; the order takes the
+    /// advised one instead of `unit_gb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_sizes: Option<crate::pricing::RegionPrices>,
 }
 
 impl Default for OrderRules {
@@ -249,6 +254,7 @@ impl Default for OrderRules {
             max_orders_per_30d: 2,
             fulfilment_grace: TimeDelta::days(1),
             standby: None,
+            auto_sizes: None,
         }
     }
 }

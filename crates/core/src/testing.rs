@@ -27,6 +27,7 @@ pub fn package(id: &str, size: u64, used: u64, from: &str, to: &str) -> Package 
         auto_extension: None,
         area: None,
         extension_mode: None,
+        refund_available: None,
         region: crate::model::Region::Mainland,
         resource: crate::model::Resource::Traffic,
     }

@@ -38,7 +38,8 @@ fn common_json(p: &SimPackage, now: DateTime<Utc>, offset: FixedOffset) -> Map<S
         "Channel": "user",
         "LifeTimeMonth": 12,
         "ExtensionAvailable": false,
-        "RefundAvailable": false,
+        // Tencent refunds an unused package within 15 days of purchase.
+        "RefundAvailable": p.used_bytes <= 0.0 && now - p.created_at < chrono::TimeDelta::days(15),
         "TrueEnableTime": api_time(p.enabled_at, offset),
         "TrueExpireTime": api_time(p.expires_at, offset),
     });

@@ -120,6 +120,7 @@ fn parse_package(i: usize, item: &Value, offset: FixedOffset) -> Result<Package,
         auto_extension: None,
         area: None,
         extension_mode: None,
+        refund_available: None,
         // GetPackage lists mainland (大陆) traffic packages only.
         region: cdnquota_core::model::Region::Mainland,
         resource: cdnquota_core::model::Resource::Traffic,
@@ -328,6 +329,7 @@ mod tests {
             auto_extension: None,
             area: None,
             extension_mode: None,
+            refund_available: None,
             region: cdnquota_core::model::Region::Mainland,
             resource: cdnquota_core::model::Resource::Traffic,
         };

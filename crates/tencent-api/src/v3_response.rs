@@ -161,6 +161,7 @@ fn parse_item(list: PackageList, i: usize, item: &Value, offset: FixedOffset) ->
         auto_extension: object.get("AutoExtension").and_then(Value::as_bool),
         area: f.text("Area"),
         extension_mode,
+        refund_available: object.get("RefundAvailable").and_then(Value::as_bool),
         region,
         resource,
     })

@@ -111,6 +111,15 @@ pub fn annotations(alert: &Alert, assessment: Option<&Assessment>) -> BTreeMap<S
     let format_size_human = |n: u64| format_amount_human(n, resource);
     out.insert("polled_at".into(), time(a.at));
     out.insert("pool".into(), a.pool.label());
+    if let Some(advice) = &a.advice {
+        out.insert(
+            "advice".into(),
+            truncate_chars(&cdnquota_core::advice_text::one_line(advice), MAX_ANNOTATION_CHARS),
+        );
+    }
+    if let Some(m) = &a.money {
+        out.insert("overage_cost_30d_cny".into(), format!("{:.2}", m.overage_cost_30d_cny));
+    }
     out.insert(format!("remaining_{unit}"), a.totals.remaining_bytes.to_string());
     out.insert(format!("size_{unit}"), a.totals.size_bytes.to_string());
     if a.undeducted > 0 {

@@ -1,0 +1,552 @@
+//! What to buy for a traffic pool, and the money at stake if nothing is.
+//!
+//! The cost model runs the forecast's demand a day at a time over the next
+//! 12 months against the packages held plus one candidate purchase
+//! (`count` × one offer, bought now or in a week), deducting as Tencent
+//! does (nearest expiry first, then the earlier start). What no package
+//! covers is billed pay-as-you-go at the region's monthly steps. The two
+//! sides of the risk use two demands:
+//!
+//! - **too little bought** runs the pool dry: its pay-as-you-go is counted
+//!   at the forecast's *early bound* (the demand it rarely exceeds), so
+//!   advice is not sized on an optimistic reading;
+//! - **too much bought** expires unused: the waste is counted at the
+//!   *central* forecast, the likeliest demand.
+//!
+//! A candidate's total is its price plus that pay-as-you-go; the advice is
+//! the cheapest total, buying nothing included. Days are whole: a package
+//! counts on a day when the day's midpoint lies inside its validity.
+
+use crate::demand::Demand;
+use crate::model::{Package, Region};
+use crate::pool::{is_upcoming, is_usable, remaining_bytes};
+use crate::pricing::{Offer, RegionPrices};
+use chrono::{DateTime, Datelike, FixedOffset, Months, TimeDelta, Utc};
+use serde::Serialize;
+
+/// Days the costs are counted over.
+pub const HORIZON_DAYS: usize = 365;
+/// Days the drain runs, so that a 12-month package bought in a week is
+/// seen to its end for what it wastes.
+const RUN_DAYS: usize = HORIZON_DAYS + 16;
+/// At most this many packages of one offer in one purchase.
+pub const MAX_COUNT: u32 = 5;
+/// How long "waiting" waits.
+pub const WAIT_DAYS: usize = 7;
+/// Tencent's purchase page for CDN packages (no API buys them).
+pub const PURCHASE_URL: &str = "https://buy.cloud.tencent.com/cdn_package";
+const DAY: f64 = 86_400.0;
+
+/// The demand per day from now on, central and early bound, in bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DailyDemand {
+    /// Central forecast, day 0 first.
+    pub central: Vec<f64>,
+    /// Early bound.
+    pub early: Vec<f64>,
+}
+
+impl DailyDemand {
+    /// The forecast's demand, summed by day (each clock hour at its rate).
+    pub fn of(demand: &Demand) -> Self {
+        let day = |early: bool, d: usize| -> f64 {
+            (0..24)
+                .map(|h| {
+                    let ahead = (d * 24 + h) as f64 * 3600.0 + 1800.0;
+                    let rate = if early {
+                        demand.early_rate(ahead)
+                    } else {
+                        demand.rate(ahead)
+                    };
+                    rate * 3600.0
+                })
+                .sum()
+        };
+        if !demand.expects_traffic() {
+            return DailyDemand::flat(0.0, 0.0);
+        }
+        DailyDemand {
+            central: (0..RUN_DAYS).map(|d| day(false, d)).collect(),
+            early: (0..RUN_DAYS).map(|d| day(true, d)).collect(),
+        }
+    }
+
+    /// The same demand every day.
+    pub fn flat(central: f64, early: f64) -> Self {
+        DailyDemand {
+            central: vec![central; RUN_DAYS],
+            early: vec![early; RUN_DAYS],
+        }
+    }
+}
+
+/// A package in the cost model: its validity in days from now and what it
+/// holds.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    start: f64,
+    end: f64,
+    left: f64,
+}
+
+/// What one purchase leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Purchase {
+    /// How many packages of `offer`; 0 buys nothing.
+    pub count: u32,
+    /// The package bought, `None` for buying nothing.
+    pub offer: Option<Offer>,
+    /// What the purchase costs.
+    pub price_cny: f64,
+    /// Bytes expiring unused within the horizon at the central forecast,
+    /// over every package held.
+    pub wasted_bytes: u64,
+    /// Pay-as-you-go bytes within the horizon at the early bound.
+    pub payg_bytes: u64,
+    /// What they cost.
+    pub payg_cny: f64,
+    /// Price plus pay-as-you-go.
+    pub total_cny: f64,
+}
+
+impl Purchase {
+    /// Which side of the risk bounds this purchase, for people.
+    pub fn limited_by(&self) -> &'static str {
+        if self.payg_bytes > 0 {
+            "early bound: less would run dry sooner"
+        } else if self.wasted_bytes > 0 {
+            "central forecast: more would expire unused"
+        } else {
+            "both bounds"
+        }
+    }
+
+    /// The purchase in words, e.g. "2 × 1 TB, 12 months".
+    pub fn describe(&self) -> String {
+        match self.offer {
+            None => "nothing".to_string(),
+            Some(o) => format!(
+                "{} × {}, {} month{}",
+                self.count,
+                crate::units::format_size_human(o.size_bytes),
+                o.months,
+                if o.months == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+/// The advice for one traffic pool.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Advice {
+    /// The region it is for.
+    pub region: Region,
+    /// The cheapest purchase over the horizon.
+    pub best: Purchase,
+    /// The two next cheapest.
+    pub next: Vec<Purchase>,
+    /// Buying nothing, for comparison.
+    pub nothing: Purchase,
+    /// What waiting a week costs over buying the advice now (the best
+    /// purchase made a week later, re-chosen then); negative if it saves.
+    pub waiting_a_week_cny: f64,
+    /// Which demand prices which side of the risk.
+    pub basis: &'static str,
+    /// Where to buy.
+    pub purchase_url: &'static str,
+}
+
+/// Which demand prices which side, as [`Advice::basis`] says it.
+pub const BASIS: &str = "pay-as-you-go at the forecast's early bound, waste at its central forecast";
+
+/// The money at stake in one traffic pool if nothing is bought.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MoneyAtStake {
+    /// Pay-as-you-go cost of the next 30 days at the central forecast.
+    pub overage_cost_30d_cny: f64,
+    /// What the bytes forecast to expire unused were paid, at the price
+    /// table's offer for each package's size and validity.
+    pub expiring_unused_value_cny: f64,
+}
+
+/// The cost model of one pool: its packages and the demand, from `now`.
+struct Model<'a> {
+    prices: &'a RegionPrices,
+    held: Vec<Held>,
+    /// The month (index from now's month, China time) of each day.
+    month: Vec<usize>,
+    now: DateTime<Utc>,
+}
+
+/// China time: Tencent's months begin at 00:00 UTC+8.
+fn china() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::Offset::fix(&Utc))
+}
+
+impl<'a> Model<'a> {
+    fn new<'p>(
+        packages: impl IntoIterator<Item = &'p Package>,
+        undeducted: u64,
+        prices: &'a RegionPrices,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let days = |t: DateTime<Utc>| (t - now).as_seconds_f64() / DAY;
+        let mut held: Vec<Held> = packages
+            .into_iter()
+            .filter(|p| remaining_bytes(p) > 0 && (is_usable(p, now) || is_upcoming(p, now)))
+            .map(|p| Held {
+                start: days(p.enabled_at),
+                end: days(p.expires_at),
+                left: remaining_bytes(p) as f64,
+            })
+            .collect();
+        sort(&mut held);
+        // What is billed but not deducted yet is as good as taken.
+        let mut owed = undeducted as f64;
+        for h in held.iter_mut().filter(|h| h.start <= 0.0) {
+            let take = owed.min(h.left);
+            h.left -= take;
+            owed -= take;
+        }
+        let zone = china();
+        let first = now.with_timezone(&zone);
+        let month = (0..RUN_DAYS)
+            .map(|d| {
+                let t = (now + TimeDelta::seconds(((d as f64 + 0.5) * DAY) as i64)).with_timezone(&zone);
+                ((t.year() - first.year()) * 12 + t.month() as i32 - first.month() as i32).max(0) as usize
+            })
+            .collect();
+        Model {
+            prices,
+            held,
+            month,
+            now,
+        }
+    }
+
+    /// The packages of a purchase of `count` × `offer` made `after` days
+    /// from now.
+    fn bought(&self, offer: &Offer, count: u32, after: usize) -> Vec<Held> {
+        let start = self.now + TimeDelta::days(after as i64);
+        let end = start
+            .checked_add_months(Months::new(offer.months))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let day = |t: DateTime<Utc>| (t - self.now).as_seconds_f64() / DAY;
+        (0..count)
+            .map(|_| Held {
+                start: day(start),
+                end: day(end),
+                left: offer.size_bytes as f64,
+            })
+            .collect()
+    }
+
+    /// Runs `demand` against the packages plus `extra`: the pay-as-you-go
+    /// bytes and their cost over the first `days`, and the bytes that
+    /// expire unused within the run.
+    fn run(&self, extra: &[Held], demand: &[f64], days: usize) -> (f64, f64, f64) {
+        let mut held: Vec<Held> = self.held.iter().chain(extra).copied().collect();
+        sort(&mut held);
+        let mut month_total = vec![0.0; self.month.last().map_or(1, |m| m + 1)];
+        let (mut payg, mut cost, mut wasted) = (0.0, 0.0, 0.0);
+        for (d, want) in demand.iter().enumerate().take(RUN_DAYS) {
+            let mid = d as f64 + 0.5;
+            let mut want = *want;
+            for h in held.iter_mut() {
+                if want <= 0.0 {
+                    break;
+                }
+                if h.start <= mid && mid < h.end {
+                    let take = want.min(h.left);
+                    h.left -= take;
+                    want -= take;
+                }
+            }
+            if d < days && want > 0.0 {
+                let m = self.month[d];
+                cost += self.prices.payg_cny(month_total[m], want);
+                month_total[m] += want;
+                payg += want;
+            }
+            // A package whose last day this was loses what it still holds.
+            for h in held.iter_mut() {
+                if h.end > mid && h.end <= mid + 1.0 && h.end <= RUN_DAYS as f64 {
+                    wasted += h.left;
+                    h.left = 0.0;
+                }
+            }
+        }
+        (payg, cost, wasted)
+    }
+
+    fn purchase(&self, offer: Option<&Offer>, count: u32, after: usize, demand: &DailyDemand) -> Purchase {
+        let extra = offer.map_or_else(Vec::new, |o| self.bought(o, count, after));
+        let (payg, payg_cny, _) = self.run(&extra, &demand.early, HORIZON_DAYS);
+        let (_, _, wasted) = self.run(&extra, &demand.central, HORIZON_DAYS);
+        let price = offer.map_or(0.0, |o| o.cny * f64::from(count));
+        Purchase {
+            count: if offer.is_some() { count } else { 0 },
+            offer: offer.copied(),
+            price_cny: price,
+            wasted_bytes: wasted.round() as u64,
+            payg_bytes: payg.round() as u64,
+            payg_cny,
+            total_cny: price + payg_cny,
+        }
+    }
+
+    /// Every candidate bought `after` days from now, cheapest first.
+    fn ranked(&self, after: usize, demand: &DailyDemand) -> Vec<Purchase> {
+        self.ranked_up_to(after, demand, MAX_COUNT)
+    }
+
+    /// [`Model::ranked`] with at most `max_count` packages of an offer.
+    fn ranked_up_to(&self, after: usize, demand: &DailyDemand, max_count: u32) -> Vec<Purchase> {
+        let mut all = vec![self.purchase(None, 0, after, demand)];
+        for offer in &self.prices.offers {
+            for count in 1..=max_count.min(MAX_COUNT) {
+                all.push(self.purchase(Some(offer), count, after, demand));
+            }
+        }
+        all.sort_by(|a, b| {
+            a.total_cny
+                .total_cmp(&b.total_cny)
+                .then(a.price_cny.total_cmp(&b.price_cny))
+                .then(a.wasted_bytes.cmp(&b.wasted_bytes))
+        });
+        all
+    }
+}
+
+fn sort(held: &mut [Held]) {
+    held.sort_by(|a, b| a.end.total_cmp(&b.end).then(a.start.total_cmp(&b.start)));
+}
+
+/// The purchase advice for the traffic pool of `region` holding `packages`
+/// (with `undeducted` billed but not yet deducted), under `demand`, priced
+/// by `prices`.
+pub fn advise<'p>(
+    region: Region,
+    packages: impl IntoIterator<Item = &'p Package>,
+    undeducted: u64,
+    demand: &DailyDemand,
+    prices: &RegionPrices,
+    now: DateTime<Utc>,
+) -> Advice {
+    let model = Model::new(packages, undeducted, prices, now);
+    let ranked = model.ranked(0, demand);
+    let nothing = model.purchase(None, 0, 0, demand);
+    let best = ranked.first().copied().unwrap_or(nothing);
+    let later = model.ranked(WAIT_DAYS, demand);
+    let waiting = later.first().map_or(0.0, |p| p.total_cny - best.total_cny);
+    Advice {
+        region,
+        best,
+        next: ranked.iter().skip(1).take(2).copied().collect(),
+        nothing,
+        waiting_a_week_cny: waiting,
+        basis: BASIS,
+        purchase_url: PURCHASE_URL,
+    }
+}
+
+/// The cheapest purchase that buys something, of at most `max_count`
+/// packages of one of `prices`' offers: what an order must choose once a
+/// shortfall has decided that it buys.
+pub fn cheapest_purchase<'p>(
+    packages: impl IntoIterator<Item = &'p Package>,
+    undeducted: u64,
+    demand: &DailyDemand,
+    prices: &RegionPrices,
+    max_count: u32,
+    now: DateTime<Utc>,
+) -> Option<Purchase> {
+    let model = Model::new(packages, undeducted, prices, now);
+    model
+        .ranked_up_to(0, demand, max_count)
+        .into_iter()
+        .find(|p| p.offer.is_some())
+}
+
+/// The money at stake in a traffic pool if nothing is bought: 30 days of
+/// pay-as-you-go at the central forecast, and the value of the bytes the
+/// forecast leaves to expire (`unused`, per package, as the projection has
+/// them).
+pub fn money_at_stake<'p>(
+    packages: impl IntoIterator<Item = (&'p Package, u64)> + Clone,
+    undeducted: u64,
+    demand: &DailyDemand,
+    prices: &RegionPrices,
+    now: DateTime<Utc>,
+) -> MoneyAtStake {
+    let model = Model::new(packages.clone().into_iter().map(|(p, _)| p), undeducted, prices, now);
+    let (_, overage, _) = model.run(&[], &demand.central, 30);
+    let value = packages
+        .into_iter()
+        .filter(|(_, u)| *u > 0)
+        .filter_map(|(p, u)| Some(u as f64 * prices.paid_per_byte(p.size_bytes, months_of(p))?))
+        .sum();
+    MoneyAtStake {
+        overage_cost_30d_cny: overage,
+        expiring_unused_value_cny: value,
+    }
+}
+
+/// A package's validity in whole months (30.44 days each), at least 1.
+pub fn months_of(p: &Package) -> u32 {
+    let days = (p.expires_at - p.enabled_at).as_seconds_f64() / DAY;
+    ((days / 30.44).round() as u32).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each case is worked by hand in its comments, on small price tables
+    //! so the arithmetic stays checkable.
+    use super::*;
+    use crate::pricing::PaygTier;
+    use crate::testing::{at, package};
+
+    const GB: u64 = 1_000_000_000;
+    const TB: u64 = 1_000 * GB;
+    const NOW: &str = "2026-06-01 00:00:00";
+
+    /// Mainland's real pay-as-you-go steps, and the offers given.
+    fn prices(offers: &[(u64, u32, f64)]) -> RegionPrices {
+        let mut p = crate::pricing::PriceTable::list_prices().regions[&Region::Mainland].clone();
+        p.offers = offers
+            .iter()
+            .map(|&(size_bytes, months, cny)| Offer {
+                size_bytes,
+                months,
+                cny,
+            })
+            .collect();
+        p
+    }
+
+    fn gb_per_day(central: u64, early: u64) -> DailyDemand {
+        DailyDemand::flat((central * GB) as f64, (early * GB) as f64)
+    }
+
+    #[test]
+    fn a_month_that_crosses_a_pay_as_you_go_step_is_priced_on_both_sides() {
+        // No packages, 100 GB a day from 1 June (China time 08:00 on the
+        // 1st, so day d falls in June for d < 30). June: 30 days × 100 GB
+        // = 3 TB: the first 2 TB at 0.21 (¥420), the next 1 TB at 0.20
+        // (¥200), ¥620. The 30-day overage is exactly June.
+        let p = prices(&[]);
+        let m = money_at_stake([], 0, &gb_per_day(100, 100), &p, at(NOW));
+        assert!((m.overage_cost_30d_cny - 620.0).abs() < 1e-6, "{m:?}");
+        assert_eq!(m.expiring_unused_value_cny, 0.0);
+        // Had every GB cost 0.21, it would be ¥630: the step saves ¥10.
+    }
+
+    #[test]
+    fn a_purchase_that_expires_with_bytes_left_wastes_them() {
+        // 10 GB a day (both bounds) and a 1-month 1 TB offer at ¥165.
+        // Bought now it is valid 1 June → 1 July, 30 days: it serves 300 GB
+        // and 700 GB expire unused. Then 335 more days are pay-as-you-go:
+        // 3,350 GB, at most 310 GB in any month, all at 0.21: ¥703.50.
+        let p = prices(&[(TB, 1, 165.0)]);
+        let model = Model::new([], 0, &p, at(NOW));
+        let one = model.purchase(p.offers.first(), 1, 0, &gb_per_day(10, 10));
+        assert_eq!(one.wasted_bytes, 700 * GB);
+        assert_eq!(one.payg_bytes, 3_350 * GB);
+        assert!((one.payg_cny - 703.5).abs() < 1e-6, "{one:?}");
+        assert!((one.total_cny - 868.5).abs() < 1e-6, "{one:?}");
+    }
+
+    #[test]
+    fn a_big_package_cheaper_per_gb_is_worse_when_half_of_it_expires() {
+        // 2.74 GB a day ≈ 1 TB a year. Offers for 12 months: 1 TB at ¥194
+        // (0.194/GB) and 2 TB at ¥300 (0.15/GB, cheaper per GB).
+        // 1 TB: 365 × 2.74 = 1000.1 GB wanted: ~0.1 GB pay-as-you-go on the
+        // last day (¥0.02), nothing wasted: ¥194.02.
+        // 2 TB: covers the year, but 1 TB (half) expires unused: ¥300.
+        // The advice is the 1 TB, although it costs more per GB.
+        let p = prices(&[(TB, 12, 194.0), (2 * TB, 12, 300.0)]);
+        let demand = DailyDemand::flat(2.74 * GB as f64, 2.74 * GB as f64);
+        let a = advise(Region::Mainland, [], 0, &demand, &p, at(NOW));
+        assert_eq!(a.best.offer.map(|o| o.size_bytes), Some(TB), "{a:?}");
+        assert_eq!(a.best.count, 1);
+        assert!((a.best.total_cny - 194.0).abs() < 0.1, "{a:?}");
+        let big = [a.best]
+            .into_iter()
+            .chain(a.next.iter().copied())
+            .find(|p| p.offer.map(|o| o.size_bytes) == Some(2 * TB));
+        let big = big.expect("2 TB among the three cheapest");
+        assert!(big.wasted_bytes > 990 * GB && big.wasted_bytes < 1_001 * GB, "{big:?}");
+        assert!((big.total_cny - 300.0).abs() < 1e-6);
+        // Buying nothing: 1000.1 GB pay-as-you-go, ≤ 85 GB a month, ¥210.
+        assert!((a.nothing.total_cny - 210.02).abs() < 0.1, "{:?}", a.nothing);
+    }
+
+    #[test]
+    fn waiting_a_week_pays_the_week_it_runs_dry() {
+        // 50 GB left, 100 GB a day: dry after half a day. One offer, 12
+        // months × 50 TB at a discounted ¥6,000 (more than a year's 36.5 TB).
+        // Buying nothing: each month 100 GB a day, the first 2 TB at 0.21,
+        // the rest at 0.20: a 31-day month ¥640, 30 days ¥620, February
+        // ¥580, June (less the 50 GB held) ¥610; June to May ¥7,530. (At
+        // the list price of ¥8,743 buying nothing would be the advice.)
+        // Bought now: the year is covered, nothing pay-as-you-go: ¥6,000.
+        // Bought in a week: days 0–6 want 700 GB, 50 GB held: 650 GB
+        // pay-as-you-go at 0.21 = ¥136.50, then covered: ¥6,136.50.
+        // Waiting costs ¥136.50.
+        let p = prices(&[(50 * TB, 12, 6_000.0)]);
+        let held = package("1", 100 * GB, 50 * GB, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
+        let a = advise(Region::Mainland, [&held], 0, &gb_per_day(100, 100), &p, at(NOW));
+        assert_eq!(a.best.count, 1);
+        assert_eq!(a.best.payg_bytes, 0);
+        assert!((a.best.total_cny - 6_000.0).abs() < 1e-6, "{a:?}");
+        assert!((a.nothing.total_cny - 7_530.0).abs() < 1e-6, "{:?}", a.nothing);
+        assert!((a.waiting_a_week_cny - 136.5).abs() < 1e-6, "{a:?}");
+    }
+
+    #[test]
+    fn the_early_bound_sizes_the_shortfall_and_the_central_forecast_the_waste() {
+        // Central 5 GB a day, early bound 8 GB. 12-month offers: 2 TB ¥380
+        // and 3 TB ¥560. A year wants 1,825 GB (central) or 2,920 GB
+        // (early). With 2 TB the early bound buys 920 GB pay-as-you-go,
+        // at most 248 GB a month, all at 0.21: ¥193.20, total ¥573.20.
+        // With 3 TB nothing is pay-as-you-go: ¥560, and the central
+        // forecast wastes nothing within the run (the package outlives it).
+        // So 3 TB, and the output says the early bound limits it.
+        let p = prices(&[(2 * TB, 12, 380.0), (3 * TB, 12, 560.0)]);
+        let a = advise(Region::Mainland, [], 0, &gb_per_day(5, 8), &p, at(NOW));
+        assert_eq!(a.best.offer.map(|o| o.size_bytes), Some(3 * TB), "{a:?}");
+        assert!((a.best.total_cny - 560.0).abs() < 1e-6);
+        let two = a
+            .next
+            .iter()
+            .find(|p| p.offer.map(|o| o.size_bytes) == Some(2 * TB) && p.count == 1);
+        let two = two.expect("1 × 2 TB among the next best");
+        assert_eq!(two.payg_bytes, 920 * GB);
+        assert!((two.payg_cny - 193.2).abs() < 1e-6, "{two:?}");
+        assert_eq!(two.limited_by(), "early bound: less would run dry sooner");
+        assert_eq!(a.basis, BASIS);
+    }
+
+    #[test]
+    fn a_package_is_valued_at_what_it_was_paid() {
+        // A 1 TB 12-month package with 400 GB forecast to expire unused,
+        // bought at ¥194: 400 GB × ¥0.194 = ¥77.60.
+        let p = prices(&[(TB, 12, 194.0)]);
+        let held = package("1", TB, 100 * GB, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
+        let m = money_at_stake([(&held, 400 * GB)], 0, &gb_per_day(1, 1), &p, at(NOW));
+        assert!((m.expiring_unused_value_cny - 77.6).abs() < 1e-6, "{m:?}");
+        assert_eq!(m.overage_cost_30d_cny, 0.0);
+    }
+
+    #[test]
+    fn tiers_are_taken_from_the_region_table() {
+        let mut p = prices(&[]);
+        p.payg = vec![PaygTier {
+            up_to_bytes: None,
+            cny_per_gb: 1.0,
+        }];
+        // 1 GB a day for 30 days at ¥1/GB: ¥30.
+        let m = money_at_stake([], 0, &gb_per_day(1, 1), &p, at(NOW));
+        assert!((m.overage_cost_30d_cny - 30.0).abs() < 1e-6);
+    }
+}
