@@ -41,6 +41,7 @@ fn the_packaged_binary_has_no_simulator_or_demo() {
         [
             "run",
             "check",
+            "advise",
             "config",
             "order",
             "email-test",

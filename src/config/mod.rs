@@ -73,6 +73,7 @@ pub struct Config {
     /// Which series `/metrics` exports.
     pub metrics: metrics::MetricsConfig,
     /// What packages and pay-as-you-go cost, per region.
+    #[serde(serialize_with = "pricing::as_written")]
     pub pricing: cdnquota_core::pricing::PriceTable,
     /// How the endpoints are served: the web config, if any.
     pub http: http::HttpConfig,

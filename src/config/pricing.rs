@@ -17,7 +17,7 @@
 use super::units::ByteSize;
 use cdnquota_core::model::Region;
 use cdnquota_core::pricing::{Offer, PaygTier, PriceTable, RegionPrices};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
@@ -151,4 +151,62 @@ impl RawPricing {
         }
         Ok(table)
     }
+}
+
+/// One offer as the config writes it.
+#[derive(Serialize)]
+struct OfferAsWritten {
+    size: ByteSize,
+    months: u32,
+    cny: f64,
+}
+
+/// One pay-as-you-go step as the config writes it.
+#[derive(Serialize)]
+struct TierAsWritten {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    up_to: Option<ByteSize>,
+    cny_per_gb: f64,
+}
+
+/// A region's table as the config writes it; `replace` so that reading
+/// it back gives exactly this table, not the defaults with it.
+#[derive(Serialize)]
+struct RegionAsWritten {
+    replace: bool,
+    packages: Vec<OfferAsWritten>,
+    payg: Vec<TierAsWritten>,
+}
+
+/// Writes the effective price table as `[pricing.<region>]` tables, so the
+/// printed config reads back to the same prices.
+pub(super) fn as_written<S: Serializer>(table: &PriceTable, s: S) -> Result<S::Ok, S::Error> {
+    let regions: BTreeMap<&str, RegionAsWritten> = table
+        .regions
+        .iter()
+        .map(|(region, prices)| {
+            let written = RegionAsWritten {
+                replace: true,
+                packages: prices
+                    .offers
+                    .iter()
+                    .map(|o| OfferAsWritten {
+                        size: ByteSize(o.size_bytes),
+                        months: o.months,
+                        cny: o.cny,
+                    })
+                    .collect(),
+                payg: prices
+                    .payg
+                    .iter()
+                    .map(|t| TierAsWritten {
+                        up_to: t.up_to_bytes.map(ByteSize),
+                        cny_per_gb: t.cny_per_gb,
+                    })
+                    .collect(),
+            };
+            (region.name(), written)
+        })
+        .collect();
+    regions.serialize(s)
 }

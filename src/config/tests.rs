@@ -612,3 +612,103 @@ fn ten_thousand_accounts_load_and_a_duplicate_among_them_is_found() {
     assert_eq!(e.line, Some(40_002), "{e}");
     assert_eq!(e.key.as_deref(), Some("accounts[10000].name"), "{e}");
 }
+
+#[test]
+fn pricing_starts_from_the_list_prices_and_overrides_entry_by_entry() {
+    use cdnquota_core::pricing::PriceTable;
+    let c = parse_ok(MINIMAL);
+    assert_eq!(c.pricing, PriceTable::list_prices());
+    let c = parse_ok(&format!(
+        r#"
+[pricing.mainland]
+packages = [{{ size = "10TB", months = 12, cny = 1600 }}, {{ size = "300GB", months = 12, cny = 50 }}]
+[pricing.europe]
+payg = [{{ up_to = "10TB", cny_per_gb = 0.5 }}, {{ cny_per_gb = 0.4 }}]
+[pricing.africa]
+replace = true
+{MINIMAL}"#
+    ));
+    let mainland = &c.pricing.regions[&Region::Mainland];
+    let ten = mainland
+        .offers
+        .iter()
+        .find(|o| o.size_bytes == 10_000_000_000_000 && o.months == 12);
+    assert_eq!(ten.map(|o| o.cny), Some(1600.0));
+    // The one-month 10 TB keeps its list price; 300 GB is added.
+    let ten_month = mainland
+        .offers
+        .iter()
+        .find(|o| o.size_bytes == 10_000_000_000_000 && o.months == 1);
+    assert_eq!(ten_month.map(|o| o.cny), Some(1592.0));
+    assert!(mainland.offers.iter().any(|o| o.size_bytes == 300_000_000_000));
+    // Europe keeps its packages and now has pay-as-you-go: advice there.
+    assert!(c.pricing.complete(Region::Europe).is_some());
+    assert_eq!(c.pricing.regions[&Region::Europe].payg.len(), 2);
+    assert!(c.pricing.complete(Region::Africa).is_none());
+}
+
+#[test]
+fn bad_pricing_is_refused_at_its_line_and_key() {
+    for (text, line, says) in [
+        (
+            "[pricing.mars]\npayg = [{ cny_per_gb = 1.0 }]\n",
+            1,
+            "not a billing region",
+        ),
+        (
+            "[pricing.global]\npayg = [{ cny_per_gb = 1.0 }]\n",
+            1,
+            "not a billing region",
+        ),
+        (
+            "[pricing.mainland]\npackages = [{ size = \"1TB\", months = 12, cny = -5 }]\n",
+            2,
+            "0 or more",
+        ),
+        (
+            "[pricing.mainland]\npayg = [{ cny_per_gb = 0.2 }, { up_to = \"2TB\", cny_per_gb = 0.1 }]\n",
+            2,
+            "only the last",
+        ),
+        (
+            "[pricing.mainland]\npayg = [{ up_to = \"2TB\", cny_per_gb = 0.2 }, { up_to = \"1TB\", cny_per_gb = 0.1 }, { cny_per_gb = 0.1 }]\n",
+            2,
+            "must rise",
+        ),
+    ] {
+        let e = parse_err(&format!("{text}{MINIMAL}"));
+        assert_eq!(e.line, Some(line), "{e}");
+        assert!(e.message.contains(says), "{e}");
+    }
+}
+
+#[test]
+fn unit_gb_auto_takes_priced_sizes_and_refuses_unpriced_or_missing_ones() {
+    let c = parse_ok(&format!(
+        "[order]\nmode = \"dry-run\"\nunit_gb = \"auto\"\nsizes = [100, 1000, 5000]\n{MINIMAL}"
+    ));
+    let auto = c.accounts[0].order.auto_sizes.as_ref().expect("auto sizes");
+    let sizes: Vec<u64> = auto.offers.iter().map(|o| o.size_bytes / 1_000_000_000).collect();
+    assert_eq!(sizes, [100, 1000, 5000]);
+    assert!(auto.offers.iter().all(|o| o.months == 12));
+    assert!(!auto.payg.is_empty());
+    // A fixed size behaves as before.
+    let c = parse_ok(&format!("[order]\nmode = \"dry-run\"\nunit_gb = 500\n{MINIMAL}"));
+    assert_eq!(c.accounts[0].order.unit_gb, 500);
+    assert!(c.accounts[0].order.auto_sizes.is_none());
+
+    for (text, line, says) in [
+        ("[order]\nunit_gb = \"auto\"\n", 2, "needs sizes"),
+        (
+            "[order]\nunit_gb = \"auto\"\nsizes = [300]\n",
+            3,
+            "no 12-month mainland price",
+        ),
+        ("[order]\nunit_gb = 100\nsizes = [100]\n", 3, "sizes is for unit_gb"),
+        ("[order]\nunit_gb = \"big\"\n", 2, "not a size"),
+    ] {
+        let e = parse_err(&format!("{text}{MINIMAL}"));
+        assert_eq!(e.line, Some(line), "{text}: {e}");
+        assert!(e.message.contains(says), "{e}");
+    }
+}

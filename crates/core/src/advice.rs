@@ -128,12 +128,26 @@ impl Purchase {
             Some(o) => format!(
                 "{} × {}, {} month{}",
                 self.count,
-                crate::units::format_size_human(o.size_bytes),
+                offer_size(o.size_bytes),
                 o.months,
                 if o.months == 1 { "" } else { "s" }
             ),
         }
     }
+}
+
+/// A package size as Tencent sells it: "5 TB", "500 GB".
+fn offer_size(bytes: u64) -> String {
+    for (unit, size) in [
+        ("PB", 1_000_000_000_000_000u64),
+        ("TB", 1_000_000_000_000),
+        ("GB", 1_000_000_000),
+    ] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    crate::units::format_size_human(bytes)
 }
 
 /// The advice for one traffic pool.

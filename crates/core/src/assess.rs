@@ -480,4 +480,78 @@ mod tests {
         let a = assess(&snap, &[Sample::of(&snap)], &t, snap.taken_at);
         assert_eq!(a.findings, vec![]);
     }
+
+    /// The pool 2 days after a 2 TB package was bought (still unused: an
+    /// older one deducts first) and `days_later` days on, with three days of
+    /// 2.75 GB a day behind it: about 1 TB a year, half the package.
+    fn refundable_pool(days_later: i64) -> Assessment {
+        let now = at("2026-06-10 00:00:00") + chrono::TimeDelta::days(days_later);
+        let mut usage = HourlyUsage::new();
+        for h in 1..=72 {
+            usage.set_billed(now - chrono::TimeDelta::hours(h), 2.75 * GB as f64 / 24.0);
+        }
+        let old = package("old", 1000 * GB, 900 * GB, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
+        let mut new = package("new", 2000 * GB, 0, "2026-06-08 00:00:00", "2027-06-08 00:00:00");
+        new.refund_available = Some(true);
+        let input = ForecastInput {
+            usage: &usage,
+            recent_rate: None,
+            model: ForecastModel::Seasonal,
+            depletion_active: false,
+            undeducted: 0,
+            pay_type: None,
+        };
+        let snap = Snapshot {
+            taken_at: now,
+            packages: vec![old, new],
+        };
+        assess_with(PoolKey::MAINLAND_TRAFFIC, snap, &input, &thresholds(), now)
+    }
+
+    #[test]
+    fn a_package_twice_too_big_is_refundable_until_day_15() {
+        // Bought 2026-06-08: refundable until 2026-06-23 00:00. Until it
+        // expires (363 days) even the early bound (2.75 GB a day raised by
+        // at least 15 %, ≤ 3.9 GB a day) wants under 1,420 GB, 100 GB of it
+        // from the older package: well over 500 GB of the 2 TB go unused,
+        // far above expiring_unused_above (10 GB).
+        let a = refundable_pool(0);
+        let f = a.findings.iter().find(|f| f.rule == Rule::PackageRefundable);
+        let f = f.unwrap_or_else(|| panic!("no PackageRefundable: {:?}", a.findings));
+        assert_eq!(f.package_id.as_deref(), Some("new"));
+        assert!(f.summary.contains("until 2026-06-23 00:00 UTC"), "{}", f.summary);
+        let unused = a
+            .packages
+            .iter()
+            .find(|v| v.package.id == "new")
+            .map(|v| v.surely_unused_bytes);
+        assert!(unused.is_some_and(|u| u > 500 * GB), "{unused:?}");
+        // Day 16 after the purchase: the window is closed, whatever the
+        // API still says.
+        let later = refundable_pool(14);
+        assert!(
+            !later.findings.iter().any(|f| f.rule == Rule::PackageRefundable),
+            "{:?}",
+            later.findings
+        );
+    }
+
+    #[test]
+    fn without_a_day_of_history_no_refund_is_advised() {
+        // The same pool with only the recent rate: from the first polls of
+        // a new daemon every fresh package would look unneeded.
+        let now = at("2026-06-10 00:00:00");
+        let mut new = package("new", 2000 * GB, 0, "2026-06-08 00:00:00", "2027-06-08 00:00:00");
+        new.refund_available = Some(true);
+        let snap = Snapshot {
+            taken_at: now,
+            packages: vec![new],
+        };
+        let a = assess_at_rate(snap, Some(1000.0), &thresholds(), now);
+        assert!(
+            !a.findings.iter().any(|f| f.rule == Rule::PackageRefundable),
+            "{:?}",
+            a.findings
+        );
+    }
 }

@@ -5,6 +5,7 @@
 //! exhaustion to hide "low", the alert lifecycle would report PoolLow as
 //! resolved at the very moment the pool ran dry.
 
+use crate::demand::Basis;
 use crate::model::{BillingCycle, PayType, PoolKey, Resource};
 use crate::pool::PoolTotals;
 use crate::projection::Projection;
@@ -359,7 +360,16 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
             findings.push(finding(Rule::DepletionForecast, Severity::Warning, None, summary));
         }
     }
-    for p in input.refundable.iter().filter(|_| resource == Resource::Traffic) {
+    // Advising a refund needs a forecast that has seen whole days: from the
+    // first polls of a new daemon every fresh package would look unneeded.
+    let day_profile = input
+        .projection
+        .is_some_and(|p| matches!(p.basis, Basis::HourOfDay | Basis::HourOfWeek));
+    for p in input
+        .refundable
+        .iter()
+        .filter(|_| resource == Resource::Traffic && day_profile)
+    {
         // Refunding is worth saying only for bytes lost even at the early
         // bound: a package that the demand may yet need is kept.
         if let Some(until) = p.refundable_until.filter(|u| *u > now)

@@ -213,6 +213,7 @@ pub enum OrderMode {
 
 /// One account's ordering rules.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(into = "OrderRulesAsWritten")]
 pub struct OrderRules {
     /// Off, dry-run or live.
     pub mode: OrderMode,
@@ -221,26 +222,70 @@ pub struct OrderRules {
     /// Packages per order, 1 to 5.
     pub number: u32,
     /// Order when fewer bytes than this are left (`None`: this trigger is off).
-    #[serde(serialize_with = "bytes_or_off")]
     pub when_remaining_below: Option<u64>,
     /// Order when the pool is forecast to run dry this soon (`None`: off).
-    #[serde(serialize_with = "span_or_off")]
     pub when_depletion_within: Option<TimeDelta>,
     /// Orders allowed in any 30 days, automatic and by hand together.
     pub max_orders_per_30d: u32,
     /// An order not fulfilled this long after it was placed fires
     /// OrderNotFulfilled (it must still be paid).
-    #[serde(serialize_with = "span")]
     pub fulfilment_grace: TimeDelta,
     /// Set on a replica that `[order] ordering_replica` does not name: why
     /// ordering is off here whatever `mode` says.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub standby: Option<String>,
     /// `unit_gb = "auto"`: the sizes OrderPackage may buy, priced (12
     /// months, mainland), with mainland pay-as-you-go; the order takes the
     /// advised one instead of `unit_gb`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_sizes: Option<crate::pricing::RegionPrices>,
+}
+
+/// `unit_gb` as the config writes it: a size, or "auto".
+#[derive(Serialize)]
+#[serde(untagged)]
+enum UnitGbAsWritten {
+    Gb(u32),
+    Auto(&'static str),
+}
+
+/// [`OrderRules`] as the config writes them, so the printed effective
+/// config reads back: `unit_gb = "auto"` with `sizes` in GB.
+#[derive(Serialize)]
+struct OrderRulesAsWritten {
+    mode: OrderMode,
+    unit_gb: UnitGbAsWritten,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sizes: Option<Vec<u64>>,
+    number: u32,
+    #[serde(serialize_with = "bytes_or_off")]
+    when_remaining_below: Option<u64>,
+    #[serde(serialize_with = "span_or_off")]
+    when_depletion_within: Option<TimeDelta>,
+    max_orders_per_30d: u32,
+    #[serde(serialize_with = "span")]
+    fulfilment_grace: TimeDelta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    standby: Option<String>,
+}
+
+impl From<OrderRules> for OrderRulesAsWritten {
+    fn from(r: OrderRules) -> Self {
+        OrderRulesAsWritten {
+            mode: r.mode,
+            unit_gb: match r.auto_sizes {
+                Some(_) => UnitGbAsWritten::Auto("auto"),
+                None => UnitGbAsWritten::Gb(r.unit_gb),
+            },
+            sizes: r
+                .auto_sizes
+                .map(|p| p.offers.iter().map(|o| o.size_bytes / 1_000_000_000).collect()),
+            number: r.number,
+            when_remaining_below: r.when_remaining_below,
+            when_depletion_within: r.when_depletion_within,
+            max_orders_per_30d: r.max_orders_per_30d,
+            fulfilment_grace: r.fulfilment_grace,
+            standby: r.standby,
+        }
+    }
 }
 
 impl Default for OrderRules {
