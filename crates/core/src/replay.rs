@@ -9,6 +9,7 @@ use crate::alerts::{Lifecycle, NoticeKind, PollResult};
 use crate::assess::ForecastModel;
 use crate::history::PoolHistory;
 use crate::model::{PayType, PoolKey, Region, Snapshot};
+use crate::pricing::PriceTable;
 use crate::rules::{Finding, Rule};
 use crate::settings::{AlertSettings, PoolThresholds};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -39,6 +40,9 @@ pub struct PollOutcome {
     /// Bytes each package is forecast to lose at its expiry, by id (only
     /// packages with a loss).
     pub unused_by_package: Vec<(String, u64)>,
+    /// The purchase advice, where the replay is priced and the pool calls
+    /// for buying.
+    pub advice: Option<crate::advice::Advice>,
 }
 
 /// An alert starting to fire (mailed the first time) or resolving.
@@ -89,6 +93,7 @@ pub struct Replay {
     lifecycle: Lifecycle,
     started: Option<DateTime<Utc>>,
     keep_expired: Option<TimeDelta>,
+    prices: Option<PriceTable>,
 }
 
 impl Replay {
@@ -102,7 +107,14 @@ impl Replay {
             lifecycle: Lifecycle::default(),
             started: None,
             keep_expired: Some(TimeDelta::days(30)),
+            prices: None,
         }
+    }
+
+    /// Prices the replay: each pool that calls for buying gets the advice.
+    pub fn priced(mut self, prices: PriceTable) -> Self {
+        self.prices = Some(prices);
+        self
     }
 
     /// Keeps a pool of only expired packages this long after its last
@@ -136,7 +148,7 @@ impl Replay {
             keep_expired: self.keep_expired,
             depletion_active: &active,
             stale: &[],
-            prices: None,
+            prices: self.prices.as_ref(),
         };
         let a = record_and_assess(snapshot, &mut self.histories, &input);
         let findings: Vec<Finding> = a.findings().cloned().collect();
@@ -185,6 +197,7 @@ impl Replay {
                     .filter(|v| v.expiring_unused_bytes > 0)
                     .map(|v| (v.package.id.clone(), v.expiring_unused_bytes))
                     .collect(),
+                advice: p.advice.clone(),
             })
             .collect();
         Step {
