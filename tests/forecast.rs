@@ -287,6 +287,42 @@ fn backtest_replays_the_fixture_to_the_exact_alert_timeline() {
         ]
     );
 
+    // The last line sums up the money: advice against the recorded
+    // purchases. The history shows one purchase (the 5 TB) and 35 GB run
+    // pay-as-you-go while the pool was empty (hours 130 to 140 at the
+    // last rate); the advice bought before it ran dry, so none.
+    let last = lines.last().expect("a summary line");
+    assert_eq!(last["type"], "summary", "{last}");
+    assert_eq!(last["payg_bytes"]["advice"], 0.0, "{last}");
+    assert!(last["payg_bytes"]["recorded"].as_f64().unwrap_or(0.0) > 0.0, "{last}");
+    for key in ["cost_cny", "wasted_bytes"] {
+        assert!(
+            last[key]["advice"].is_number() && last[key]["recorded"].is_number(),
+            "{last}"
+        );
+    }
+
+    // Without a price table: said, and no cost.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[pricing.mainland]\nreplace = true\n{}",
+            account_toml("main", "https://cdn.api.qcloud.com/v2/index.php", "")
+        ),
+    );
+    let out = run_to_end(&[
+        "backtest",
+        "--history",
+        FIXTURE,
+        "--json",
+        "-c",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no advice and no cost"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"summary\""));
+
     let summary = run_to_end(&["backtest", "--history", FIXTURE]);
     let text = String::from_utf8_lossy(&summary.stdout);
     assert!(text.contains("ran dry at 2026-05-06T10:00:00Z"), "{text}");

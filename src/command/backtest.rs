@@ -6,7 +6,9 @@
 
 use crate::config::values::UtcOffset;
 use cdnquota_core::assess::ForecastModel;
+use cdnquota_core::cost_replay::CostReplay;
 use cdnquota_core::model::PoolKey;
+use cdnquota_core::pricing::PriceTable;
 use cdnquota_core::replay::{Replay, Step};
 use cdnquota_core::settings::{AlertSettings, PoolThresholds};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -37,7 +39,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// Runs the backtest; exit 0 when it ran, 1 when the input or config is bad.
 pub fn backtest(args: &BacktestArgs) -> ExitCode {
-    let (thresholds, alerts, offset, keep_expired) = match settings(args) {
+    let (thresholds, alerts, offset, keep_expired, pricing) = match settings(args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cdnquota: {e}");
@@ -54,7 +56,16 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut replay = Replay::new(thresholds.clone(), alerts, args.model).keeping_expired(keep_expired);
+    let mainland = pricing.complete(cdnquota_core::model::Region::Mainland).cloned();
+    if mainland.is_none() {
+        eprintln!(
+            "cdnquota: [pricing.mainland] lacks package prices or pay-as-you-go steps: no advice and no cost is replayed"
+        );
+    }
+    let mut cost = mainland.map(CostReplay::new);
+    let mut replay = Replay::new(thresholds.clone(), alerts, args.model)
+        .keeping_expired(keep_expired)
+        .priced(pricing);
     let mut steps = Vec::new();
     let mut last: Option<DateTime<Utc>> = None;
     let out = std::io::stdout();
@@ -89,7 +100,16 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
         last = Some(snapshot.taken_at);
+        let recorded = cost.is_some().then(|| snapshot.clone());
         let step = replay.step(snapshot, &[], &BTreeMap::new());
+        if let (Some(c), Some(snap)) = (cost.as_mut(), recorded) {
+            let pool = step.mainland();
+            c.step(
+                &snap,
+                pool.and_then(|p| p.rate_bytes_per_second),
+                pool.and_then(|p| p.advice.as_ref()),
+            );
+        }
         if args.json {
             // A closed pipe (`| head`) ends the output quietly.
             if write_json(&mut out, &step).is_err() {
@@ -99,19 +119,50 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
             steps.push(step);
         }
     }
-    if !args.json {
-        let _ = out.write_all(summary(&steps, &thresholds).as_bytes());
+    let totals = cost.as_ref().map(CostReplay::totals);
+    if args.json {
+        if let Some((advice, recorded)) = totals {
+            let line = json!({
+                "type": "summary",
+                "cost_cny": {"advice": advice.cost_cny, "recorded": recorded.cost_cny},
+                "payg_bytes": {"advice": advice.payg_bytes.round(), "recorded": recorded.payg_bytes.round()},
+                "wasted_bytes": {"advice": advice.wasted_bytes.round(), "recorded": recorded.wasted_bytes.round()},
+            });
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        let mut text = summary(&steps, &thresholds);
+        if let Some((advice, recorded)) = totals {
+            use std::fmt::Write as _;
+            let yuan = cdnquota_core::advice_text::yuan;
+            let size = |b: f64| cdnquota_core::units::format_size_human(b.max(0.0) as u64);
+            let _ = writeln!(
+                text,
+                "\nmainland traffic, at [pricing] (the advice bought when first advised for a shortfall):"
+            );
+            for (who, t) in [("recorded purchases", recorded), ("following the advice", advice)] {
+                let _ = writeln!(
+                    text,
+                    "  {who:<21} {} in all, {} pay-as-you-go, {} expired unused",
+                    yuan(t.cost_cny),
+                    size(t.payg_bytes),
+                    size(t.wasted_bytes)
+                );
+            }
+        }
+        let _ = out.write_all(text.as_bytes());
     }
     ExitCode::SUCCESS
 }
 
-/// The thresholds, alert settings, API time zone and expired-pool span a
-/// replay takes from the config, or the defaults without one.
+/// The thresholds, alert settings, API time zone, expired-pool span and
+/// prices a replay takes from the config, or the defaults without one.
 type ReplaySettings = (
     PoolThresholds,
     AlertSettings,
     chrono::FixedOffset,
     Option<chrono::TimeDelta>,
+    PriceTable,
 );
 
 fn settings(args: &BacktestArgs) -> Result<ReplaySettings, String> {
@@ -124,6 +175,7 @@ fn settings(args: &BacktestArgs) -> Result<ReplaySettings, String> {
             AlertSettings::default(),
             UtcOffset::default().0,
             crate::config::metrics::ExpiredSeries::default().keep(),
+            PriceTable::list_prices(),
         ));
     };
     // Secrets are not needed to replay: a config read on another host may
@@ -151,6 +203,7 @@ fn settings(args: &BacktestArgs) -> Result<ReplaySettings, String> {
         config.alerts,
         config.api_utc_offset.0,
         config.metrics.expired_package_series.keep(),
+        config.pricing,
     ))
 }
 

@@ -27,7 +27,8 @@
 //!   costs least, and both in words.
 //! - [`check_state`]: the one verdict (OK/WARNING/CRITICAL/UNKNOWN) that
 //!   `check`, the status page and the mail share.
-//! - [`replay`]: recorded polls run through all of the above, for backtests.
+//! - [`replay`]: recorded polls run through all of the above, for backtests;
+//!   [`cost_replay`]: what they cost against following the advice.
 //! - [`backoff`], [`text`]: the retry schedule and bounded error text that
 //!   the client and the sinks share.
 
@@ -41,6 +42,7 @@ pub mod alerts;
 pub mod assess;
 pub mod backoff;
 pub mod check_state;
+pub mod cost_replay;
 pub mod demand;
 pub mod drain;
 pub mod forecast;
