@@ -72,11 +72,11 @@ fn a_low_pool_gets_the_advice_in_mail_status_page_metrics_advise_and_check() {
     assert!(page.contains("1 × 5 TB, 12 months"), "{page}");
     daemon.terminate();
 
-    // `advise` from the daemon's history. A year at the early bound
-    // (15 GB a day × 1.25 = 18.75) wants about 6,800 GB beyond the 50 GB
-    // held. 5 TB for 12 months (¥945) and 5 × 1 TB (¥970) cover the same
-    // 5,000 GB, leaving the same pay-as-you-go: the 5 TB wins by ¥25. 10 TB
-    // (¥1,873) would need over 9,400 GB to beat it.
+    // `advise` from the daemon's history. A year at the early bound for
+    // 30 days (15 GB a day × 1.25) and 15 GB after wants about 5,540 GB
+    // beyond the 50 GB held. 5 TB for 12 months (¥945) and 5 × 1 TB (¥970)
+    // cover the same 5,000 GB, leaving the same pay-as-you-go: the 5 TB
+    // wins by ¥25. 10 TB (¥1,873) would need over 9,400 GB to beat it.
     let out = run_to_end(&["advise", "-c", config.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -120,11 +120,12 @@ fn an_unpriced_region_gets_no_advice_and_says_so() {
 }
 
 /// The cheapest (size GB, count) among `sizes` for a year at `early` GB a
-/// day with `held` GB left, worked out here on its own: every purchase
-/// covers its bytes, the rest is pay-as-you-go at 0.21 (under 2 TB a month
-/// at these rates). Offers at the list prices for 12 months.
-fn expected_auto(early: f64, held: f64, sizes: &[(u64, f64)]) -> (u64, u32) {
-    let need = (early * 365.0 - held).max(0.0);
+/// day for 30 days and `central` after, with `held` GB left, worked out
+/// here on its own: every purchase covers its bytes, the rest is
+/// pay-as-you-go at 0.21 (under 2 TB a month at these rates). Offers at the
+/// list prices for 12 months.
+fn expected_auto(central: f64, early: f64, held: f64, sizes: &[(u64, f64)]) -> (u64, u32) {
+    let need = (early * 30.0 + central * 335.0 - held).max(0.0);
     let mut best = (0, 0, f64::INFINITY);
     for &(gb, cny) in sizes {
         for count in 1..=5u32 {
@@ -147,9 +148,10 @@ fn unit_gb_auto_places_one_order_of_the_advised_size() {
     daemon.wait_for("the order", Duration::from_secs(20), || sim.state().orders.len() == 1);
     std::thread::sleep(Duration::from_secs(3));
     let orders: Vec<(u32, u32)> = sim.state().orders.iter().map(|o| (o.unit_gb, o.number)).collect();
-    // 15 GB a day at the recent-rate forecast's early bound (× 1.25), 50 GB
-    // held: 100 GB at ¥20 and 5 TB at ¥945.
-    let expected = expected_auto(15.0 * 1.25, 50.0, &[(100, 20.0), (5000, 945.0)]);
+    // 15 GB a day, the recent-rate forecast's early bound × 1.25, 50 GB
+    // held: 100 GB at ¥20 and 5 TB at ¥945. About 5,540 GB wanted: one 5 TB
+    // and 540 GB pay-as-you-go, ¥1,058; 5 × 100 GB leave 5,040 GB, ¥1,158.
+    let expected = expected_auto(15.0, 15.0 * 1.25, 50.0, &[(100, 20.0), (5000, 945.0)]);
     assert_eq!(expected, (5000, 1));
     assert_eq!(orders, vec![(5000, 1)], "log:\n{}", daemon.log());
     assert_eq!(sim.state().arrived("OrderPackage"), 1);
