@@ -360,4 +360,48 @@ mod tests {
         assert_eq!(json[0]["endsAt"], "2026-06-01T00:50:00Z");
         assert!(json[0].get("generatorURL").is_none());
     }
+
+    #[test]
+    fn a_priced_pool_that_calls_for_buying_carries_the_advice() {
+        use cdnquota_core::assess::{ForecastInput, ForecastModel, assess_with};
+        // 150 GB left at 10 GB a day (PoolLow fires): priced at the list
+        // prices, the annotation names the purchase and the link.
+        let snap = Snapshot {
+            taken_at: at("2026-06-01 00:10:00"),
+            packages: vec![package(
+                "pkg-1",
+                1000 * GB,
+                850 * GB,
+                "2026-01-01 00:00:00",
+                "2027-01-01 00:00:00",
+            )],
+        };
+        let usage = cdnquota_core::usage::HourlyUsage::new();
+        let input = ForecastInput {
+            usage: &usage,
+            recent_rate: Some(10.0 * GB as f64 / 86_400.0),
+            model: ForecastModel::Linear,
+            depletion_active: false,
+            undeducted: 0,
+            pay_type: None,
+        };
+        let mut a = assess_with(
+            cdnquota_core::model::PoolKey::MAINLAND_TRAFFIC,
+            snap,
+            &input,
+            &Thresholds::default(),
+            at("2026-06-01 00:10:00"),
+        );
+        cdnquota_core::account::price(&mut a, &cdnquota_core::pricing::PriceTable::list_prices(), false);
+        let ann = annotations(&alert("PoolLow", None, "x"), Some(&a));
+        assert!(ann["advice"].starts_with("buy "), "{ann:?}");
+        assert!(
+            ann["advice"].ends_with("https://buy.cloud.tencent.com/cdn_package"),
+            "{ann:?}"
+        );
+        assert!(ann.contains_key("overage_cost_30d_cny"), "{ann:?}");
+        // Unpriced: neither.
+        let plain = annotations(&alert("PoolLow", None, "x"), Some(&assessment(150)));
+        assert!(!plain.contains_key("advice") && !plain.contains_key("overage_cost_30d_cny"));
+    }
 }
