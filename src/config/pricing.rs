@@ -26,7 +26,7 @@ use toml::Spanned;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOffer {
-    size: ByteSize,
+    size: Spanned<ByteSize>,
     months: Spanned<u32>,
     cny: Spanned<f64>,
 }
@@ -93,14 +93,14 @@ impl RawPricing {
                 if !(1..=36).contains(&months) {
                     return Err((o.months.span(), "months must be 1 to 36, e.g. 12".into()));
                 }
-                if o.size.0 == 0 {
+                if o.size.get_ref().0 == 0 {
                     return Err((
-                        o.cny.span(),
+                        o.size.span(),
                         "a package of size 0 holds nothing: give its size, e.g. \"1TB\"".into(),
                     ));
                 }
                 let offer = Offer {
-                    size_bytes: o.size.0,
+                    size_bytes: o.size.get_ref().0,
                     months,
                     cny: price(&o.cny, "cny")?,
                 };
