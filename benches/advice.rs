@@ -23,10 +23,11 @@
 //! Pass seeds as arguments to replay other traces: `-- 1 2 3`.
 
 use cdnquota_core::assess::ForecastModel;
-use cdnquota_core::model::{Package, PoolKey, Region, Resource, Snapshot};
+use cdnquota_core::model::{Package, PoolKey, Region, Snapshot};
 use cdnquota_core::pricing::{PriceTable, RegionPrices};
 use cdnquota_core::replay::Replay;
 use cdnquota_core::settings::{AlertSettings, PoolThresholds};
+use cdnquota_core::testing::package;
 use cdnquota_sim::trace::{POLL_EVERY, Trace, generate};
 use chrono::{DateTime, Datelike, FixedOffset, Months, TimeDelta, Utc};
 use std::time::Instant;
@@ -45,25 +46,17 @@ struct Held {
 
 impl Held {
     fn package(&self) -> Package {
-        Package {
-            id: self.id.clone(),
-            title: self.id.clone(),
-            size_bytes: self.size as u64,
-            used_bytes: self.used.min(self.size) as u64,
-            created_at: Some(self.from),
-            enabled_at: self.from,
-            expires_at: self.to,
-            enabled: true,
-            expired: false,
-            kind: None,
-            status: None,
-            auto_extension: None,
-            area: None,
-            extension_mode: None,
-            refund_available: None,
-            region: Region::Mainland,
-            resource: Resource::Traffic,
-        }
+        let mut p = package(
+            &self.id,
+            self.size as u64,
+            self.used.min(self.size) as u64,
+            "2026-01-01 00:00:00",
+            "2026-01-02 00:00:00",
+        );
+        p.created_at = Some(self.from);
+        p.enabled_at = self.from;
+        p.expires_at = self.to;
+        p
     }
 
     fn usable(&self, t: DateTime<Utc>) -> bool {

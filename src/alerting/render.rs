@@ -8,7 +8,7 @@ use cdnquota_core::advice_text;
 use cdnquota_core::alerts::{Notice, NoticeKind, POLL_FAILING};
 use cdnquota_core::assess::Assessment;
 use cdnquota_core::model::PoolKey;
-use cdnquota_core::rules::Severity;
+use cdnquota_core::rules::{Rule, Severity};
 use cdnquota_core::units::{format_amount_human, format_span};
 use chrono::{DateTime, FixedOffset, Utc};
 use std::fmt::Write;
@@ -408,7 +408,9 @@ pub fn render(ctx: &MailContext) -> RenderedMail {
         let about = |a: &&Assessment| {
             ordered.iter().any(|n| {
                 let pool = match n.alert.pool() {
-                    None if n.alert.rule.starts_with("Order") => Some(PoolKey::MAINLAND_TRAFFIC),
+                    None if Rule::from_name(&n.alert.rule).is_some_and(Rule::is_order) => {
+                        Some(PoolKey::MAINLAND_TRAFFIC)
+                    }
                     pool => pool,
                 };
                 n.kind != NoticeKind::Resolved && pool == Some(a.pool)

@@ -66,7 +66,8 @@ fn assess_snapshot(
         keep_expired: how.keep_expired,
         depletion_active: &|_| false,
         stale: &[],
-        prices: Some(&how.prices),
+        // `advise` prices every pool below, once.
+        prices: (!how.advise_always).then_some(&*how.prices),
     };
     let mut a = record_and_assess(snapshot, &mut histories, &input);
     if how.advise_always {

@@ -143,12 +143,19 @@ pub fn price(a: &mut Assessment, prices: &PriceTable, always: bool) {
             ));
         }
     }
-    let demand = DailyDemand::of(&a.demand);
-    let held = a.packages.iter().map(|v| (&v.package, v.expiring_unused_bytes));
-    a.money = Some(money_at_stake(held, a.undeducted, &demand, region, a.at));
     // Without a rate there is nothing to size a purchase on.
     let calls = always || a.findings.iter().any(|f| CALLS_FOR_BUYING.contains(&f.rule));
-    if calls && a.demand.expects_traffic() {
+    let advising = calls && a.demand.expects_traffic();
+    // Every poll reckons the money, which needs 30 days; only advice needs
+    // the whole year.
+    let demand = if advising {
+        DailyDemand::of(&a.demand)
+    } else {
+        DailyDemand::of_days(&a.demand, 30)
+    };
+    let held = a.packages.iter().map(|v| (&v.package, v.expiring_unused_bytes));
+    a.money = Some(money_at_stake(held, a.undeducted, &demand, region, a.at));
+    if advising {
         let packages = a.packages.iter().map(|v| &v.package);
         a.advice = Some(advise(a.pool.region, packages, a.undeducted, &demand, region, a.at));
     }

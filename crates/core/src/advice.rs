@@ -55,8 +55,15 @@ pub struct DailyDemand {
 }
 
 impl DailyDemand {
-    /// The forecast's demand, summed by day (each clock hour at its rate).
+    /// The forecast's demand, summed by day (each clock hour at its rate),
+    /// over the whole run the advice needs.
     pub fn of(demand: &Demand) -> Self {
+        DailyDemand::of_days(demand, RUN_DAYS)
+    }
+
+    /// The forecast's demand for the first `days` only: what the money at
+    /// stake, reckoned at every poll, needs.
+    pub fn of_days(demand: &Demand, days: usize) -> Self {
         let day = |early: bool, d: usize| -> f64 {
             (0..24)
                 .map(|h| {
@@ -73,9 +80,10 @@ impl DailyDemand {
         if !demand.expects_traffic() {
             return DailyDemand::flat(0.0, 0.0);
         }
+        let days = days.min(RUN_DAYS);
         DailyDemand {
-            central: (0..RUN_DAYS).map(|d| day(false, d)).collect(),
-            early: (0..RUN_DAYS).map(|d| day(d < EARLY_DAYS, d)).collect(),
+            central: (0..days).map(|d| day(false, d)).collect(),
+            early: (0..days).map(|d| day(d < EARLY_DAYS, d)).collect(),
         }
     }
 
@@ -360,7 +368,12 @@ pub fn advise<'p>(
 ) -> Advice {
     let model = Model::new(packages, undeducted, prices, now);
     let ranked = model.ranked(0, demand);
-    let nothing = model.purchase(None, 0, 0, demand);
+    // Buying nothing is always among the candidates.
+    let nothing = ranked
+        .iter()
+        .find(|p| p.offer.is_none())
+        .copied()
+        .unwrap_or_else(|| model.purchase(None, 0, 0, demand));
     let best = ranked.first().copied().unwrap_or(nothing);
     let later = model.ranked(WAIT_DAYS, demand);
     let waiting = later.first().map_or(0.0, |p| p.total_cny - best.total_cny);

@@ -154,28 +154,19 @@ impl PriceTable {
                 cny: year,
             });
         }
-        mainland.payg = vec![
-            PaygTier {
-                up_to_bytes: Some(2 * TB),
-                cny_per_gb: 0.21,
-            },
-            PaygTier {
-                up_to_bytes: Some(10 * TB),
-                cny_per_gb: 0.20,
-            },
-            PaygTier {
-                up_to_bytes: Some(50 * TB),
-                cny_per_gb: 0.18,
-            },
-            PaygTier {
-                up_to_bytes: Some(100 * TB),
-                cny_per_gb: 0.15,
-            },
-            PaygTier {
-                up_to_bytes: None,
-                cny_per_gb: 0.11,
-            },
-        ];
+        mainland.payg = [
+            (Some(2 * TB), 0.21),
+            (Some(10 * TB), 0.20),
+            (Some(50 * TB), 0.18),
+            (Some(100 * TB), 0.15),
+            (None, 0.11),
+        ]
+        .into_iter()
+        .map(|(up_to_bytes, cny_per_gb)| PaygTier {
+            up_to_bytes,
+            cny_per_gb,
+        })
+        .collect();
         let overseas = RegionPrices {
             offers: [
                 (100 * G, 31.0),

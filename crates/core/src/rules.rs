@@ -108,6 +108,20 @@ impl Rule {
         Rule::HttpsPackagesNotDeducting,
     ];
 
+    /// Whether it is about ordering, which buys for the mainland traffic
+    /// pool (OrderPackage buys nothing else).
+    pub fn is_order(self) -> bool {
+        matches!(
+            self,
+            Rule::OrderNotFulfilled
+                | Rule::OrderOutcomeUnknown
+                | Rule::OrderLedgerUnavailable
+                | Rule::OrderFailed
+                | Rule::OrderCapReached
+                | Rule::OrderDryRun
+        )
+    }
+
     /// The rule of an alert name, if it is one.
     pub fn from_name(name: &str) -> Option<Rule> {
         Self::POOL_RULES

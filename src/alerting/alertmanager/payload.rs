@@ -363,7 +363,6 @@ mod tests {
 
     #[test]
     fn a_priced_pool_that_calls_for_buying_carries_the_advice() {
-        use cdnquota_core::assess::{ForecastInput, ForecastModel, assess_with};
         // 150 GB left at 10 GB a day (PoolLow fires): priced at the list
         // prices, the annotation names the purchase and the link.
         let snap = Snapshot {
@@ -376,22 +375,9 @@ mod tests {
                 "2027-01-01 00:00:00",
             )],
         };
-        let usage = cdnquota_core::usage::HourlyUsage::new();
-        let input = ForecastInput {
-            usage: &usage,
-            recent_rate: Some(10.0 * GB as f64 / 86_400.0),
-            model: ForecastModel::Linear,
-            depletion_active: false,
-            undeducted: 0,
-            pay_type: None,
-        };
-        let mut a = assess_with(
-            cdnquota_core::model::PoolKey::MAINLAND_TRAFFIC,
-            snap,
-            &input,
-            &Thresholds::default(),
-            at("2026-06-01 00:10:00"),
-        );
+        let now = snap.taken_at;
+        let rate = Some(10.0 * GB as f64 / 86_400.0);
+        let mut a = cdnquota_core::assess::assess_at_rate(snap, rate, &Thresholds::default(), now);
         cdnquota_core::account::price(&mut a, &cdnquota_core::pricing::PriceTable::list_prices(), false);
         let ann = annotations(&alert("PoolLow", None, "x"), Some(&a));
         assert!(ann["advice"].starts_with("buy "), "{ann:?}");
