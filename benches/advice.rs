@@ -19,8 +19,13 @@
 //! held at the end of the trace are credited at what they cost, up to what
 //! the trace's last week's mean rate would use before they expire: a
 //! purchase that outlasts the trace is not counted as wasted, nor as free.
+//! The packages both start with are valued the same way (as a recorded
+//! purchase of their size), though neither pays for them: deducting a new
+//! package first, as Tencent does, leaves more of them at the end, and
+//! that is worth what they hold.
 //!
-//! Pass seeds as arguments to replay other traces: `-- 1 2 3`.
+//! The advice was built on seeds 1..=32; seeds 33..=64 were never tuned
+//! on: pass seeds as arguments to replay other traces: `-- 33 34 35`.
 
 use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::model::{Package, PoolKey, Region, Snapshot};
@@ -164,7 +169,10 @@ fn run(
 }
 
 /// The packages of the trace's first poll: both operators start with them.
-fn starting(trace: &Trace) -> Vec<Held> {
+/// They are valued as recorded purchases are, though neither operator pays
+/// for them: whoever ends the trace with more of them left is credited for
+/// it, as for bytes they bought.
+fn starting(trace: &Trace, prices: &RegionPrices) -> Vec<Held> {
     trace.polls[0]
         .1
         .iter()
@@ -174,7 +182,11 @@ fn starting(trace: &Trace) -> Vec<Held> {
             used: p.used_bytes,
             from: p.enabled_at,
             to: p.expires_at,
-            cny: 0.0,
+            cny: recorded_price(
+                prices,
+                p.size_bytes as f64,
+                (p.expires_at - p.enabled_at).as_seconds_f64() / 86_400.0,
+            ),
         })
         .collect()
 }
@@ -188,7 +200,7 @@ fn recorded_price(prices: &RegionPrices, size: f64, days: f64) -> f64 {
 
 fn recorded(trace: &Trace, prices: &RegionPrices) -> Outcome {
     let mut seen: Vec<u64> = trace.polls[0].1.iter().map(|p| p.id).collect();
-    run(trace, starting(trace), prices, |at, _| {
+    run(trace, starting(trace, prices), prices, |at, _| {
         let Some((_, listed)) = trace.polls.iter().find(|(t, _)| *t == at) else {
             return Vec::new();
         };
@@ -216,7 +228,7 @@ fn advised(trace: &Trace, table: &PriceTable, micros: &mut Vec<f64>) -> Outcome 
     let prices = table.regions[&Region::Mainland].clone();
     let mut in_shortfall = false;
     let mut next_id = 9_000_000u64;
-    run(trace, starting(trace), &prices, |at, held| {
+    run(trace, starting(trace, &prices), &prices, |at, held| {
         let snapshot = Snapshot {
             taken_at: at,
             packages: held

@@ -56,7 +56,7 @@ fn a_low_pool_gets_the_advice_in_mail_status_page_metrics_advise_and_check() {
     });
     let mail = all_mail(dir.path());
     assert!(mail.contains("Money at stake:"), "{mail}");
-    assert!(mail.contains("advised: 1 × 5 TB, 12 months"), "{mail}");
+    assert!(mail.contains("advised: 1 × 500 GB, 1 month"), "{mail}");
     assert!(mail.contains("https://buy.cloud.tencent.com/cdn_package"), "{mail}");
 
     // Dry in about 3.3 days, then about 26.7 days × 15 GB = 400 GB
@@ -69,24 +69,28 @@ fn a_low_pool_gets_the_advice_in_mail_status_page_metrics_advise_and_check() {
     assert!(overage.is_some_and(|c| (60.0..110.0).contains(&c)), "{overage:?}");
     let page = http_get(&daemon.addr, "/").map(|(_, b)| b).unwrap_or_default();
     assert!(page.contains("class=\"advice\""), "{page}");
-    assert!(page.contains("1 × 5 TB, 12 months"), "{page}");
+    assert!(page.contains("1 × 500 GB, 1 month"), "{page}");
     daemon.terminate();
 
     // `advise` from the daemon's history. A year at the early bound for
     // 30 days (15 GB a day × 1.25) and 15 GB after wants about 5,540 GB
-    // beyond the 50 GB held. 5 TB for 12 months (¥945) and 5 × 1 TB (¥970)
-    // cover the same 5,000 GB, leaving the same pay-as-you-go: the 5 TB
-    // wins by ¥25. 10 TB (¥1,873) would need over 9,400 GB to beat it.
+    // beyond the 50 GB held. The going rate for what is bought later is a
+    // 1-month 100 GB package, ¥17 for 100 GB used (¥0.17/GB; a month of
+    // pay-as-you-go is 0.21, 5 TB for 12 months 945 / 5,000 = 0.189).
+    // 5 TB for 12 months: ¥945 + 540 GB × 0.17 = ¥1,037. 500 GB for a
+    // month (¥84) covers the first month: ¥84 + 5,040 × 0.17 = ¥941; it
+    // beats 1 × 100 GB for a month (¥17 + 5,440 × 0.17 = ¥942) by a yuan.
     let out = run_to_end(&["advise", "-c", config.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let pool = &v["pools"][0];
     assert_eq!(pool["pool"]["region"], "mainland", "{v:#}");
     let best = &pool["advice"]["best"];
-    assert_eq!(best["offer"]["size_bytes"], 5000 * GB, "{v:#}");
-    assert_eq!(best["offer"]["months"], 12);
+    assert_eq!(best["offer"]["size_bytes"], 500 * GB, "{v:#}");
+    assert_eq!(best["offer"]["months"], 1);
     assert_eq!(best["count"], 1);
     let total = |p: &serde_json::Value| p["total_cny"].as_f64().unwrap_or(f64::NAN);
+    assert!((900.0..1_000.0).contains(&total(best)), "{v:#}");
     let next = pool["advice"]["next"].as_array().expect("next best");
     assert_eq!(next.len(), 2);
     assert!(next.iter().all(|p| total(p) >= total(best)), "{v:#}");
@@ -121,16 +125,25 @@ fn an_unpriced_region_gets_no_advice_and_says_so() {
 
 /// The cheapest (size GB, count) among `sizes` for a year at `early` GB a
 /// day for 30 days and `central` after, with `held` GB left, worked out
-/// here on its own: every purchase covers its bytes, the rest is
-/// pay-as-you-go at 0.21 (under 2 TB a month at these rates). Offers at the
-/// list prices for 12 months.
+/// here on its own: every purchase covers its bytes, the rest is bought
+/// later at the going rate, the least per GB of a month's pay-as-you-go
+/// (0.21, under 2 TB a month at these rates) and of any one purchase by
+/// what a year's central demand uses of it. Offers at the list prices for
+/// 12 months; none runs short in its first week here.
 fn expected_auto(central: f64, early: f64, held: f64, sizes: &[(u64, f64)]) -> (u64, u32) {
     let need = (early * 30.0 + central * 335.0 - held).max(0.0);
+    let mut rate: f64 = 0.21;
+    for &(gb, cny) in sizes {
+        for count in 1..=5u32 {
+            let used = ((gb * u64::from(count)) as f64).min(central * 365.0);
+            rate = rate.min(cny * f64::from(count) / used);
+        }
+    }
     let mut best = (0, 0, f64::INFINITY);
     for &(gb, cny) in sizes {
         for count in 1..=5u32 {
             let bought = (gb * u64::from(count)) as f64;
-            let total = cny * f64::from(count) + (need - bought).max(0.0) * 0.21;
+            let total = cny * f64::from(count) + (need - bought).max(0.0) * rate;
             if total < best.2 {
                 best = (gb, count, total);
             }
@@ -149,8 +162,10 @@ fn unit_gb_auto_places_one_order_of_the_advised_size() {
     std::thread::sleep(Duration::from_secs(3));
     let orders: Vec<(u32, u32)> = sim.state().orders.iter().map(|o| (o.unit_gb, o.number)).collect();
     // 15 GB a day, the recent-rate forecast's early bound × 1.25, 50 GB
-    // held: 100 GB at ¥20 and 5 TB at ¥945. About 5,540 GB wanted: one 5 TB
-    // and 540 GB pay-as-you-go, ¥1,058; 5 × 100 GB leave 5,040 GB, ¥1,158.
+    // held: 100 GB at ¥20 and 5 TB at ¥945 for 12 months. The going rate
+    // is the 5 TB's, 945 / 5,000 = 0.189 (100 GB: 0.20). About 5,540 GB
+    // wanted: one 5 TB and 540 GB later, ¥1,047; 5 × 100 GB leave
+    // 5,040 GB, ¥1,053.
     let expected = expected_auto(15.0, 15.0 * 1.25, 50.0, &[(100, 20.0), (5000, 945.0)]);
     assert_eq!(expected, (5000, 1));
     assert_eq!(orders, vec![(5000, 1)], "log:\n{}", daemon.log());

@@ -14,9 +14,20 @@
 //! - **too much bought** expires unused: the waste is counted at the
 //!   *central* forecast, the likeliest demand.
 //!
-//! A candidate's total is its price plus that pay-as-you-go; the advice is
-//! the cheapest total, buying nothing included. Days are whole: a package
-//! counts on a day when the day's midpoint lies inside its validity.
+//! A shortfall is left to pay-as-you-go for [`REBUY_DAYS`] only. What no
+//! package covers after that is priced at the *going rate*: the cheapest
+//! yuan per byte served of any one purchase made now, or of a month of
+//! pay-as-you-go. The advice is made again at every poll, so a later
+//! shortfall is bought for when it comes; pricing it all as pay-as-you-go
+//! would make every candidate but the biggest look ruinous and advise a
+//! year's traffic at once (measured by `cargo bench --bench advice`: 23 of
+//! 32 traces no dearer than their own purchases that way, against 32 of 32
+//! with the going rate).
+//!
+//! A candidate's total is its price, its pay-as-you-go and what it leaves to
+//! be bought later; the advice is the cheapest total, buying nothing
+//! included. Days are whole: a package counts on a day when the day's
+//! midpoint lies inside its validity.
 
 use crate::demand::Demand;
 use crate::model::{Package, Region};
@@ -35,12 +46,18 @@ pub const MAX_COUNT: u32 = 5;
 /// Days the early bound prices a shortfall for; past them, the central
 /// forecast. Running dry is a near risk: the advice is made again at every
 /// poll, so a purchase need not cover a high reading for a whole year, and
-/// sized so it wasted what the year did not use (measured by `cargo bench
-/// --bench advice`: 17 of 32 traces no dearer with the early bound all
-/// year).
+/// sized so it would waste what the year did not use.
 pub const EARLY_DAYS: usize = 30;
 /// How long "waiting" waits.
 pub const WAIT_DAYS: usize = 7;
+/// Days a shortfall is priced as pay-as-you-go; past them, what no package
+/// covers is bought again, at the going rate. A week: the advice is made
+/// at every poll and mailed while a shortfall lasts, so a week is a
+/// generous time to act on it (measured by `cargo bench --bench advice`
+/// on seeds 33..64, never tuned on: 32 of 32 traces no dearer at 7 days;
+/// before ties were broken by price, 31 of 32 at 7 and at 14 days and 23
+/// of 32 at 30).
+pub const REBUY_DAYS: usize = 7;
 /// Tencent's purchase page for CDN packages (no API buys them).
 pub const PURCHASE_URL: &str = "https://buy.cloud.tencent.com/cdn_package";
 const DAY: f64 = 86_400.0;
@@ -124,14 +141,24 @@ pub struct Purchase {
     pub payg_bytes: u64,
     /// What they cost.
     pub payg_cny: f64,
-    /// Price plus pay-as-you-go.
+    /// What the demand no package covers after [`REBUY_DAYS`] costs,
+    /// bought again later at the going rate (early bound).
+    pub later_cny: f64,
+    /// Price, pay-as-you-go and what is bought later.
     pub total_cny: f64,
 }
 
 impl Purchase {
-    /// Which side of the risk bounds this purchase, for people.
+    /// Which side of the risk bounds this purchase, for people; for buying
+    /// nothing, why nothing.
     pub fn limited_by(&self) -> &'static str {
-        if self.payg_bytes > 0 {
+        if self.offer.is_none() {
+            if self.payg_bytes == 0 && self.later_cny > 0.0 {
+                "nothing yet: no shortfall within 7 days, and buying when it is nearer costs no more"
+            } else {
+                "pay-as-you-go costs less than any package on sale"
+            }
+        } else if self.payg_bytes > 0 || self.later_cny > 0.0 {
             "early bound: less would run dry sooner"
         } else if self.wasted_bytes > 0 {
             "central forecast: more would expire unused"
@@ -181,7 +208,8 @@ pub struct Advice {
     /// Buying nothing, for comparison.
     pub nothing: Purchase,
     /// What waiting a week costs over buying the advice now (the best
-    /// purchase made a week later, re-chosen then); negative if it saves.
+    /// purchase of something made a week later, re-chosen then); negative
+    /// if it saves.
     pub waiting_a_week_cny: f64,
     /// Which demand prices which side of the risk.
     pub basis: &'static str,
@@ -190,7 +218,7 @@ pub struct Advice {
 }
 
 /// Which demand prices which side, as [`Advice::basis`] says it.
-pub const BASIS: &str = "pay-as-you-go at the forecast's early bound for 30 days, then at its central forecast; waste at its central forecast";
+pub const BASIS: &str = "shortfalls at the forecast's early bound for 30 days, then at its central forecast: pay-as-you-go for 7 days, then bought again at the cheapest rate on sale; waste at its central forecast";
 
 /// The money at stake in one traffic pool if nothing is bought.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -209,6 +237,18 @@ struct Model<'a> {
     /// The month (index from now's month, China time) of each day.
     month: Vec<usize>,
     now: DateTime<Utc>,
+    /// The going rate, CNY per byte, of demand bought again later;
+    /// infinite when nothing would be bought (no offers, no demand).
+    going_rate: f64,
+}
+
+/// What running a demand against the packages comes to.
+#[derive(Clone, Copy, Debug, Default)]
+struct Run {
+    payg_bytes: f64,
+    payg_cny: f64,
+    later_cny: f64,
+    wasted_bytes: f64,
 }
 
 /// China time: Tencent's months begin at 00:00 UTC+8.
@@ -254,7 +294,33 @@ impl<'a> Model<'a> {
             held,
             month,
             now,
+            going_rate: f64::INFINITY,
         }
+    }
+
+    /// The model with its going rate read off `central`: the cheapest CNY
+    /// per byte served, over every purchase of up to [`MAX_COUNT`] of one
+    /// offer made now (by what it serves of the demand within its validity)
+    /// and over a month of pay-as-you-go.
+    fn with_going_rate(mut self, central: &[f64]) -> Self {
+        let month: f64 = central.iter().take(30).sum();
+        let mut best = if month > 0.0 {
+            self.prices.payg_cny(0.0, month) / month
+        } else {
+            f64::INFINITY
+        };
+        for offer in &self.prices.offers {
+            let end = self.bought(offer, 1, 0).first().map_or(0.0, |h| h.end);
+            let within: f64 = central.iter().take(end.floor().max(0.0) as usize).sum();
+            for count in 1..=MAX_COUNT {
+                let served = within.min(offer.size_bytes as f64 * f64::from(count));
+                if served > 0.0 {
+                    best = best.min(offer.cny * f64::from(count) / served);
+                }
+            }
+        }
+        self.going_rate = best;
+        self
     }
 
     /// The packages of a purchase of `count` × `offer` made `after` days
@@ -274,14 +340,15 @@ impl<'a> Model<'a> {
             .collect()
     }
 
-    /// Runs `demand` against the packages plus `extra`: the pay-as-you-go
-    /// bytes and their cost over the first `days`, and the bytes that
-    /// expire unused within the run.
-    fn run(&self, extra: &[Held], demand: &[f64], days: usize) -> (f64, f64, f64) {
+    /// Runs `demand` against the packages plus `extra` over the first
+    /// `days`: what no package covers is pay-as-you-go before day `rebuy`
+    /// and bought later from it (when the going rate is known); the bytes
+    /// that expire unused are counted over the whole run.
+    fn run(&self, extra: &[Held], demand: &[f64], days: usize, rebuy: usize) -> Run {
         let mut held: Vec<Held> = self.held.iter().chain(extra).copied().collect();
         sort(&mut held);
         let mut month_total = vec![0.0; self.month.last().map_or(1, |m| m + 1)];
-        let (mut payg, mut cost, mut wasted) = (0.0, 0.0, 0.0);
+        let mut run = Run::default();
         for (d, want) in demand.iter().enumerate().take(RUN_DAYS) {
             let mid = d as f64 + 0.5;
             let mut want = *want;
@@ -296,35 +363,40 @@ impl<'a> Model<'a> {
                 }
             }
             if d < days && want > 0.0 {
-                let m = self.month[d];
-                cost += self.prices.payg_cny(month_total[m], want);
-                month_total[m] += want;
-                payg += want;
+                if d >= rebuy && self.going_rate.is_finite() {
+                    run.later_cny += want * self.going_rate;
+                } else {
+                    let m = self.month[d];
+                    run.payg_cny += self.prices.payg_cny(month_total[m], want);
+                    month_total[m] += want;
+                    run.payg_bytes += want;
+                }
             }
             // A package whose last day this was loses what it still holds.
             for h in held.iter_mut() {
                 if h.end > mid && h.end <= mid + 1.0 && h.end <= RUN_DAYS as f64 {
-                    wasted += h.left;
+                    run.wasted_bytes += h.left;
                     h.left = 0.0;
                 }
             }
         }
-        (payg, cost, wasted)
+        run
     }
 
     fn purchase(&self, offer: Option<&Offer>, count: u32, after: usize, demand: &DailyDemand) -> Purchase {
         let extra = offer.map_or_else(Vec::new, |o| self.bought(o, count, after));
-        let (payg, payg_cny, _) = self.run(&extra, &demand.early, HORIZON_DAYS);
-        let (_, _, wasted) = self.run(&extra, &demand.central, HORIZON_DAYS);
+        let short = self.run(&extra, &demand.early, HORIZON_DAYS, REBUY_DAYS);
+        let waste = self.run(&extra, &demand.central, HORIZON_DAYS, REBUY_DAYS);
         let price = offer.map_or(0.0, |o| o.cny * f64::from(count));
         Purchase {
             count: if offer.is_some() { count } else { 0 },
             offer: offer.copied(),
             price_cny: price,
-            wasted_bytes: wasted.round() as u64,
-            payg_bytes: payg.round() as u64,
-            payg_cny,
-            total_cny: price + payg_cny,
+            wasted_bytes: waste.wasted_bytes.round() as u64,
+            payg_bytes: short.payg_bytes.round() as u64,
+            payg_cny: short.payg_cny,
+            later_cny: short.later_cny,
+            total_cny: price + short.payg_cny + short.later_cny,
         }
     }
 
@@ -341,9 +413,12 @@ impl<'a> Model<'a> {
                 all.push(self.purchase(Some(offer), count, after, demand));
             }
         }
+        // Totals are compared to the fen they are shown in: a difference
+        // below it is rounding, and the cheaper price goes first.
+        let fen = |p: &Purchase| (p.total_cny * 100.0).round();
         all.sort_by(|a, b| {
-            a.total_cny
-                .total_cmp(&b.total_cny)
+            fen(a)
+                .total_cmp(&fen(b))
                 .then(a.price_cny.total_cmp(&b.price_cny))
                 .then(a.wasted_bytes.cmp(&b.wasted_bytes))
         });
@@ -366,7 +441,7 @@ pub fn advise<'p>(
     prices: &RegionPrices,
     now: DateTime<Utc>,
 ) -> Advice {
-    let model = Model::new(packages, undeducted, prices, now);
+    let model = Model::new(packages, undeducted, prices, now).with_going_rate(&demand.central);
     let ranked = model.ranked(0, demand);
     // Buying nothing is always among the candidates.
     let nothing = ranked
@@ -375,8 +450,13 @@ pub fn advise<'p>(
         .copied()
         .unwrap_or_else(|| model.purchase(None, 0, 0, demand));
     let best = ranked.first().copied().unwrap_or(nothing);
+    // Waiting means buying in a week: buying nothing then is no purchase,
+    // and its later buying is already in its total.
     let later = model.ranked(WAIT_DAYS, demand);
-    let waiting = later.first().map_or(0.0, |p| p.total_cny - best.total_cny);
+    let waiting = later
+        .iter()
+        .find(|p| p.offer.is_some())
+        .map_or(0.0, |p| p.total_cny - best.total_cny);
     Advice {
         region,
         best,
@@ -399,7 +479,7 @@ pub fn cheapest_purchase<'p>(
     max_count: u32,
     now: DateTime<Utc>,
 ) -> Option<Purchase> {
-    let model = Model::new(packages, undeducted, prices, now);
+    let model = Model::new(packages, undeducted, prices, now).with_going_rate(&demand.central);
     model
         .ranked_up_to(0, demand, max_count)
         .into_iter()
@@ -418,7 +498,9 @@ pub fn money_at_stake<'p>(
     now: DateTime<Utc>,
 ) -> MoneyAtStake {
     let model = Model::new(packages.clone().into_iter().map(|(p, _)| p), undeducted, prices, now);
-    let (_, overage, _) = model.run(&[], &demand.central, 30);
+    // Money at stake is what happens if nothing is bought: all of it
+    // pay-as-you-go.
+    let overage = model.run(&[], &demand.central, 30, 30).payg_cny;
     let value = packages
         .into_iter()
         .filter(|(_, u)| *u > 0)
@@ -482,15 +564,19 @@ mod tests {
     #[test]
     fn a_purchase_that_expires_with_bytes_left_wastes_them() {
         // 10 GB a day (both bounds) and a 1-month 1 TB offer at ¥165.
+        // The going rate: a month of pay-as-you-go is 300 GB at 0.21; the
+        // offer serves 300 GB of its month for ¥165 (0.55/GB); so 0.21/GB.
         // Bought now it is valid 1 June → 1 July, 30 days: it serves 300 GB
-        // and 700 GB expire unused. Then 335 more days are pay-as-you-go:
-        // 3,350 GB, at most 310 GB in any month, all at 0.21: ¥703.50.
+        // and 700 GB expire unused. The 335 days after are bought later:
+        // 3,350 GB at 0.21, ¥703.50; nothing is pay-as-you-go within the
+        // first week.
         let p = prices(&[(TB, 1, 165.0)]);
-        let model = Model::new([], 0, &p, at(NOW));
-        let one = model.purchase(p.offers.first(), 1, 0, &gb_per_day(10, 10));
+        let demand = gb_per_day(10, 10);
+        let model = Model::new([], 0, &p, at(NOW)).with_going_rate(&demand.central);
+        let one = model.purchase(p.offers.first(), 1, 0, &demand);
         assert_eq!(one.wasted_bytes, 700 * GB);
-        assert_eq!(one.payg_bytes, 3_350 * GB);
-        assert!((one.payg_cny - 703.5).abs() < 1e-6, "{one:?}");
+        assert_eq!(one.payg_bytes, 0);
+        assert!((one.later_cny - 703.5).abs() < 1e-6, "{one:?}");
         assert!((one.total_cny - 868.5).abs() < 1e-6, "{one:?}");
     }
 
@@ -498,7 +584,10 @@ mod tests {
     fn a_big_package_cheaper_per_gb_is_worse_when_half_of_it_expires() {
         // 2.74 GB a day ≈ 1 TB a year. Offers for 12 months: 1 TB at ¥194
         // (0.194/GB) and 2 TB at ¥300 (0.15/GB, cheaper per GB).
-        // 1 TB: 365 × 2.74 = 1000.1 GB wanted: ~0.1 GB pay-as-you-go on the
+        // The going rate is what a purchase costs per GB it serves within
+        // its year (1000.1 GB): 1 TB 0.194, 2 TB 0.29997, a month of
+        // pay-as-you-go 0.21; so 0.194/GB.
+        // 1 TB: 365 × 2.74 = 1000.1 GB wanted: ~0.1 GB bought later on the
         // last day (¥0.02), nothing wasted: ¥194.02.
         // 2 TB: covers the year, but 1 TB (half) expires unused: ¥300.
         // The advice is the 1 TB, although it costs more per GB.
@@ -515,29 +604,35 @@ mod tests {
         let big = big.expect("2 TB among the three cheapest");
         assert!(big.wasted_bytes > 990 * GB && big.wasted_bytes < 1_001 * GB, "{big:?}");
         assert!((big.total_cny - 300.0).abs() < 1e-6);
-        // Buying nothing: 1000.1 GB pay-as-you-go, ≤ 85 GB a month, ¥210.
-        assert!((a.nothing.total_cny - 210.02).abs() < 0.1, "{:?}", a.nothing);
+        // Buying nothing: the first week's 19.18 GB pay-as-you-go at 0.21
+        // (¥4.03), the other 358 days' 980.92 GB bought later at 0.194
+        // (¥190.30): ¥194.33, dearer than the 1 TB by the week.
+        assert_eq!(a.nothing.payg_bytes, 19_180_000_000);
+        assert!((a.nothing.total_cny - 194.326).abs() < 0.01, "{:?}", a.nothing);
     }
 
     #[test]
     fn waiting_a_week_pays_the_week_it_runs_dry() {
         // 50 GB left, 100 GB a day: dry after half a day. One offer, 12
         // months × 50 TB at a discounted ¥6,000 (more than a year's 36.5 TB).
-        // Buying nothing: each month 100 GB a day, the first 2 TB at 0.21,
-        // the rest at 0.20: a 31-day month ¥640, 30 days ¥620, February
-        // ¥580, June (less the 50 GB held) ¥610; June to May ¥7,530. (At
-        // the list price of ¥8,743 buying nothing would be the advice.)
+        // The going rate: the offer serves the year's 36.5 TB for ¥6,000
+        // (0.16438/GB), cheaper than a month of pay-as-you-go (3 TB for
+        // ¥620, 0.2067/GB).
         // Bought now: the year is covered, nothing pay-as-you-go: ¥6,000.
         // Bought in a week: days 0–6 want 700 GB, 50 GB held: 650 GB
         // pay-as-you-go at 0.21 = ¥136.50, then covered: ¥6,136.50.
         // Waiting costs ¥136.50.
+        // Buying nothing: the same ¥136.50 for the first week, then the
+        // other 358 days' 35,800 GB bought later at 0.16438 (¥5,884.93):
+        // ¥6,021.43, less than waiting, which buys a year from day 7 and
+        // so wastes the week it does not use.
         let p = prices(&[(50 * TB, 12, 6_000.0)]);
         let held = package("1", 100 * GB, 50 * GB, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
         let a = advise(Region::Mainland, [&held], 0, &gb_per_day(100, 100), &p, at(NOW));
         assert_eq!(a.best.count, 1);
         assert_eq!(a.best.payg_bytes, 0);
         assert!((a.best.total_cny - 6_000.0).abs() < 1e-6, "{a:?}");
-        assert!((a.nothing.total_cny - 7_530.0).abs() < 1e-6, "{:?}", a.nothing);
+        assert!((a.nothing.total_cny - 6_021.431_5).abs() < 1e-3, "{:?}", a.nothing);
         assert!((a.waiting_a_week_cny - 136.5).abs() < 1e-6, "{a:?}");
     }
 
@@ -546,12 +641,15 @@ mod tests {
         // Central 5 GB a day; the early bound 40 GB a day for the first 30
         // days, then central. 12-month offers: 2 TB ¥380 and 3 TB ¥560.
         // At the early bound the year wants 30 × 40 + 335 × 5 = 2,875 GB.
+        // The going rate, read off the central year (1,825 GB): 2 TB
+        // serves it for ¥380 (0.20822/GB), 3 TB for ¥560, a month of
+        // pay-as-you-go at 0.21; so 0.20822/GB.
         // With 2 TB: days 0–29 take 1,200 GB, days 30–189 the other 800,
-        // days 190–364 (175 × 5 = 875 GB, at most 155 GB a month, all at
-        // 0.21) are pay-as-you-go: ¥183.75, total ¥563.75.
-        // With 3 TB nothing is pay-as-you-go: ¥560. So 3 TB, and the
-        // output says the early bound limits it. At the central forecast
-        // alone (1,825 GB) the 2 TB, ¥380, would have been enough.
+        // days 190–364 (175 × 5 = 875 GB) are bought later: 875 × 380 /
+        // 1,825 = ¥182.19, total ¥562.19, and the output says the early
+        // bound limits it.
+        // With 3 TB nothing is left to buy: ¥560. So 3 TB. At the central
+        // forecast alone (1,825 GB) the 2 TB, ¥380, would have been enough.
         let p = prices(&[(2 * TB, 12, 380.0), (3 * TB, 12, 560.0)]);
         let a = advise(Region::Mainland, [], 0, &gb_per_day(5, 40), &p, at(NOW));
         assert_eq!(a.best.offer.map(|o| o.size_bytes), Some(3 * TB), "{a:?}");
@@ -561,10 +659,47 @@ mod tests {
             .iter()
             .find(|p| p.offer.map(|o| o.size_bytes) == Some(2 * TB) && p.count == 1);
         let two = two.expect("1 × 2 TB among the next best");
-        assert_eq!(two.payg_bytes, 875 * GB);
-        assert!((two.payg_cny - 183.75).abs() < 1e-6, "{two:?}");
+        assert_eq!(two.payg_bytes, 0);
+        assert!((two.later_cny - 875.0 * 380.0 / 1_825.0).abs() < 1e-6, "{two:?}");
+        // Buying nothing: the first week's 280 GB pay-as-you-go at 0.21
+        // (¥58.80), then days 7–29 (920 GB) and 30–364 (1,675 GB) bought
+        // later at 0.20822: ¥540.33; ¥599.13.
+        assert_eq!(a.nothing.payg_bytes, 280 * GB);
+        assert!(
+            (a.nothing.total_cny - (58.8 + 2_595.0 * 380.0 / 1_825.0)).abs() < 1e-6,
+            "{:?}",
+            a.nothing
+        );
         assert_eq!(two.limited_by(), "early bound: less would run dry sooner");
         assert_eq!(a.basis, BASIS);
+    }
+
+    #[test]
+    fn a_shortfall_more_than_a_week_away_is_bought_later() {
+        // 100 GB left, 10 GB a day: dry on day 10. One offer, 1 TB for 12
+        // months at ¥194. The going rate: 1 TB serves 1,000 of the year's
+        // 3,650 GB for ¥194 (0.194/GB; 5 × 1 TB 970 / 3,650 = 0.266, a
+        // month of pay-as-you-go 0.21).
+        // Nothing: days 10–364, 3,550 GB, bought later: ¥688.70.
+        // 1 TB now: the held 100 GB and the 1,000 last to day 110; days
+        // 110–364, 2,550 GB, later: ¥194 + ¥494.70 = ¥688.70, the same.
+        // On a tie the cheaper price goes first: nothing yet, and the
+        // advice will change once the shortfall is inside the week that
+        // is priced pay-as-you-go.
+        let p = prices(&[(TB, 12, 194.0)]);
+        let held = package("1", 100 * GB, 0, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
+        let a = advise(Region::Mainland, [&held], 0, &gb_per_day(10, 10), &p, at(NOW));
+        assert_eq!(a.best.offer, None, "{a:?}");
+        assert!((a.best.total_cny - 688.7).abs() < 1e-6, "{a:?}");
+        assert!((a.next[0].total_cny - 688.7).abs() < 1e-6, "{a:?}");
+        assert!(a.best.limited_by().starts_with("nothing yet"));
+        // Three days from dry, days 0–2 are covered and 3–6 (40 GB) are
+        // pay-as-you-go at 0.21 if nothing is bought: ¥8.40 more than
+        // buying, so the 1 TB is advised.
+        let held = package("1", 30 * GB, 0, "2026-01-01 00:00:00", "2027-01-01 00:00:00");
+        let a = advise(Region::Mainland, [&held], 0, &gb_per_day(10, 10), &p, at(NOW));
+        assert_eq!(a.best.offer.map(|o| o.size_bytes), Some(TB), "{a:?}");
+        assert!((a.nothing.payg_cny - 8.4).abs() < 1e-6, "{a:?}");
     }
 
     #[test]

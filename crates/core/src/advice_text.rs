@@ -29,20 +29,30 @@ pub fn money_line(m: &MoneyAtStake) -> String {
 }
 
 /// The column heads of [`rows`].
-pub const HEADS: [&str; 5] = ["PURCHASE", "PRICE", "WASTED", "PAY-AS-YOU-GO", "TOTAL (12 MONTHS)"];
+pub const HEADS: [&str; COLUMNS] = [
+    "PURCHASE",
+    "PRICE",
+    "WASTED",
+    "PAY-AS-YOU-GO",
+    "BOUGHT LATER",
+    "TOTAL (12 MONTHS)",
+];
+/// How many columns the table has.
+pub const COLUMNS: usize = 6;
 
-fn row(p: &Purchase) -> [String; 5] {
+fn row(p: &Purchase) -> [String; COLUMNS] {
     [
         p.describe(),
         yuan(p.price_cny),
         format_size_human(p.wasted_bytes),
         format!("{} ({})", format_size_human(p.payg_bytes), yuan(p.payg_cny)),
+        yuan(p.later_cny),
         yuan(p.total_cny),
     ]
 }
 
 /// The advised purchase, the two next best and buying nothing, as rows.
-pub fn rows(a: &Advice) -> Vec<[String; 5]> {
+pub fn rows(a: &Advice) -> Vec<[String; COLUMNS]> {
     let mut rows = vec![row(&a.best)];
     rows.extend(a.next.iter().map(row));
     if a.best.offer.is_some() && a.next.iter().all(|p| p.offer.is_some()) {
@@ -61,12 +71,16 @@ pub fn notes(a: &Advice) -> Vec<String> {
         "waiting a week costs nothing more".to_string()
     };
     vec![
-        format!(
-            "advised: {} (sized by the {}); {}",
-            a.best.describe(),
-            a.best.limited_by(),
-            a.basis
-        ),
+        if a.best.offer.is_some() {
+            format!(
+                "advised: {} (sized by the {}); {}",
+                a.best.describe(),
+                a.best.limited_by(),
+                a.basis
+            )
+        } else {
+            format!("advised: {}; {}", a.best.limited_by(), a.basis)
+        },
         format!(
             "{wait}; buy at {} (advice only: cdnquota orders nothing for it)",
             a.purchase_url
@@ -78,7 +92,7 @@ pub fn notes(a: &Advice) -> Vec<String> {
 pub fn table(a: &Advice, indent: &str) -> Vec<String> {
     let mut all = vec![HEADS.map(String::from)];
     all.extend(rows(a));
-    let widths: Vec<usize> = (0..5)
+    let widths: Vec<usize> = (0..COLUMNS)
         .map(|c| all.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut lines: Vec<String> = all

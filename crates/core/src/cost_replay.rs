@@ -274,6 +274,7 @@ mod tests {
             wasted_bytes: 0,
             payg_bytes: 0,
             payg_cny: 0.0,
+            later_cny: 0.0,
             total_cny: 0.0,
         }
     }
