@@ -171,3 +171,80 @@ fn unit_gb_auto_places_one_order_of_the_advised_size() {
     assert_eq!(orders, vec![(5000, 1)], "log:\n{}", daemon.log());
     assert_eq!(sim.state().arrived("OrderPackage"), 1);
 }
+
+/// 2.75 GB a day (about 1 TB a year), in bytes per second.
+const YEAR_OF_1_TB: f64 = 2.75 * GB as f64 / 86_400.0;
+
+#[test]
+fn a_package_bought_twice_too_big_is_refundable_until_its_window_closes() {
+    use cdnquota_core::history::PoolHistory;
+    use cdnquota_sim::state::SimPackage;
+    use chrono::{TimeDelta, Utc};
+
+    // An older package with 100 GB left that expires first (so it deducts
+    // first) and a 2 TB package bought 2 days ago, still unused: Tencent
+    // would refund it. At about 1 TB a year, and even at the early bound,
+    // it expires with far more than expiring_unused_above (10 GB) unused.
+    let now = Utc::now();
+    let mut state = state_with(&[]);
+    let year = Duration::from_secs(365 * 86_400);
+    state
+        .packages
+        .push(SimPackage::new(1, 1000 * GB, 900 * GB, now - TimeDelta::days(30), year));
+    let bought = now - TimeDelta::days(2);
+    state.packages.push(SimPackage::new(2, 2000 * GB, 0, bought, year));
+    state.drain_bytes_per_second = YEAR_OF_1_TB;
+    state.settlement = cdnquota_sim::settle::Settlement::IMMEDIATE;
+    // The daemon learns from its own polls and the history below, not
+    // from billing data for hours before the simulator started.
+    state.billing_refused = Some("UnauthorizedOperation".into());
+    let sim = Sim::start(state);
+
+    // Three days of that traffic behind the daemon: advice on a refund
+    // needs a day of history at least.
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = PoolHistory::new();
+    let hour = now.timestamp() - now.timestamp().rem_euclid(3600);
+    for h in 1..=72 {
+        let start = chrono::DateTime::from_timestamp(hour - h * 3600, 0).unwrap();
+        history.hourly.set_billed(start, 2.75 * GB as f64 / 24.0);
+    }
+    let histories = dir.path().join("state/history");
+    std::fs::create_dir_all(&histories).unwrap();
+    std::fs::write(histories.join("main.json"), serde_json::to_vec(&history).unwrap()).unwrap();
+
+    let addr = loopback_addr();
+    let body = format!(
+        "schedule = \"* * * * * *\"\nlisten = \"{addr}\"\n{}",
+        account_toml("main", &sim.sim.endpoint_v3(), "api = \"v3\"")
+    );
+    let config = write_config(dir.path(), &body);
+    let mut daemon = Daemon::start(&config, &addr);
+    let firing = |log: &str| {
+        log.lines()
+            .find(|l| l.contains("alert firing") && l.contains("alert=PackageRefundable"))
+            .map(str::to_string)
+    };
+    daemon.wait_for("PackageRefundable", Duration::from_secs(20), || {
+        firing(&daemon.log()).is_some()
+    });
+    let line = firing(&daemon.log()).unwrap_or_default();
+    // The window closes 15 days after the purchase.
+    let deadline = (bought + TimeDelta::days(15)).format("%Y-%m-%d %H:%M UTC").to_string();
+    assert!(line.contains(&deadline), "want {deadline}: {line}");
+
+    // Day 16 after the purchase: Tencent no longer refunds it, and the
+    // warning resolves.
+    {
+        let mut s = sim.state();
+        let p = s.packages.iter_mut().find(|p| p.id == 2).expect("package 2");
+        p.created_at = now - TimeDelta::days(16);
+    }
+    daemon.wait_for("PackageRefundable resolved", Duration::from_secs(20), || {
+        daemon
+            .log()
+            .lines()
+            .any(|l| l.contains("alert resolved") && l.contains("alert=PackageRefundable"))
+    });
+    daemon.terminate();
+}
