@@ -39,7 +39,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// Runs the backtest; exit 0 when it ran, 1 when the input or config is bad.
 pub fn backtest(args: &BacktestArgs) -> ExitCode {
-    let (thresholds, alerts, offset, keep_expired, pricing) = match settings(args) {
+    let (thresholds, alerts, offset, keep_expired, pricing, forecast) = match settings(args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cdnquota: {e}");
@@ -65,7 +65,8 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
     let mut cost = mainland.map(CostReplay::new);
     let mut replay = Replay::new(thresholds.clone(), alerts, args.model)
         .keeping_expired(keep_expired)
-        .priced(pricing);
+        .priced(pricing)
+        .with_forecast(forecast);
     let mut steps = Vec::new();
     let mut last: Option<DateTime<Utc>> = None;
     let out = std::io::stdout();
@@ -155,14 +156,15 @@ pub fn backtest(args: &BacktestArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The thresholds, alert settings, API time zone, expired-pool span and
-/// prices a replay takes from the config, or the defaults without one.
+/// The thresholds, alert settings, API time zone, expired-pool span,
+/// prices and calendar a replay takes from the config, or the defaults without one.
 type ReplaySettings = (
     PoolThresholds,
     AlertSettings,
     chrono::FixedOffset,
     Option<chrono::TimeDelta>,
     PriceTable,
+    cdnquota_core::settings::ForecastSettings,
 );
 
 fn settings(args: &BacktestArgs) -> Result<ReplaySettings, String> {
@@ -176,6 +178,7 @@ fn settings(args: &BacktestArgs) -> Result<ReplaySettings, String> {
             UtcOffset::default().0,
             crate::config::metrics::ExpiredSeries::default().keep(),
             PriceTable::list_prices(),
+            cdnquota_core::settings::ForecastSettings::default(),
         ));
     };
     // Secrets are not needed to replay: a config read on another host may
@@ -204,6 +207,7 @@ fn settings(args: &BacktestArgs) -> Result<ReplaySettings, String> {
         config.api_utc_offset.0,
         config.metrics.expired_package_series.keep(),
         config.pricing,
+        config.forecast.settings(),
     ))
 }
 

@@ -42,6 +42,7 @@ struct Assessing {
     state_dir: std::path::PathBuf,
     keep_expired: Option<chrono::TimeDelta>,
     prices: Arc<PriceTable>,
+    forecast: Arc<cdnquota_core::settings::ForecastSettings>,
     /// Advise every priced traffic pool, not only those calling for it.
     advise_always: bool,
 }
@@ -63,6 +64,7 @@ fn assess_snapshot(
         pay_types: &[],
         billed: &Default::default(),
         model: ForecastModel::Seasonal,
+        forecast: &how.forecast,
         keep_expired: how.keep_expired,
         depletion_active: &|_| false,
         stale: &[],
@@ -171,6 +173,7 @@ pub async fn poll_all(config: &Config, timeout: Duration, advise_always: bool) -
         state_dir: config.state_dir.clone(),
         keep_expired: config.metrics.expired_package_series.keep(),
         prices: Arc::new(config.pricing.clone()),
+        forecast: Arc::new(config.forecast.settings()),
         advise_always,
     };
     let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_POLLS));

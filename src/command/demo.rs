@@ -56,6 +56,7 @@ pub fn demo_config(endpoint: &str, secret_id: &str, secret_key: &str, listen: So
         ordering_replica: None,
         metrics: Default::default(),
         pricing: Default::default(),
+        forecast: Default::default(),
         accounts: vec![Account {
             name: AccountName::parse("demo")?,
             // API 3.0, as against the live service: its billing data gives

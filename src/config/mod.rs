@@ -5,6 +5,7 @@
 
 mod account;
 pub mod alertmanager;
+pub mod forecast;
 pub mod http;
 pub mod metrics;
 pub mod notify;
@@ -75,6 +76,8 @@ pub struct Config {
     /// What packages and pay-as-you-go cost, per region.
     #[serde(serialize_with = "pricing::as_written")]
     pub pricing: cdnquota_core::pricing::PriceTable,
+    /// The calendar the forecast reads.
+    pub forecast: forecast::ForecastConfig,
     /// How the endpoints are served: the web config, if any.
     pub http: http::HttpConfig,
     /// The accounts to watch, each with its effective thresholds.
@@ -141,6 +144,7 @@ struct RawConfig {
     metrics: metrics::MetricsConfig,
     #[serde(default)]
     pricing: pricing::RawPricing,
+    forecast: Option<forecast::RawForecast>,
     http: Option<Spanned<http::RawHttp>>,
     accounts: Option<Spanned<AccountList>>,
 }
@@ -223,6 +227,10 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         .resolve_general()
         .map_err(|(span, m)| located(Some(span), m))?;
     let pricing = raw.pricing.resolve().map_err(|(span, m)| located(Some(span), m))?;
+    let forecast = match raw.forecast {
+        Some(f) => f.resolve().map_err(|(span, m)| located(Some(span), m))?,
+        None => forecast::ForecastConfig::default(),
+    };
     let order_span = raw.order.as_ref().map(Spanned::span).unwrap_or_default();
     let order_defaults = match &raw.order {
         Some(o) => o
@@ -349,6 +357,7 @@ pub fn parse(text: &str, path: &Path, env: Env) -> Result<Loaded, ConfigError> {
         ordering_replica,
         metrics: raw.metrics,
         pricing,
+        forecast,
         http,
         schedule: match raw.schedule {
             Some(s) => s,

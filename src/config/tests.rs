@@ -712,3 +712,53 @@ fn unit_gb_auto_takes_priced_sizes_and_refuses_unpriced_or_missing_ones() {
         assert!(e.message.contains(says), "{e}");
     }
 }
+
+#[test]
+fn forecast_ships_china_s_calendar_and_takes_the_operator_s_days() {
+    let noon_cst = |d: &str| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .expect("a test date")
+            .and_hms_opt(4, 0, 0)
+            .expect("04:00 UTC")
+            .and_utc()
+            .timestamp()
+    };
+    let c = parse_ok(MINIMAL).forecast.settings();
+    assert!(c.calendar.is_holiday(noon_cst("2026-10-02")));
+    assert_eq!(c.holiday_factor, 1.0);
+    // 2027's notice is not shipped: the operator adds Spring Festival's
+    // week and a make-up Saturday, as TOML dates and as strings.
+    let c = parse_ok(&format!(
+        r#"
+[forecast]
+holiday_factor = 0.6
+holidays = [{{ from = 2027-02-05, to = 2027-02-11, name = "春节" }}]
+workdays = [{{ date = "2027-02-20", name = "春节" }}]
+{MINIMAL}"#
+    ));
+    let s = c.forecast.settings();
+    assert_eq!(s.holiday_factor, 0.6);
+    assert!(s.calendar.is_holiday(noon_cst("2027-02-10")));
+    assert!(s.calendar.is_working_day(noon_cst("2027-02-20")));
+    // `calendar = "none"` leaves China's days out.
+    let c = parse_ok(&format!("[forecast]\ncalendar = \"none\"\n{MINIMAL}"));
+    assert!(!c.forecast.settings().calendar.is_holiday(noon_cst("2026-10-02")));
+    for (text, line, says) in [
+        ("[forecast]\nholiday_factor = 0\n", 2, "from 0.05 to 20"),
+        (
+            "[forecast]\nholidays = [{ from = \"2027-02-11\", to = \"2027-02-05\", name = \"x\" }]\n",
+            2,
+            "ends before it starts",
+        ),
+        (
+            "[forecast]\nholidays = [{ from = \"11 Feb\", name = \"x\" }]\n",
+            2,
+            "not a date",
+        ),
+        ("[forecast]\ncalendar = \"mars\"\n", 2, "china"),
+    ] {
+        let e = parse_err(&format!("{text}{MINIMAL}"));
+        assert!(e.message.contains(says), "{text}: {e}");
+        assert_eq!(e.line, Some(line), "{text}: {e}");
+    }
+}

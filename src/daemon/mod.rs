@@ -187,6 +187,7 @@ impl Daemon {
         crate::order::replica::announce(&config, &metrics);
         let mut accounts = Vec::new();
         let prices = Arc::new(config.pricing.clone());
+        let forecast = Arc::new(config.forecast.settings());
         for account in &config.accounts {
             let source = PackageSource::new(&account.client_settings(config.api_utc_offset.0))
                 .map_err(DaemonError::Client)?
@@ -208,6 +209,7 @@ impl Daemon {
                 }),
                 config.metrics.expired_package_series.keep(),
                 prices.clone(),
+                forecast.clone(),
             )));
         }
         let web = Arc::new(

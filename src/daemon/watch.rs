@@ -63,6 +63,7 @@ pub struct AccountWatch {
     keep_expired: Option<TimeDelta>,
     // What packages and pay-as-you-go cost (`[pricing]`).
     prices: Arc<PriceTable>,
+    forecast: Arc<cdnquota_core::settings::ForecastSettings>,
     // Traffic regions already said to have no prices, so no advice.
     unpriced: Mutex<std::collections::BTreeSet<Region>>,
     status: RwLock<AccountStatus>,
@@ -95,6 +96,7 @@ impl AccountWatch {
         recorder: Option<PollRecorder>,
         keep_expired: Option<TimeDelta>,
         prices: Arc<PriceTable>,
+        forecast: Arc<cdnquota_core::settings::ForecastSettings>,
     ) -> Self {
         let mixed = account.api == tencent_cdn_api::settings::ApiVersion::V3;
         let histories = AccountHistories::open(state_dir, account.name.as_str(), mixed, Utc::now());
@@ -110,6 +112,7 @@ impl AccountWatch {
             https_refused: Mutex::new(false),
             keep_expired,
             prices,
+            forecast,
             unpriced: Mutex::new(Default::default()),
             status: RwLock::new(AccountStatus::default()),
             doubted: Mutex::new(false),
@@ -376,6 +379,7 @@ impl AccountWatch {
         let billed = self.billing.recent();
         let keep_expired = self.keep_expired;
         let prices = self.prices.clone();
+        let forecast = self.forecast.clone();
         let busy = self.blocking.clone().lock_owned().await;
         let work = move || {
             let _busy = busy;
@@ -389,6 +393,7 @@ impl AccountWatch {
                     pay_types: &pay_types,
                     billed: &billed,
                     model: ForecastModel::Seasonal,
+                    forecast: &forecast,
                     keep_expired,
                     depletion_active: &|pool| active.contains(&pool),
                     stale: &stale,

@@ -100,6 +100,8 @@ pub struct AccountInput<'a> {
     pub billed: &'a BTreeMap<PoolKey, Vec<(DateTime<Utc>, f64)>>,
     /// The demand model.
     pub model: ForecastModel,
+    /// How the forecast reads the calendar.
+    pub forecast: &'a crate::settings::ForecastSettings,
     /// How long a pool of only expired packages is kept.
     pub keep_expired: Option<TimeDelta>,
     /// Whether a pool's DepletionForecast is pending or firing.
@@ -172,6 +174,7 @@ pub fn record_and_assess(
     let mut pools = Vec::new();
     for (key, snap) in pools_of(snapshot, input.keep_expired, now) {
         let feed = PoolFeed {
+            forecast: input.forecast,
             pay_type: input.pay_types.iter().find(|p| p.covers(key)),
             billed: input.billed.get(&key).map_or(&[], Vec::as_slice),
             depletion_active: (input.depletion_active)(key),
@@ -220,6 +223,7 @@ mod tests {
             pay_types,
             billed: &BTreeMap::new(),
             model: ForecastModel::Seasonal,
+            forecast: &crate::settings::ForecastSettings::default(),
             keep_expired: Some(TimeDelta::days(30)),
             depletion_active: &|_| false,
             stale: &[],

@@ -8,7 +8,7 @@ use crate::model::{Package, PayType, PoolKey, Snapshot};
 use crate::pool::{PoolTotals, is_upcoming, is_usable, remaining_bytes, totals, used_ratio};
 use crate::projection::{Projection, project};
 use crate::rules::{ExpiringPackage, Finding, REFUND_WINDOW, RuleInput, Severity, evaluate};
-use crate::settings::Thresholds;
+use crate::settings::{ForecastSettings, Thresholds};
 use crate::usage::HourlyUsage;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -142,6 +142,8 @@ pub struct ForecastInput<'a> {
     pub recent_rate: Option<f64>,
     /// The demand model.
     pub model: ForecastModel,
+    /// How the forecast reads the calendar.
+    pub forecast: &'a ForecastSettings,
     /// Whether `DepletionForecast` is pending or firing for the pool.
     pub depletion_active: bool,
     /// Billed but not yet deducted, in the pool's unit.
@@ -178,6 +180,7 @@ pub fn assess_at_rate(
         usage: &usage,
         recent_rate: rate,
         model: ForecastModel::Seasonal,
+        forecast: &ForecastSettings::default(),
         depletion_active: false,
         undeducted: 0,
         pay_type: None,
@@ -200,7 +203,7 @@ pub fn assess_with(
     let deducting = input.pay_type.is_none_or(PayType::deducts);
     let demand = match input.model {
         _ if !deducting => Demand::flat(None, now),
-        ForecastModel::Seasonal => Demand::build(input.usage, input.recent_rate, now),
+        ForecastModel::Seasonal => Demand::build(input.usage, input.recent_rate, input.forecast, now),
         ForecastModel::Linear => Demand::flat(input.recent_rate, now),
     };
     let (projection, unused) = project(&snapshot.packages, &demand, now, input.undeducted);
@@ -497,6 +500,7 @@ mod tests {
             usage: &usage,
             recent_rate: None,
             model: ForecastModel::Seasonal,
+            forecast: &ForecastSettings::default(),
             depletion_active: false,
             undeducted: 0,
             pay_type: None,

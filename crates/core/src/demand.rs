@@ -14,10 +14,23 @@
 //! - a **surge** (the last hours well above the profile) is carried into
 //!   the next hours and fades with a half-life of three hours.
 //!
+//! - **holidays and make-up working days** ([`crate::calendar`]) are not
+//!   learnt as a normal week: a holiday hour is forecast at the holiday
+//!   factor learnt from the holiday hours seen (or configured), a make-up
+//!   day as its nearest weekday;
+//! - **one-off hours** ([`crate::outliers`]) are kept out of the profile;
+//! - a **level shift** ([`crate::level_shift`]) re-bases it: learnt from
+//!   before the shift, scaled by the hours since.
+//!
 //! The early bound is the same demand raised by how far three days of real
 //! traffic ran above the profile in the last two weeks (mean plus one
 //! standard deviation, 5 to 35 %), with a surge fading half as fast.
 
+use crate::calendar::{DayKind, MarkedSpan, Marks};
+use crate::level_shift::{self, LevelShift};
+use crate::outliers::outliers;
+use crate::series::Series;
+use crate::settings::ForecastSettings;
 use crate::usage::{HOUR, HourlyUsage};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -77,6 +90,29 @@ pub struct Demand {
     surge: f64,
     /// The early bound's factor over the central demand.
     early_factor: f64,
+    /// Holidays and make-up days from `now` on.
+    marks: Marks,
+    /// Holiday traffic over the profile's.
+    holiday_factor: f64,
+    /// What went into it beside the basis, for people.
+    pub components: Components,
+}
+
+/// What the forecast used beside its basis, said in `check`, the mail and
+/// the status page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Components {
+    /// Holidays in the history or the next 30 days, by name.
+    pub holidays: Vec<String>,
+    /// The holiday factor and the holiday hours it was learnt from (0:
+    /// the configured factor).
+    pub holiday_factor: Option<(f64, usize)>,
+    /// A year ahead without a State Council notice in this build.
+    pub unpublished_year: Option<i32>,
+    /// Hours left out of the profile as one-off events.
+    pub outlier_hours: usize,
+    /// A lasting change of level the profile was re-based on.
+    pub level_shift: Option<LevelShift>,
 }
 
 const SURGE_HALF_LIFE_HOURS: f64 = 3.0;
@@ -84,6 +120,12 @@ const SURGE_HALF_LIFE_HOURS: f64 = 3.0;
 const SURGE_THRESHOLD: f64 = 1.4;
 const WEEK_HOURS: i64 = 168;
 const GROWTH_HORIZON_HOURS: f64 = 14.0 * 24.0;
+/// The profile's window: five weeks.
+const WINDOW_HOURS: i64 = 35 * 24;
+/// Holiday hours needed before the factor is learnt rather than configured.
+const MIN_HOLIDAY_HOURS: usize = 12;
+/// How far ahead the calendar is read: past a year of demand.
+const MARKS_AHEAD_SECONDS: i64 = 400 * 86_400;
 
 fn slot_of(hour_start: i64, slots: usize) -> usize {
     // Unix time 0 is a Thursday 00:00 UTC; any fixed origin gives the same
@@ -91,15 +133,18 @@ fn slot_of(hour_start: i64, slots: usize) -> usize {
     (hour_start.div_euclid(HOUR)).rem_euclid(slots as i64) as usize
 }
 
-/// A weighted mean per slot over the hours in `[from, to)`, recent hours
-/// weighing more: each step of `period` back multiplies the weight by `decay`.
-fn profile(usage: &HourlyUsage, from: i64, to: i64, slots: usize, decay: f64) -> Vec<Option<f64>> {
+/// A weighted mean per slot over the hours `learn` keeps among the first
+/// `upto` of `series`, recent hours weighing more: each `period` back
+/// multiplies the weight by `decay`.
+fn profile(series: &Series, upto: usize, learn: &dyn Fn(usize) -> bool, slots: usize, decay: f64) -> Vec<Option<f64>> {
     let period = slots as i64 * HOUR;
+    let to = series.start(upto);
     let mut sum = vec![0.0; slots];
     let mut weight = vec![0.0; slots];
-    for (start, rate) in usage.rates(from, to) {
-        let age = ((to - start) / period) as i32;
-        let w = decay.powi(age);
+    for i in (0..upto.min(series.len())).filter(|i| learn(*i)) {
+        let Some(rate) = series.rates[i] else { continue };
+        let start = series.start(i);
+        let w = decay.powi(((to - start) / period) as i32);
         let s = slot_of(start, slots);
         sum[s] += rate * w;
         weight[s] += w;
@@ -137,11 +182,18 @@ fn fill_gaps(p: Vec<Option<f64>>) -> Option<Vec<f64>> {
 impl Demand {
     /// Builds the demand model at `now` from hourly `usage`, with
     /// `recent_rate` (bytes per second over the last polls) as the fallback.
-    pub fn build(usage: &HourlyUsage, recent_rate: Option<f64>, now: DateTime<Utc>) -> Demand {
+    pub fn build(
+        usage: &HourlyUsage,
+        recent_rate: Option<f64>,
+        settings: &ForecastSettings,
+        now: DateTime<Utc>,
+    ) -> Demand {
         let history = usage.span(now);
         let t = now.timestamp();
         let current_hour = t.div_euclid(HOUR) * HOUR;
-        let nothing = |basis| Demand {
+        let window_start = current_hour - WINDOW_HOURS * HOUR;
+        let marks = settings.calendar.marks(window_start, t + MARKS_AHEAD_SECONDS);
+        let nothing = |basis, marks: Marks| Demand {
             now,
             basis,
             history,
@@ -149,40 +201,120 @@ impl Demand {
             growth_per_day: 1.0,
             surge: 1.0,
             early_factor: 1.25,
+            components: Components {
+                unpublished_year: marks.unpublished,
+                ..Components::default()
+            },
+            marks,
+            holiday_factor: 1.0,
         };
         let days = history.as_secs_f64() / 86_400.0;
+        // The window holds the current hour too: the surge is read on it.
+        let series = Series::of(usage, window_start, current_hour + HOUR);
+        let end = series.len();
         // Span alone could mislead (one hour seen ten days ago and today's):
         // a profile also needs half its hours observed.
-        let observed = usage.rates(current_hour - 35 * 24 * HOUR, current_hour).count();
+        let observed = series.rates[..end - 1].iter().flatten().count();
         let (slots, decay, basis) = if days >= 7.0 && observed >= 84 {
             (WEEK_HOURS as usize, 0.7, Basis::HourOfWeek)
         } else if days >= 2.0 && observed >= 24 {
             (24, 0.8, Basis::HourOfDay)
         } else {
             return match recent_rate {
-                Some(r) if r > 0.0 => nothing(Basis::RecentRate),
-                _ => nothing(Basis::Nothing),
+                Some(r) if r > 0.0 => nothing(Basis::RecentRate, marks),
+                _ => nothing(Basis::Nothing, marks),
             };
         };
-        // The last three hours are left out of the profile: they are what a
-        // surge is measured on, against it.
-        let window_start = current_hour - 35 * 24 * HOUR;
-        let window_end = current_hour - 3 * HOUR;
-        let Some(mut profile) = fill_gaps(self::profile(usage, window_start, window_end, slots, decay)) else {
-            return nothing(Basis::Nothing);
+        // Holidays and make-up days are no normal week: kept out of what is
+        // learnt as one, and so are one-off hours.
+        let marked: Vec<Option<&MarkedSpan>> = (0..end).map(|i| marks.at(series.start(i))).collect();
+        let usable: Vec<bool> = marked.iter().map(Option::is_none).collect();
+        let holiday: Vec<bool> = marked
+            .iter()
+            .map(|m| m.is_some_and(|m| m.kind == DayKind::Holiday))
+            .collect();
+        // Each hour's slot; a make-up working day takes its nearest
+        // weekday's.
+        let slot: Vec<usize> = (0..end)
+            .map(|i| slot_of(series.start(i) + marked[i].map_or(0, |m| m.weekday_shift), slots))
+            .collect();
+        let outlier = outliers(&series, &usable);
+        let learn = |i: usize| usable[i] && !outlier[i];
+        // The last three hours (and the current one) are left out of the
+        // profile: they are what a surge is measured on, against it.
+        let learn_end = end.saturating_sub(4);
+        let Some(first) = fill_gaps(self::profile(&series, learn_end, &learn, slots, decay)) else {
+            return nothing(Basis::Nothing, marks);
         };
-        let expected = |start: i64, p: &[f64]| p[slot_of(start, p.len())];
+        let at_slot = |p: &[f64], i: usize| p[slot[i]];
 
-        // Level: the day before the last three hours, against the profile,
-        // leaving out hours far off it (a surge, an outage) so that they do
-        // not lift or sink the whole forecast.
+        // A lasting change of level: the profile is learnt from before it
+        // and scaled by the hours since.
+        // It is measured against a profile of the weeks before the hours it
+        // is looked for in: one that had learnt the new level in some slots
+        // and not others would hide it.
+        let ref_end = learn_end.saturating_sub(level_shift::LOOK_BACK_HOURS);
+        let known_before = (0..ref_end).filter(|i| learn(*i) && series.rates[*i].is_some()).count();
+        let reference = (basis == Basis::HourOfWeek && known_before >= 7 * 24)
+            .then(|| fill_gaps(self::profile(&series, ref_end, &learn, slots, decay)))
+            .flatten();
+        let shift = reference.and_then(|r| {
+            let expected: Vec<f64> = (0..end).map(|i| at_slot(&r, i)).collect();
+            level_shift::detect(&series, &expected, &usable, end)
+        });
+        let shift_index = shift.and_then(|s| series.index(s.since));
+        let mut profile = match shift_index {
+            Some(s) => fill_gaps(self::profile(&series, s, &learn, slots, decay)).unwrap_or(first),
+            None => first,
+        };
+
+        // Holiday traffic against the profile, from the holiday hours seen
+        // (the one going on included), else the configured factor.
+        let (mut h_actual, mut h_profile, mut h_hours) = (0.0, 0.0, 0);
+        for i in (0..end).filter(|i| holiday[*i]) {
+            if let Some(rate) = series.rates[i] {
+                h_actual += rate;
+                h_profile += at_slot(&profile, i);
+                h_hours += 1;
+            }
+        }
+        let learnt = (h_hours >= MIN_HOLIDAY_HOURS && h_profile > 0.0).then(|| (h_actual / h_profile).clamp(0.1, 5.0));
+        let holiday_factor = learnt.unwrap_or(settings.holiday_factor);
+
+        // Level: the last 24 ordinary hours before the last three, against
+        // the profile, leaving out hours far off it (a surge, an outage) so
+        // that they do not lift or sink the whole forecast. After a shift:
+        // every hour since it.
         let (mut actual, mut predicted, mut hours) = (0.0, 0.0, 0);
-        for (start, rate) in usage.rates(current_hour - 27 * HOUR, current_hour - 3 * HOUR) {
-            let p = expected(start, &profile);
-            if p > 0.0 && (0.4..1.8).contains(&(rate / p)) {
-                actual += rate;
-                predicted += p;
-                hours += 1;
+        match shift_index {
+            Some(s) => {
+                for i in (s..end).filter(|i| learn(*i)) {
+                    if let Some(rate) = series.rates[i] {
+                        actual += rate;
+                        predicted += at_slot(&profile, i);
+                        hours += 1;
+                    }
+                }
+            }
+            None => {
+                let mut seen = 0;
+                for i in (0..learn_end)
+                    .rev()
+                    .filter(|i| usable[*i])
+                    .take_while(|i| end - i <= 10 * 24)
+                {
+                    let Some(rate) = series.rates[i] else { continue };
+                    seen += 1;
+                    let p = at_slot(&profile, i);
+                    if p > 0.0 && (0.4..1.8).contains(&(rate / p)) {
+                        actual += rate;
+                        predicted += p;
+                        hours += 1;
+                    }
+                    if seen >= 24 {
+                        break;
+                    }
+                }
             }
         }
         let level = if hours >= 12 && predicted > 0.0 {
@@ -194,15 +326,22 @@ impl Demand {
             *p *= level;
         }
         if profile.iter().all(|p| *p <= 0.0) {
-            return nothing(Basis::Nothing);
+            return nothing(Basis::Nothing, marks);
         }
+        let expected = |i: usize| {
+            let p = at_slot(&profile, i);
+            if holiday[i] { p * holiday_factor } else { p }
+        };
 
-        // Surge: the last three hours against the scaled profile.
+        // Surge: the last three hours and the current one, against the
+        // scaled profile.
         let (mut actual, mut predicted, mut hours) = (0.0, 0.0, 0);
-        for (start, rate) in usage.rates(current_hour - 3 * HOUR, current_hour + HOUR) {
-            actual += rate;
-            predicted += expected(start, &profile);
-            hours += 1;
+        for i in learn_end..end {
+            if let Some(rate) = series.rates[i] {
+                actual += rate;
+                predicted += expected(i);
+                hours += 1;
+            }
         }
         // One hour is not a surge: it could be one odd reading.
         let ratio = if predicted > 0.0 && hours >= 2 {
@@ -212,30 +351,42 @@ impl Demand {
         };
         let surge = if ratio >= SURGE_THRESHOLD { ratio.min(10.0) } else { 1.0 };
 
-        // Growth: the last week against the week before, per day, damped.
-        let week = 7 * 24 * HOUR;
-        let mean = |from: i64, to: i64| {
-            let (sum, n) = usage.rates(from, to).fold((0.0, 0), |(s, n), (_, r)| (s + r, n + 1));
+        // Growth: the last week against the week before, per day, damped;
+        // ordinary hours only. A shift is no growth.
+        let mean = |from: usize, to: usize| {
+            let (sum, n) = (from..to)
+                .filter(|i| learn(*i))
+                .filter_map(|i| series.rates[i])
+                .fold((0.0, 0), |(s, n), r| (s + r, n + 1));
             (n >= 24 * 5).then(|| sum / n as f64)
         };
+        let week = WEEK_HOURS as usize;
         let growth_per_day = match (
-            mean(current_hour - week, current_hour),
-            mean(current_hour - 2 * week, current_hour - week),
+            shift,
+            mean(end.saturating_sub(week + 1), end - 1),
+            mean(end.saturating_sub(2 * week + 1), end.saturating_sub(week + 1)),
         ) {
-            (Some(last), Some(before)) if before > 0.0 => (last / before).powf(1.0 / 7.0).clamp(0.96, 1.04),
+            (None, Some(last), Some(before)) if before > 0.0 => (last / before).powf(1.0 / 7.0).clamp(0.96, 1.04),
             _ => 1.0,
         };
 
         // Early bound: how far three days of real traffic ran above the
-        // profile over the last two weeks (surges included), one standard
-        // deviation above the mean.
+        // forecast over the last two weeks (surges included), one standard
+        // deviation above the mean; only since a shift, if there was one.
         let mut errors = Vec::new();
-        for end in (1..=11).map(|d| current_hour - d * 24 * HOUR) {
+        for d in 1..=11 {
+            let Some(to) = (end - 1).checked_sub(d * 24) else { break };
+            let Some(from) = to.checked_sub(72) else { break };
+            if shift_index.is_some_and(|s| from < s) {
+                break;
+            }
             let (mut a, mut p, mut n) = (0.0, 0.0, 0);
-            for (start, rate) in usage.rates(end - 72 * HOUR, end) {
-                a += rate;
-                p += expected(start, &profile);
-                n += 1;
+            for i in from..to {
+                if let Some(rate) = series.rates[i] {
+                    a += rate;
+                    p += expected(i);
+                    n += 1;
+                }
             }
             if n >= 54 && p > 0.0 {
                 errors.push(a / p - 1.0);
@@ -248,6 +399,11 @@ impl Demand {
         } else {
             0.15
         };
+        let holidays = marks
+            .holidays_between(window_start, t + 30 * 86_400)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         Demand {
             now,
             basis,
@@ -256,6 +412,15 @@ impl Demand {
             growth_per_day,
             surge,
             early_factor: 1.0 + upper.clamp(0.15, 0.4),
+            components: Components {
+                holidays,
+                holiday_factor: Some((holiday_factor, if learnt.is_some() { h_hours } else { 0 })),
+                unpublished_year: marks.unpublished,
+                outlier_hours: outlier[..learn_end].iter().filter(|o| **o).count(),
+                level_shift: shift,
+            },
+            marks,
+            holiday_factor,
         }
     }
 
@@ -274,7 +439,43 @@ impl Demand {
             growth_per_day: 1.0,
             surge: 1.0,
             early_factor: 1.0,
+            marks: Marks::default(),
+            holiday_factor: 1.0,
+            components: Components::default(),
         }
+    }
+
+    /// How the forecast is made, basis and components, in words for people:
+    /// "hour-of-week profile from 35 days of history, holiday-adjusted
+    /// (国庆节: holiday traffic x0.52, from 60 holiday hours), ...".
+    pub fn describe(&self) -> String {
+        let mut out = self.basis.describe(self.history);
+        let c = &self.components;
+        if !c.holidays.is_empty() {
+            let factor = match c.holiday_factor {
+                Some((f, 0)) => format!("holiday traffic x{f:.2}, configured"),
+                Some((f, hours)) => format!("holiday traffic x{f:.2}, from {hours} holiday hours"),
+                None => "holidays kept out of the profile".into(),
+            };
+            out.push_str(&format!(", holiday-adjusted ({}: {factor})", c.holidays.join(", ")));
+        }
+        if c.outlier_hours > 0 {
+            out.push_str(&format!(", {} one-off hours left out", c.outlier_hours));
+        }
+        if let Some(s) = c.level_shift {
+            let since = DateTime::<Utc>::from_timestamp(s.since, 0).unwrap_or(self.now);
+            out.push_str(&format!(
+                ", re-based on a level shift x{:.2} since {} UTC",
+                s.factor,
+                since.format("%Y-%m-%d %H:%M")
+            ));
+        }
+        if let Some(y) = c.unpublished_year {
+            out.push_str(&format!(
+                "; {y}: statutory holidays only, no State Council notice in this build (add [forecast] holidays)"
+            ));
+        }
+        out
     }
 
     /// Whether any traffic is expected at all.
@@ -296,7 +497,11 @@ impl Demand {
     fn rate_with(&self, ahead: f64, early: bool) -> f64 {
         let t = self.now.timestamp() + ahead.max(0.0) as i64;
         let start = t.div_euclid(HOUR) * HOUR;
-        let base = self.profile[slot_of(start, self.profile.len())];
+        let mark = self.marks.at(start);
+        let mut base = self.profile[slot_of(start + mark.map_or(0, |m| m.weekday_shift), self.profile.len())];
+        if mark.is_some_and(|m| m.kind == DayKind::Holiday) {
+            base *= self.holiday_factor;
+        }
         let hours = ((start - self.now.timestamp().div_euclid(HOUR) * HOUR) / HOUR) as f64;
         // Growth is carried two weeks ahead at most: compounded over the
         // whole horizon it would make far-off dates meaningless.
@@ -347,7 +552,7 @@ mod tests {
     fn a_daily_cycle_is_forecast_by_the_hour_of_day_not_by_the_last_hours() {
         let now = at("2026-06-10 06:00:00");
         let u = cycle(5, 100.0, 600.0, now);
-        let d = Demand::build(&u, Some(100.0), now);
+        let d = Demand::build(&u, Some(100.0), &ForecastSettings::default(), now);
         assert_eq!(d.basis, Basis::HourOfDay);
         // Now is night: 100 B/s. Eight hours on is the 600 B/s afternoon.
         assert!((d.rate(0.0) - 100.0).abs() < 1.0, "{}", d.rate(0.0));
@@ -365,7 +570,7 @@ mod tests {
             u.add_interval(t, t + TimeDelta::hours(1), 300 * 3600);
             t += TimeDelta::hours(1);
         }
-        let d = Demand::build(&u, Some(300.0), now);
+        let d = Demand::build(&u, Some(300.0), &ForecastSettings::default(), now);
         let surge = d.surging().expect("a surge");
         assert!((surge - 3.0).abs() < 0.1, "{surge}");
         assert!(d.rate(0.0) > 250.0, "{}", d.rate(0.0));
@@ -376,12 +581,149 @@ mod tests {
     #[test]
     fn short_history_falls_back_and_says_so() {
         let now = at("2026-06-10 06:00:00");
-        let d = Demand::build(&HourlyUsage::new(), Some(42.0), now);
+        let d = Demand::build(&HourlyUsage::new(), Some(42.0), &ForecastSettings::default(), now);
         assert_eq!(d.basis, Basis::RecentRate);
         assert_eq!(d.rate(86_400.0), 42.0);
         assert!(d.basis.describe(Duration::from_secs(3600)).contains("recent rate only"));
-        assert_eq!(Demand::build(&HourlyUsage::new(), None, now).basis, Basis::Nothing);
+        assert_eq!(
+            Demand::build(&HourlyUsage::new(), None, &ForecastSettings::default(), now).basis,
+            Basis::Nothing
+        );
         let weeks = cycle(8, 100.0, 100.0, now);
-        assert_eq!(Demand::build(&weeks, None, now).basis, Basis::HourOfWeek);
+        assert_eq!(
+            Demand::build(&weeks, None, &ForecastSettings::default(), now).basis,
+            Basis::HourOfWeek
+        );
+    }
+    /// Hourly usage at `rate(t)` B/s for every hour from `from` to `to`.
+    fn series(from: &str, to: &str, rate: impl Fn(DateTime<Utc>) -> f64) -> HourlyUsage {
+        let mut u = HourlyUsage::new();
+        let (mut t, end) = (at(from), at(to));
+        while t < end {
+            let next = t + TimeDelta::hours(1);
+            u.add_interval(t, next, (rate(t) * 3600.0) as u64);
+            t = next;
+        }
+        u
+    }
+
+    fn build(u: &HourlyUsage, now: &str) -> Demand {
+        Demand::build(u, None, &ForecastSettings::default(), at(now))
+    }
+
+    /// Golden Week 2026 in UTC: 30 September 16:00 to 7 October 16:00.
+    fn golden_week(t: DateTime<Utc>) -> bool {
+        (at("2026-09-30 16:00:00")..at("2026-10-07 16:00:00")).contains(&t)
+    }
+
+    #[test]
+    fn a_holiday_is_forecast_at_its_own_level_and_the_days_after_at_the_usual_one() {
+        // Four weeks at a flat 100 B/s, then Golden Week at 50 B/s. The
+        // Mid-Autumn weekend (25-27 September) is at 100 here: a holiday
+        // with no change, so it brings the holiday factor towards 1.
+        let u = series("2026-09-02 00:00:00", "2026-10-03 04:00:00", |t| {
+            if golden_week(t) { 50.0 } else { 100.0 }
+        });
+        let d = build(&u, "2026-10-03 04:00:00");
+        // Holiday hours seen: Mid-Autumn 72 at 100 B/s, Golden Week 60 at
+        // 50: a factor of (72 x 100 + 60 x 50) / (132 x 100) = 0.77.
+        let (factor, hours) = d.components.holiday_factor.expect("a factor");
+        assert_eq!(hours, 132);
+        assert!((factor - 0.773).abs() < 0.01, "{factor}");
+        // The level comes from the last ordinary day, before the holiday:
+        // 100 B/s, not the holiday's 50 (which would halve every day after).
+        assert!((d.rate(0.0) - 77.3).abs() < 1.5, "{}", d.rate(0.0));
+        let after = (at("2026-10-09 04:00:00") - at("2026-10-03 04:00:00")).num_seconds() as f64;
+        assert!((d.rate(after) - 100.0).abs() < 1.5, "{}", d.rate(after));
+        assert!(
+            d.describe()
+                .contains("holiday-adjusted (中秋节, 国庆节: holiday traffic x0.77, from 132 holiday hours)"),
+            "{}",
+            d.describe()
+        );
+    }
+
+    #[test]
+    fn a_holiday_does_not_come_back_a_week_later() {
+        // A week after Golden Week at 20 B/s: its hours were never learnt
+        // as that week's, so the same hours a week on are forecast at 100.
+        let u = series("2026-09-02 00:00:00", "2026-10-13 04:00:00", |t| {
+            if golden_week(t) { 20.0 } else { 100.0 }
+        });
+        let d = build(&u, "2026-10-13 04:00:00");
+        for h in [0.0, 24.0, 48.0] {
+            assert!(
+                (d.rate(h * 3600.0) - 100.0).abs() < 1.5,
+                "{h} h: {}",
+                d.rate(h * 3600.0)
+            );
+        }
+    }
+
+    #[test]
+    fn a_make_up_saturday_is_forecast_as_the_friday_before() {
+        // Weekdays at 100 B/s, weekends at 40, for five weeks, in China
+        // time; 10 October 2026 is a Saturday the notice makes a working
+        // day. Now is Friday 9 October 12:00 China time (04:00 UTC).
+        let weekend = |t: DateTime<Utc>| {
+            let local = t + TimeDelta::hours(8);
+            matches!(
+                chrono::Datelike::weekday(&local),
+                chrono::Weekday::Sat | chrono::Weekday::Sun
+            )
+        };
+        let u = series("2026-09-01 00:00:00", "2026-10-09 04:00:00", |t| {
+            if weekend(t) { 40.0 } else { 100.0 }
+        });
+        let d = build(&u, "2026-10-09 04:00:00");
+        let ahead = |when: &str| (at(when) - at("2026-10-09 04:00:00")).num_seconds() as f64;
+        // Saturday 10 October noon in China: like a Friday.
+        assert!((d.rate(ahead("2026-10-10 04:00:00")) - 100.0).abs() < 3.0);
+        // Sunday 11 October noon: a weekend day.
+        assert!((d.rate(ahead("2026-10-11 04:00:00")) - 40.0).abs() < 3.0);
+    }
+
+    #[test]
+    fn a_launch_day_does_not_come_back_a_week_later() {
+        // Five weeks at 100 B/s; eight days ago, 18 hours at 900 B/s.
+        let launch = at("2026-06-02 06:00:00")..at("2026-06-03 00:00:00");
+        let u = series("2026-05-06 00:00:00", "2026-06-10 00:00:00", |t| {
+            if launch.contains(&t) { 900.0 } else { 100.0 }
+        });
+        let d = build(&u, "2026-06-10 00:00:00");
+        // Those hours a week on (tomorrow 06:00 to 24:00) are forecast at
+        // 100, not at a 5-week weighted mean with a 900 in it (about 330).
+        let tomorrow = 30.0 * 3600.0;
+        assert!((d.rate(tomorrow) - 100.0).abs() < 1.5, "{}", d.rate(tomorrow));
+        assert_eq!(d.components.outlier_hours, 18);
+        assert!(d.describe().contains("18 one-off hours left out"), "{}", d.describe());
+    }
+
+    #[test]
+    fn a_doubling_re_bases_the_forecast_within_a_day_and_is_no_growth() {
+        // Five weeks at 100 B/s, doubled 30 hours ago.
+        let shift = at("2026-06-08 18:00:00");
+        let u = series("2026-05-06 00:00:00", "2026-06-10 00:00:00", |t| {
+            if t >= shift { 200.0 } else { 100.0 }
+        });
+        let d = build(&u, "2026-06-10 00:00:00");
+        let s = d.components.level_shift.expect("a shift");
+        assert_eq!(s.since, shift.timestamp());
+        assert!((s.factor - 2.0).abs() < 0.01, "{}", s.factor);
+        // Every hour of the week ahead at 200 B/s: the profile from before
+        // the shift, scaled by the hours since; and no growth read into
+        // the last week against the one before.
+        for h in [0.0, 30.0, 100.0, 160.0] {
+            assert!(
+                (d.rate(h * 3600.0) - 200.0).abs() < 2.0,
+                "{h} h: {}",
+                d.rate(h * 3600.0)
+            );
+        }
+        assert!(
+            d.describe().contains("level shift x2.00 since 2026-06-08 18:00 UTC"),
+            "{}",
+            d.describe()
+        );
     }
 }

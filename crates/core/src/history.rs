@@ -68,8 +68,10 @@ impl Default for PoolHistory {
 }
 
 /// What the shell knows of a pool beyond its packages.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct PoolFeed<'a> {
+    /// How the forecast reads the calendar.
+    pub forecast: &'a crate::settings::ForecastSettings,
     /// How the pool's area is billed, when known.
     pub pay_type: Option<&'a crate::model::PayType>,
     /// Billed amounts of the last hours or days, `(start, amount)` of
@@ -211,6 +213,7 @@ impl PoolHistory {
             usage: &self.hourly,
             recent_rate,
             model,
+            forecast: feed.forecast,
             depletion_active: feed.depletion_active,
             undeducted,
             pay_type: feed.pay_type,

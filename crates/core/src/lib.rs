@@ -13,6 +13,11 @@
 //! - [`pool`]: which packages count and how many bytes are left.
 //! - [`forecast`], [`usage`], [`history`]: the burn rate from past polls, the
 //!   consumption by the hour, and what survives a restart.
+//! - [`calendar`]: public holidays and make-up working days, China's as
+//!   published by the State Council.
+//! - [`series`], [`outliers`], [`level_shift`]: hourly rates laid out by the
+//!   hour, the one-off hours kept out of the profile, and a lasting change
+//!   of level that re-bases it.
 //! - [`demand`], [`drain`], [`projection`]: the expected demand run forward
 //!   against the packages: when the pool runs dry, what expires unused.
 //! - [`lag`]: what Tencent has billed but not yet deducted.
@@ -41,6 +46,7 @@ pub mod advice_text;
 pub mod alerts;
 pub mod assess;
 pub mod backoff;
+pub mod calendar;
 pub mod check_state;
 pub mod cost_replay;
 pub mod demand;
@@ -49,8 +55,10 @@ pub mod forecast;
 pub mod history;
 pub mod lag;
 pub mod ledger;
+pub mod level_shift;
 pub mod model;
 pub mod order_policy;
+pub mod outliers;
 pub mod plausibility;
 pub mod poll_guard;
 pub mod pool;
@@ -58,6 +66,7 @@ pub mod pricing;
 pub mod projection;
 pub mod replay;
 pub mod rules;
+pub mod series;
 pub mod settings;
 pub mod text;
 pub mod units;

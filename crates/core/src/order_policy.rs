@@ -316,6 +316,7 @@ mod tests {
             usage: &usage,
             recent_rate: Some(20.0 * GB as f64 / 86_400.0),
             model: ForecastModel::Linear,
+            forecast: &crate::settings::ForecastSettings::default(),
             depletion_active: false,
             undeducted: 0,
             pay_type: None,

@@ -141,7 +141,7 @@ pub fn project(
     }
     let projection = Projection {
         basis: demand.basis,
-        basis_text: demand.basis.describe(demand.history),
+        basis_text: demand.describe(),
         history_seconds: demand.history.as_secs(),
         expected_rate: demand.rate_now(),
         depletion_at: at(central.dry_in),

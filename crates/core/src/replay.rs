@@ -11,7 +11,7 @@ use crate::history::PoolHistory;
 use crate::model::{PayType, PoolKey, Region, Snapshot};
 use crate::pricing::PriceTable;
 use crate::rules::{Finding, Rule};
-use crate::settings::{AlertSettings, PoolThresholds};
+use crate::settings::{AlertSettings, ForecastSettings, PoolThresholds};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
 
@@ -89,6 +89,7 @@ pub struct Replay {
     thresholds: PoolThresholds,
     alerts: AlertSettings,
     model: ForecastModel,
+    forecast: ForecastSettings,
     histories: BTreeMap<PoolKey, PoolHistory>,
     lifecycle: Lifecycle,
     started: Option<DateTime<Utc>>,
@@ -103,12 +104,19 @@ impl Replay {
             thresholds,
             alerts,
             model,
+            forecast: ForecastSettings::default(),
             histories: BTreeMap::new(),
             lifecycle: Lifecycle::default(),
             started: None,
             keep_expired: Some(TimeDelta::days(30)),
             prices: None,
         }
+    }
+
+    /// Reads the calendar as `forecast` says (China's, unless told).
+    pub fn with_forecast(mut self, forecast: ForecastSettings) -> Self {
+        self.forecast = forecast;
+        self
     }
 
     /// Prices the replay: each pool that calls for buying gets the advice.
@@ -145,6 +153,7 @@ impl Replay {
             pay_types,
             billed,
             model: self.model,
+            forecast: &self.forecast,
             keep_expired: self.keep_expired,
             depletion_active: &active,
             stale: &[],

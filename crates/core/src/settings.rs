@@ -11,6 +11,27 @@ use chrono::TimeDelta;
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
 
+/// How the forecast reads the calendar: `[forecast]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForecastSettings {
+    /// Public holidays and make-up working days.
+    pub calendar: crate::calendar::Calendar,
+    /// Holiday traffic over what the week would have, until the history
+    /// holds enough holiday hours to learn it.
+    pub holiday_factor: f64,
+}
+
+impl Default for ForecastSettings {
+    fn default() -> Self {
+        ForecastSettings {
+            calendar: crate::calendar::Calendar::china(),
+            // No change until a holiday is seen: forecasting ordinary
+            // traffic on a quiet holiday warns early, never late.
+            holiday_factor: 1.0,
+        }
+    }
+}
+
 /// When the findings fire, for one pool. Amounts are in the pool's unit:
 /// bytes for traffic, requests for HTTPS request pools.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

@@ -1,0 +1,133 @@
+//! Which hours are kept out of the traffic profile as one-off events.
+//!
+//! An hour is an **outlier** when its rate is more than [`HIGH`] times (or
+//! less than [`LOW`] times) the median of the same hour of day on the
+//! [`NEIGHBOUR_DAYS`] days either side, *and* likewise against the median of
+//! the same hour of week in the other weeks of the window (when the window
+//! holds another week at all). Both must hold: an evening peak is high
+//! against the night but not against other evenings, a quiet Sunday is low
+//! against Friday but not against other Sundays, and a launch day (9× for
+//! 18 hours) is high against both. A lasting change of level is neither: a
+//! day later its neighbours have the new level too (see
+//! [`crate::level_shift`]). The surge logic still sees an outlier as it
+//! happens; the profile just does not learn it as a weekly habit.
+
+use crate::series::{Series, median};
+
+/// Above this many times both medians, an hour is an outlier.
+pub const HIGH: f64 = 2.5;
+/// Below this fraction of both medians, an hour is an outlier.
+pub const LOW: f64 = 0.4;
+/// Days either side whose same hour is its neighbourhood.
+pub const NEIGHBOUR_DAYS: i64 = 3;
+/// At least this many neighbours must be known to call an hour an outlier.
+const MIN_NEIGHBOURS: usize = 2;
+
+fn off(rate: f64, reference: Option<f64>) -> bool {
+    match reference {
+        Some(m) if m > 0.0 => rate > HIGH * m || rate < LOW * m,
+        // Nothing against a silent neighbourhood: traffic where there was
+        // none is the start of traffic, not an outlier.
+        _ => false,
+    }
+}
+
+/// For each hour of `series`, whether it is an outlier. Hours `usable`
+/// says no to (holidays) are neither judged nor used as neighbours.
+pub fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
+    let ok = |i: i64| i >= 0 && usable.get(i as usize).copied().unwrap_or(false);
+    let value = |i: usize, hours: i64| {
+        let j = i as i64 + hours;
+        if ok(j) { series.at_offset(i, hours) } else { None }
+    };
+    (0..series.len())
+        .map(|i| {
+            let Some(rate) = series.rates[i].filter(|_| ok(i as i64)) else {
+                return false;
+            };
+            let mut days: Vec<f64> = (1..=NEIGHBOUR_DAYS)
+                .flat_map(|d| [value(i, -24 * d), value(i, 24 * d)])
+                .flatten()
+                .collect();
+            if days.len() < MIN_NEIGHBOURS || !off(rate, median(&mut days)) {
+                return false;
+            }
+            let weeks = series.len() as i64 / 168 + 1;
+            let mut same: Vec<f64> = (1..=weeks)
+                .flat_map(|w| [value(i, -168 * w), value(i, 168 * w)])
+                .flatten()
+                .collect();
+            same.is_empty() || off(rate, median(&mut same))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `weeks` weeks of a daily cycle: 100 B/s at night (00-12), 400 B/s
+    /// by day (12-24), Saturdays and Sundays at 60 % (days 5 and 6).
+    fn weeks(weeks: usize) -> Vec<Option<f64>> {
+        (0..weeks * 168)
+            .map(|h| {
+                let day = if (h / 24) % 7 >= 5 { 0.6 } else { 1.0 };
+                Some(if h % 24 < 12 { 100.0 } else { 400.0 } * day)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_launch_day_is_an_outlier_and_the_cycle_and_weekends_are_not() {
+        let mut rates = weeks(4);
+        // Week 3, Wednesday (day 16), 06:00-24:00 at 9x: a launch.
+        for h in (16 * 24 + 6)..(17 * 24) {
+            rates[h] = rates[h].map(|r| r * 9.0);
+        }
+        let usable = vec![true; rates.len()];
+        let out = outliers(&Series::from_rates(0, rates), &usable);
+        // Each launch hour is 9x its neighbours (the same hour on the days
+        // either side, all ordinary) and 9x the same hour in other weeks.
+        assert!((16 * 24 + 6..17 * 24).all(|h| out[h]));
+        // Nothing else: the 4x day/night swing compares like with like, and
+        // a Saturday at 60 % of Friday is 0.6x, above 0.4.
+        assert_eq!(out.iter().filter(|o| **o).count(), 18);
+    }
+
+    #[test]
+    fn a_lasting_doubling_is_not_an_outlier() {
+        let mut rates = weeks(4);
+        // From day 20 on everything is 2x: at 2x it is under 2.5x the old
+        // level, and its later neighbours share it.
+        for r in rates.iter_mut().skip(20 * 24) {
+            *r = r.map(|r| r * 2.0);
+        }
+        let usable = vec![true; rates.len()];
+        assert!(!outliers(&Series::from_rates(0, rates), &usable).iter().any(|o| *o));
+    }
+
+    #[test]
+    fn an_hour_high_against_its_days_but_usual_for_its_week_is_kept() {
+        // Every Sunday 20:00 is 10x (a weekly broadcast): high against the
+        // days around it, usual against other Sundays.
+        let mut rates = weeks(3);
+        for w in 0..3 {
+            let h = w * 168 + 6 * 24 + 20;
+            rates[h] = rates[h].map(|r| r * 10.0);
+        }
+        let usable = vec![true; rates.len()];
+        assert!(!outliers(&Series::from_rates(0, rates), &usable).iter().any(|o| *o));
+    }
+
+    #[test]
+    fn a_holiday_is_neither_judged_nor_a_neighbour() {
+        let mut rates = weeks(2);
+        // Days 8-10 at 30 %: a holiday; day 11 is ordinary.
+        for r in rates.iter_mut().take(11 * 24).skip(8 * 24) {
+            *r = r.map(|r| r * 0.3);
+        }
+        let usable: Vec<bool> = (0..rates.len()).map(|h| !(8 * 24..11 * 24).contains(&h)).collect();
+        let out = outliers(&Series::from_rates(0, rates), &usable);
+        assert!(!out.iter().any(|o| *o));
+    }
+}
