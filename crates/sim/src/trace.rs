@@ -10,6 +10,8 @@ use super::traffic::{SplitMix, Surge, TrafficShape};
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use std::time::Duration;
 
+pub use super::trace_shapes::{Shape, generate_shaped};
+
 /// One generated history.
 pub struct Trace {
     /// The seed it was made from.
