@@ -15,12 +15,18 @@
 //!   share of warnings followed by bytes really lost.
 //!
 //! Pass seeds as arguments to replay other traces: `-- 1 2 3`.
+//!
+//! A second table scores the seasonal forecast on the shaped traces (golden
+//! week, spring festival, month end, launch, step up, step down, cold
+//! start), one column per shape, on the tuned seeds 1 to 3. `-- --held-out`
+//! adds a table for seeds 11 to 16, kept apart so that nobody tunes on them
+//! by accident; `-- --shapes-only` skips the first table.
 
 use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::replay::{Replay, Step};
 use cdnquota_core::settings::AlertSettings;
 use cdnquota_core::settings::{PoolThresholds, Thresholds};
-use cdnquota_sim::trace::{Trace, generate};
+use cdnquota_sim::trace::{Shape, Trace, generate, generate_shaped};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Instant;
 use tencent_cdn_api::record::parse_record;
@@ -112,6 +118,24 @@ struct Score {
     seconds: f64,
 }
 
+impl Score {
+    /// Adds `other`'s counts and samples to these, for a column of columns.
+    fn add(&mut self, other: &Score) {
+        self.episodes += other.episodes;
+        self.exactly_one += other.exactly_one;
+        self.lead_ok += other.lead_ok;
+        self.lead_hours.extend(&other.lead_hours);
+        self.errors_72h.extend(&other.errors_72h);
+        self.lossy += other.lossy;
+        self.lossy_warned += other.lossy_warned;
+        self.warnings += other.warnings;
+        self.warnings_lost += other.warnings_lost;
+        self.polls += other.polls;
+        self.seconds += other.seconds;
+    }
+}
+
+/// Replays `trace` through the core. The only place the replay is built.
 fn replay(trace: &Trace, model: ForecastModel) -> Vec<Step> {
     let lines = trace.to_jsonl(CHINA_STANDARD_TIME);
     let mut replay = Replay::new(PoolThresholds::default(), AlertSettings::default(), model);
@@ -125,7 +149,9 @@ fn replay(trace: &Trace, model: ForecastModel) -> Vec<Step> {
         .collect()
 }
 
-fn score(trace: &Trace, model: ForecastModel, s: &mut Score) {
+/// Scores `model` on `trace` into `s`; `tag` names the trace's family in
+/// the verbose lines ("" for the generated family).
+fn score(trace: &Trace, tag: &str, model: ForecastModel, s: &mut Score) {
     let t = Thresholds::default();
     let started = Instant::now();
     let steps = replay(trace, model);
@@ -175,7 +201,12 @@ fn score(trace: &Trace, model: ForecastModel, s: &mut Score) {
                     )
                 })
                 .collect();
-            eprintln!("{model:?} seed {} dry {}: {}", trace.seed, e.dry_at, around.join(" "));
+            eprintln!(
+                "{model:?} {tag}seed {} dry {}: {}",
+                trace.seed,
+                e.dry_at,
+                around.join(" ")
+            );
         }
         let lead = firings
             .first()
@@ -238,8 +269,22 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let seeds: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let seeds = if seeds.is_empty() { (1..=8).collect() } else { seeds };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let held_out = args.iter().any(|a| a == "--held-out");
+    let shapes_only = args.iter().any(|a| a == "--shapes-only");
+    if !shapes_only {
+        let seeds: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        let seeds = if seeds.is_empty() { (1..=8).collect() } else { seeds };
+        generated(&seeds);
+    }
+    shaped("tuned", &[1, 2, 3]);
+    if held_out {
+        shaped("held-out", &(11..=16).collect::<Vec<_>>());
+    }
+}
+
+/// The generated family, both models.
+fn generated(seeds: &[u64]) {
     let traces: Vec<Trace> = seeds.iter().map(|s| generate(*s)).collect();
     let days: i64 = traces.iter().map(|t| t.polls.len() as i64 * 600 / 86_400).sum();
     println!(
@@ -247,23 +292,56 @@ fn main() {
         traces.len(),
         seeds
     );
-    let mut rows = Vec::new();
+    let mut columns = Vec::new();
     for (name, model) in [
         ("seasonal (cdnquota)", ForecastModel::Seasonal),
         ("6 h linear rate", ForecastModel::Linear),
     ] {
         let mut s = Score::default();
         for trace in &traces {
-            score(trace, model, &mut s);
+            score(trace, "", model, &mut s);
         }
-        rows.push((name, s));
+        columns.push((name.to_string(), s));
     }
+    table(&mut columns);
+}
+
+/// The shaped traces of `seeds`, one column per shape and one for all of
+/// them, the seasonal model only.
+fn shaped(which: &str, seeds: &[u64]) {
+    let mut columns = Vec::new();
+    let mut all = Score::default();
+    let mut days = 0;
+    for shape in Shape::ALL {
+        let mut s = Score::default();
+        for seed in seeds {
+            let trace = generate_shaped(shape, *seed);
+            days += trace.polls.len() as i64 * 600 / 86_400;
+            score(&trace, &format!("{} ", shape.name()), ForecastModel::Seasonal, &mut s);
+        }
+        all.add(&s);
+        columns.push((shape.name().to_string(), s));
+    }
+    columns.push(("all new shapes".to_string(), all));
     println!();
-    println!("| | {} | {} |", rows[0].0, rows[1].0);
-    println!("|---|---|---|");
-    let cells: Vec<Vec<String>> = rows.iter_mut().map(|(_, s)| cells(s)).collect();
+    println!(
+        "Shaped traces, {which} seeds {seeds:?} of each of {} shapes, {days} days of 10-minute polls in all; seasonal forecast (cdnquota)",
+        Shape::ALL.len()
+    );
+    table(&mut columns);
+}
+
+/// Prints one column per score, one row per label.
+fn table(columns: &mut [(String, Score)]) {
+    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    let header = names.join(" | ");
+    let cells: Vec<Vec<String>> = columns.iter_mut().map(|(_, s)| cells(s)).collect();
+    println!();
+    println!("| | {header} |");
+    println!("|{}", "---|".repeat(columns.len() + 1));
     for (i, label) in LABELS.iter().enumerate() {
-        println!("| {label} | {} | {} |", cells[0][i], cells[1][i]);
+        let row: Vec<&str> = cells.iter().map(|c| c[i].as_str()).collect();
+        println!("| {label} | {} |", row.join(" | "));
     }
 }
 

@@ -24,7 +24,9 @@
 //!   [`settle`]: when traffic is deducted; [`traffic`]: how demand moves
 //!   through the day.
 //! - [`scenario`]: ready-made accounts (the demo's); [`trace`]: generated
-//!   poll histories for the forecast's benchmark.
+//!   poll histories for the forecast's benchmark; `trace_shapes`: traces
+//!   built around one event (holidays, month end, a launch, a level step,
+//!   a cold start), re-exported by `trace`.
 
 mod handler;
 mod http;
@@ -32,6 +34,7 @@ pub mod scenario;
 pub mod settle;
 pub mod state;
 pub mod trace;
+mod trace_shapes;
 pub mod traffic;
 mod v2;
 mod v3;

@@ -10,6 +10,8 @@ use super::traffic::{SplitMix, Surge, TrafficShape};
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use std::time::Duration;
 
+pub use super::trace_shapes::{Shape, generate_shaped};
+
 /// One generated history.
 pub struct Trace {
     /// The seed it was made from.
@@ -23,10 +25,127 @@ pub struct Trace {
 /// Time between two recorded polls.
 pub const POLL_EVERY: i64 = 600;
 
-fn package(id: u64, size: f64, start: DateTime<Utc>, days: i64, title: &str) -> SimPackage {
+pub(crate) fn package(id: u64, size: f64, start: DateTime<Utc>, days: i64, title: &str) -> SimPackage {
     let mut p = SimPackage::new(id, size as u64, 0, start, Duration::from_secs(days as u64 * 86_400));
     p.title = title.to_string();
     p
+}
+
+/// A package the operator buys: its size, term in days and title.
+pub(crate) struct Purchase {
+    pub(crate) size: f64,
+    pub(crate) days: i64,
+    pub(crate) title: &'static str,
+}
+
+/// When and what the operator buys, asked by [`run`] as the pool runs low.
+pub(crate) trait Operator {
+    /// The pool just fell below two days of traffic: hours until an on-time
+    /// purchase, if this time the operator buys in time.
+    fn on_time(&mut self, rng: &mut SplitMix) -> Option<i64>;
+    /// The pool ran dry at `at`: hours until the late purchase.
+    fn late(&mut self, rng: &mut SplitMix, at: DateTime<Utc>) -> i64;
+    /// What to buy at `at`, with `left` bytes still in the pool.
+    fn buy(&mut self, rng: &mut SplitMix, at: DateTime<Utc>, left: f64) -> Purchase;
+}
+
+/// The operator of [`generate`]: buys late once the pool is dry, or
+/// (sometimes) in time when it is low, a monthly or a half-year package.
+pub(crate) struct Usual {
+    /// A day of traffic at the base level, what package sizes are counted in.
+    pub(crate) daily: f64,
+}
+
+impl Operator for Usual {
+    fn on_time(&mut self, rng: &mut SplitMix) -> Option<i64> {
+        (rng.unit() < 0.3).then(|| rng.range(1.0, 12.0) as i64)
+    }
+
+    fn late(&mut self, rng: &mut SplitMix, _at: DateTime<Utc>) -> i64 {
+        rng.range(6.0, 36.0) as i64
+    }
+
+    fn buy(&mut self, rng: &mut SplitMix, _at: DateTime<Utc>, _left: f64) -> Purchase {
+        let daily = self.daily;
+        if rng.unit() < 0.3 {
+            Purchase {
+                size: daily * rng.range(32.0, 40.0),
+                days: 30,
+                title: "月包",
+            }
+        } else {
+            Purchase {
+                size: daily * rng.range(8.0, 18.0),
+                days: 180,
+                title: "半年包",
+            }
+        }
+    }
+}
+
+/// Polls every [`POLL_EVERY`] from `first` to `end`: each interval's traffic
+/// deducted from `packages`, earliest expiry first, and what `operator`
+/// buys added (ids from `next_id` on).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    shape: &TrafficShape,
+    first: DateTime<Utc>,
+    end: DateTime<Utc>,
+    mut packages: Vec<SimPackage>,
+    mut next_id: u64,
+    daily: f64,
+    rng: &mut SplitMix,
+    operator: &mut impl Operator,
+) -> Vec<(DateTime<Utc>, Vec<SimPackage>)> {
+    let mut polls = Vec::new();
+    let mut buy_at: Option<DateTime<Utc>> = None;
+    let mut low_checked = false;
+    let mut t = first;
+    while t < end {
+        let next = t + TimeDelta::seconds(POLL_EVERY);
+        // Deduct this interval's traffic, earliest expiry first.
+        let mut demand = shape.bytes_between(t.timestamp(), next.timestamp());
+        let mut order: Vec<usize> = (0..packages.len())
+            .filter(|i| {
+                let p = &packages[*i];
+                p.enabled_at <= t && t < p.expires_at && p.used_bytes < p.size_bytes as f64
+            })
+            .collect();
+        order.sort_by_key(|i| packages[*i].expires_at);
+        for i in order {
+            let p = &mut packages[i];
+            let take = demand.min(p.size_bytes as f64 - p.used_bytes);
+            p.used_bytes += take;
+            demand -= take;
+            if demand <= 0.0 {
+                break;
+            }
+        }
+        let left: f64 = packages
+            .iter()
+            .filter(|p| p.enabled_at <= next && next < p.expires_at)
+            .map(|p| (p.size_bytes as f64 - p.used_bytes).max(0.0))
+            .sum();
+        if left < daily * 2.0 && !low_checked {
+            low_checked = true;
+            if let Some(hours) = operator.on_time(rng) {
+                buy_at = Some(next + TimeDelta::hours(hours));
+            }
+        }
+        if left <= 0.0 && buy_at.is_none() {
+            buy_at = Some(next + TimeDelta::hours(operator.late(rng, next)));
+        }
+        if buy_at.is_some_and(|b| next >= b) {
+            let p = operator.buy(rng, next, left);
+            packages.push(package(next_id, p.size, next, p.days, p.title));
+            next_id += 1;
+            buy_at = None;
+            low_checked = false;
+        }
+        polls.push((next, packages.clone()));
+        t = next;
+    }
+    polls
 }
 
 /// Makes the trace of `seed`: 28 to 60 days of polls.
@@ -49,6 +168,9 @@ pub fn generate(seed: u64) -> Trace {
         noise: 0.2,
         noise_seed: rng.next_u64(),
         surges: Vec::new(),
+        days: Vec::new(),
+        month_end: None,
+        steps: Vec::new(),
     };
     let mut day = rng.range(2.0, 6.0);
     while day < days as f64 {
@@ -81,62 +203,17 @@ pub fn generate(seed: u64) -> Trace {
         next_id += 1;
     }
 
-    let mut polls = Vec::new();
-    let mut buy_at: Option<DateTime<Utc>> = None;
-    let mut low_checked = false;
-    let mut t = first;
     let end = first + TimeDelta::days(days);
-    while t < end {
-        let next = t + TimeDelta::seconds(POLL_EVERY);
-        // Deduct this interval's traffic, earliest expiry first.
-        let mut demand = shape.bytes_between(t.timestamp(), next.timestamp());
-        let mut order: Vec<usize> = (0..packages.len())
-            .filter(|i| {
-                let p = &packages[*i];
-                p.enabled_at <= t && t < p.expires_at && p.used_bytes < p.size_bytes as f64
-            })
-            .collect();
-        order.sort_by_key(|i| packages[*i].expires_at);
-        for i in order {
-            let p = &mut packages[i];
-            let take = demand.min(p.size_bytes as f64 - p.used_bytes);
-            p.used_bytes += take;
-            demand -= take;
-            if demand <= 0.0 {
-                break;
-            }
-        }
-        let left: f64 = packages
-            .iter()
-            .filter(|p| p.enabled_at <= next && next < p.expires_at)
-            .map(|p| (p.size_bytes as f64 - p.used_bytes).max(0.0))
-            .sum();
-        // The operator: buys late once the pool is dry, or (sometimes) in
-        // time when it is low.
-        if left < daily * 2.0 && !low_checked {
-            low_checked = true;
-            if rng.unit() < 0.3 {
-                buy_at = Some(next + TimeDelta::hours(rng.range(1.0, 12.0) as i64));
-            }
-        }
-        if left <= 0.0 && buy_at.is_none() {
-            buy_at = Some(next + TimeDelta::hours(rng.range(6.0, 36.0) as i64));
-        }
-        if buy_at.is_some_and(|b| next >= b) {
-            let short = rng.unit() < 0.3;
-            let (size, term, title) = if short {
-                (daily * rng.range(32.0, 40.0), 30, "月包")
-            } else {
-                (daily * rng.range(8.0, 18.0), 180, "半年包")
-            };
-            packages.push(package(next_id, size, next, term, title));
-            next_id += 1;
-            buy_at = None;
-            low_checked = false;
-        }
-        polls.push((next, packages.clone()));
-        t = next;
-    }
+    let polls = run(
+        &shape,
+        first,
+        end,
+        packages,
+        next_id,
+        daily,
+        &mut rng,
+        &mut Usual { daily },
+    );
     Trace { seed, shape, polls }
 }
 
@@ -177,5 +254,31 @@ mod tests {
         let first: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
         assert!(first["at"].as_str().unwrap().ends_with('Z'));
         assert!(first["data"][0]["flux_byte"].as_u64().unwrap() > 0);
+    }
+
+    #[test]
+    fn the_old_traces_are_unchanged() {
+        use sha2::{Digest, Sha256};
+        // The first 8 bytes of each trace's SHA-256, recorded before the
+        // traffic calendar and the shaped traces were added.
+        let recorded = [
+            "0ed420b6c68f3da3",
+            "e492d3025453b273",
+            "e715fd1583da99cf",
+            "efa7c34a9df5d575",
+            "9001d5d299973215",
+            "a63445c6c2b7fd86",
+            "af31358a859a0395",
+            "2e09de151e0f3241",
+        ];
+        for (seed, want) in (1..=8).zip(recorded) {
+            let jsonl = generate(seed).to_jsonl(crate::wire::CHINA_STANDARD_TIME);
+            let hash: String = Sha256::digest(jsonl.as_bytes())
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(hash, want, "seed {seed}");
+        }
     }
 }

@@ -2,9 +2,12 @@
 //! an evening peak several times the night trough, quieter weekends, slow
 //! growth, noise and surges. The simulator drains its packages with it and
 //! answers `DescribeBillingData` from it; the trace generator records it.
-//! A [`Flow`] is either such a shape or a flat rate.
+//! A calendar can change whole local days (holidays, make-up working days),
+//! the last days of each month (a month-end batch) and the level from a
+//! time on (a customer moving in or out). A [`Flow`] is either such a shape
+//! or a flat rate.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// A small, seeded random generator (SplitMix64): the same seed gives the
 /// same traffic, which traces and tests rely on.
@@ -48,6 +51,47 @@ pub struct Surge {
     pub factor: f64,
 }
 
+/// What a local calendar day is, beyond its weekday.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DayKind {
+    /// A public holiday: the day's traffic is the weekday level times this,
+    /// whatever its weekday (a holiday Saturday is no quieter than a holiday
+    /// Thursday).
+    Holiday(f64),
+    /// A make-up working day (调休): a Saturday or Sunday with weekday
+    /// traffic, so the weekend factor does not apply.
+    Workday,
+}
+
+/// One local calendar date and what it is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DayFactor {
+    /// The date in the shape's `utc_offset_hours`.
+    pub date: NaiveDate,
+    /// Holiday or make-up working day.
+    pub kind: DayKind,
+}
+
+/// A month-end batch: the last `days` local days of every month multiplied
+/// by `factor`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MonthEnd {
+    /// How many days at the end of each month (e.g. 3).
+    pub days: u32,
+    /// How much they multiply traffic (e.g. 3.0).
+    pub factor: f64,
+}
+
+/// A lasting level change: traffic times `factor` from `from` on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    /// When it takes effect (Unix seconds, on an hour boundary).
+    pub from: i64,
+    /// How much it multiplies traffic (2.0 when a customer moves in, 0.5
+    /// when one leaves).
+    pub factor: f64,
+}
+
 /// The shape of an account's traffic.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrafficShape {
@@ -72,6 +116,12 @@ pub struct TrafficShape {
     pub noise_seed: u64,
     /// Surges.
     pub surges: Vec<Surge>,
+    /// Holidays and make-up working days, by local date.
+    pub days: Vec<DayFactor>,
+    /// A month-end batch, if any.
+    pub month_end: Option<MonthEnd>,
+    /// Level changes.
+    pub steps: Vec<Step>,
 }
 
 impl TrafficShape {
@@ -88,6 +138,9 @@ impl TrafficShape {
             noise: 0.0,
             noise_seed: 0,
             surges: Vec::new(),
+            days: Vec::new(),
+            month_end: None,
+            steps: Vec::new(),
         }
     }
 
@@ -99,9 +152,26 @@ impl TrafficShape {
         // A cosine between trough and peak, with a mean of 1 over the day.
         let a = (self.peak_ratio - 1.0) / (self.peak_ratio + 1.0);
         let cycle = 1.0 + a * (std::f64::consts::TAU * (hour_of_day - self.peak_hour) / 24.0).cos();
-        let weekday =
-            DateTime::<Utc>::from_timestamp(local as i64, 0).map_or(0, |d| d.weekday().num_days_from_monday());
+        let date = DateTime::<Utc>::from_timestamp(local as i64, 0).map(|d| d.date_naive());
+        let weekday = date.map_or(0, |d| d.weekday().num_days_from_monday());
         let week = if weekday >= 5 { self.weekend_factor } else { 1.0 };
+        // A listed day replaces the weekday rule; unlisted days keep it, so a
+        // shape without a calendar has exactly the traffic it always had.
+        let week = match self.days.iter().find(|d| Some(d.date) == date).map(|d| d.kind) {
+            Some(DayKind::Holiday(f)) => f,
+            Some(DayKind::Workday) => 1.0,
+            None => week,
+        };
+        let month_end = match (self.month_end, date) {
+            (Some(m), Some(d)) if d.day() + m.days > days_in_month(d) => m.factor,
+            _ => 1.0,
+        };
+        let step: f64 = self
+            .steps
+            .iter()
+            .filter(|s| hour_start >= s.from)
+            .map(|s| s.factor)
+            .product();
         let days = (hour_start - self.origin) as f64 / 86_400.0;
         let growth = (1.0 + self.growth_per_day).powf(days);
         let noise = if self.noise > 0.0 {
@@ -116,7 +186,8 @@ impl TrafficShape {
             .filter(|s| hour_start >= s.start && ((hour_start - s.start) as f64) < s.hours * 3600.0)
             .map(|s| s.factor)
             .product();
-        self.mean_bytes_per_second * cycle * week * growth * noise * surge
+        // The calendar factors last: both are exactly 1.0 without a calendar.
+        self.mean_bytes_per_second * cycle * week * growth * noise * surge * month_end * step
     }
 
     /// Bytes between `from` and `to` (Unix seconds).
@@ -130,6 +201,18 @@ impl TrafficShape {
         }
         total
     }
+}
+
+/// How many days the month of `d` has.
+fn days_in_month(d: NaiveDate) -> u32 {
+    let (y, m) = if d.month() == 12 {
+        (d.year() + 1, 1)
+    } else {
+        (d.year(), d.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|next| next.pred_opt())
+        .map_or(31, |last| last.day())
 }
 
 /// A flow with a rate per second (bytes, or HTTPS requests), flat or with
@@ -182,5 +265,94 @@ mod tests {
         assert_eq!(shape.rate(1_780_000_000), again.rate(1_780_000_000));
         let r = shape.rate(1_780_000_000) / TrafficShape::daily(1000.0, 4.0, 0).rate(1_780_000_000);
         assert!((0.8..1.2).contains(&r), "{r}");
+    }
+
+    /// 00:00 China time on `y-m-d`, as Unix seconds.
+    fn cst(y: i32, m: u32, d: u32) -> i64 {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("a valid date")
+            .and_utc()
+            .timestamp()
+            - 8 * 3600
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("a valid date")
+    }
+
+    #[test]
+    fn a_holiday_halves_its_local_day_and_not_the_next() {
+        let plain = TrafficShape::daily(1000.0, 4.0, cst(2026, 9, 1));
+        let mut shape = plain.clone();
+        // Thursday 1 October 2026, National Day.
+        shape.days.push(DayFactor {
+            date: day(2026, 10, 1),
+            kind: DayKind::Holiday(0.5),
+        });
+        let thu = cst(2026, 10, 1);
+        let ratio = shape.bytes_between(thu, thu + 86_400) / plain.bytes_between(thu, thu + 86_400);
+        assert!((ratio - 0.5).abs() < 1e-9, "{ratio}");
+        // The local day, not the UTC one: 23:00 China time is still the holiday.
+        assert!((shape.rate(thu + 23 * 3600) / plain.rate(thu + 23 * 3600) - 0.5).abs() < 1e-9);
+        let fri = thu + 86_400;
+        assert_eq!(
+            shape.bytes_between(fri, fri + 86_400),
+            plain.bytes_between(fri, fri + 86_400)
+        );
+    }
+
+    #[test]
+    fn a_make_up_saturday_has_weekday_traffic() {
+        let mut shape = TrafficShape::daily(1000.0, 4.0, cst(2026, 9, 1));
+        shape.weekend_factor = 0.7;
+        let sat = cst(2026, 10, 10);
+        let plain_sat = shape.bytes_between(sat, sat + 86_400);
+        shape.days.push(DayFactor {
+            date: day(2026, 10, 10),
+            kind: DayKind::Workday,
+        });
+        let working_sat = shape.bytes_between(sat, sat + 86_400);
+        let fri = cst(2026, 10, 9);
+        let fri_bytes = shape.bytes_between(fri, fri + 86_400);
+        assert!(
+            (working_sat / fri_bytes - 1.0).abs() < 1e-9,
+            "{}",
+            working_sat / fri_bytes
+        );
+        assert!((plain_sat / fri_bytes - 0.7).abs() < 1e-9);
+        // The Sunday after is a weekend day again.
+        let sun = sat + 86_400;
+        assert!((shape.bytes_between(sun, sun + 86_400) / fri_bytes - 0.7).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_last_three_days_of_the_month_are_tripled_and_the_first_is_not() {
+        let plain = TrafficShape::daily(1000.0, 4.0, cst(2026, 6, 1));
+        let mut shape = plain.clone();
+        shape.month_end = Some(MonthEnd { days: 3, factor: 3.0 });
+        let ratio = |d: i64| shape.bytes_between(d, d + 86_400) / plain.bytes_between(d, d + 86_400);
+        for d in [28, 29, 30] {
+            assert!((ratio(cst(2026, 6, d)) - 3.0).abs() < 1e-9, "June {d}");
+        }
+        assert!((ratio(cst(2026, 6, 27)) - 1.0).abs() < 1e-9);
+        assert!((ratio(cst(2026, 7, 1)) - 1.0).abs() < 1e-9);
+        // A 31-day month: 29 to 31; February 2026: 26 to 28.
+        assert!((ratio(cst(2026, 7, 28)) - 1.0).abs() < 1e-9);
+        assert!((ratio(cst(2026, 7, 31)) - 3.0).abs() < 1e-9);
+        assert!((ratio(cst(2026, 2, 26)) - 3.0).abs() < 1e-9);
+        assert!((ratio(cst(2026, 3, 1)) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_step_doubles_traffic_from_its_hour_on() {
+        let plain = TrafficShape::daily(1000.0, 4.0, cst(2026, 6, 1));
+        let mut shape = plain.clone();
+        let from = cst(2026, 6, 10) + 13 * 3600;
+        shape.steps.push(Step { from, factor: 2.0 });
+        assert_eq!(shape.rate(from - 1), plain.rate(from - 1));
+        assert!((shape.rate(from) / plain.rate(from) - 2.0).abs() < 1e-9);
+        let later = from + 20 * 86_400 + 5 * 3600;
+        assert!((shape.rate(later) / plain.rate(later) - 2.0).abs() < 1e-9);
     }
 }
