@@ -52,12 +52,15 @@ pub struct Calendar {
     coverage: BTreeMap<i32, Coverage>,
 }
 
+/// A holiday in a table: its name, first and last day (month, day).
+type HolidayRow = (&'static str, (u32, u32), (u32, u32));
+
 /// A year's arrangement: the notice, its holidays (name, first and last
 /// day, as month and day) and its make-up working days.
 struct Notice {
     year: i32,
     number: &'static str,
-    holidays: &'static [(&'static str, (u32, u32), (u32, u32))],
+    holidays: &'static [HolidayRow],
     workdays: &'static [(&'static str, (u32, u32))],
 }
 
@@ -134,7 +137,7 @@ const CHINA_NOTICES: [Notice; 3] = [
 /// Years without a notice in this build, with the statutory days whose
 /// dates follow the lunar calendar (除夕 to 初三, 清明, 端午, 中秋); the
 /// solar ones (1 January, 1-2 May, 1-3 October) are added for every year.
-const CHINA_STATUTORY: [(i32, &[(&str, (u32, u32), (u32, u32))]); 1] = [(
+const CHINA_STATUTORY: [(i32, &[HolidayRow]); 1] = [(
     2027,
     &[
         ("春节", (2, 5), (2, 8)),
@@ -144,7 +147,7 @@ const CHINA_STATUTORY: [(i32, &[(&str, (u32, u32), (u32, u32))]); 1] = [(
     ],
 )];
 
-const CHINA_SOLAR: [(&str, (u32, u32), (u32, u32)); 3] = [
+const CHINA_SOLAR: [HolidayRow; 3] = [
     ("元旦", (1, 1), (1, 1)),
     ("劳动节", (5, 1), (5, 2)),
     ("国庆节", (10, 1), (10, 3)),

@@ -14,14 +14,19 @@
 
 use crate::series::{Series, median};
 
-/// Above this many times both medians, an hour is an outlier.
-pub const HIGH: f64 = 2.5;
+/// Above this many times both medians, an hour is an outlier. Ordinary
+/// surges (3x for a few hours, every week or so) stay under it: they recur,
+/// so they are part of what the pool must serve, and leaving them out would
+/// forecast too little. A launch at 9x does not.
+pub const HIGH: f64 = 4.0;
 /// Below this fraction of both medians, an hour is an outlier.
-pub const LOW: f64 = 0.4;
+pub const LOW: f64 = 0.25;
 /// Days either side whose same hour is its neighbourhood.
 pub const NEIGHBOUR_DAYS: i64 = 3;
 /// At least this many neighbours must be known to call an hour an outlier.
 const MIN_NEIGHBOURS: usize = 2;
+/// Weeks either side looked at: the profile's window is five weeks.
+const MAX_WEEKS: usize = 5;
 
 fn off(rate: f64, reference: Option<f64>) -> bool {
     match reference {
@@ -45,19 +50,28 @@ pub fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
             let Some(rate) = series.rates[i].filter(|_| ok(i as i64)) else {
                 return false;
             };
-            let mut days: Vec<f64> = (1..=NEIGHBOUR_DAYS)
-                .flat_map(|d| [value(i, -24 * d), value(i, 24 * d)])
-                .flatten()
-                .collect();
-            if days.len() < MIN_NEIGHBOURS || !off(rate, median(&mut days)) {
+            // Fixed arrays: this runs for every hour of five weeks at every
+            // poll.
+            let mut days = [0.0; 2 * NEIGHBOUR_DAYS as usize];
+            let mut n = 0;
+            for d in 1..=NEIGHBOUR_DAYS {
+                for v in [value(i, -24 * d), value(i, 24 * d)].into_iter().flatten() {
+                    days[n] = v;
+                    n += 1;
+                }
+            }
+            if n < MIN_NEIGHBOURS || !off(rate, median(&mut days[..n])) {
                 return false;
             }
-            let weeks = series.len() as i64 / 168 + 1;
-            let mut same: Vec<f64> = (1..=weeks)
-                .flat_map(|w| [value(i, -168 * w), value(i, 168 * w)])
-                .flatten()
-                .collect();
-            same.is_empty() || off(rate, median(&mut same))
+            let mut same = [0.0; 2 * MAX_WEEKS];
+            let mut n = 0;
+            for w in 1..=MAX_WEEKS as i64 {
+                for v in [value(i, -168 * w), value(i, 168 * w)].into_iter().flatten() {
+                    same[n] = v;
+                    n += 1;
+                }
+            }
+            n == 0 || off(rate, median(&mut same[..n]))
         })
         .collect()
 }
@@ -81,8 +95,8 @@ mod tests {
     fn a_launch_day_is_an_outlier_and_the_cycle_and_weekends_are_not() {
         let mut rates = weeks(4);
         // Week 3, Wednesday (day 16), 06:00-24:00 at 9x: a launch.
-        for h in (16 * 24 + 6)..(17 * 24) {
-            rates[h] = rates[h].map(|r| r * 9.0);
+        for r in rates.iter_mut().take(17 * 24).skip(16 * 24 + 6) {
+            *r = r.map(|r| r * 9.0);
         }
         let usable = vec![true; rates.len()];
         let out = outliers(&Series::from_rates(0, rates), &usable);
@@ -90,17 +104,18 @@ mod tests {
         // either side, all ordinary) and 9x the same hour in other weeks.
         assert!((16 * 24 + 6..17 * 24).all(|h| out[h]));
         // Nothing else: the 4x day/night swing compares like with like, and
-        // a Saturday at 60 % of Friday is 0.6x, above 0.4.
+        // a Saturday at 60 % of Friday is 0.6x, above 0.25.
         assert_eq!(out.iter().filter(|o| **o).count(), 18);
     }
 
     #[test]
     fn a_lasting_doubling_is_not_an_outlier() {
         let mut rates = weeks(4);
-        // From day 20 on everything is 2x: at 2x it is under 2.5x the old
-        // level, and its later neighbours share it.
+        // From day 20 on everything is 4.5x: above 4x the old level, but
+        // from its first day on its later neighbours share it, and the
+        // median of three old days and three new ones is between.
         for r in rates.iter_mut().skip(20 * 24) {
-            *r = r.map(|r| r * 2.0);
+            *r = r.map(|r| r * 4.5);
         }
         let usable = vec![true; rates.len()];
         assert!(!outliers(&Series::from_rates(0, rates), &usable).iter().any(|o| *o));
@@ -122,9 +137,10 @@ mod tests {
     #[test]
     fn a_holiday_is_neither_judged_nor_a_neighbour() {
         let mut rates = weeks(2);
-        // Days 8-10 at 30 %: a holiday; day 11 is ordinary.
+        // Days 8-10 at 10 %: a holiday, which would be an outlier if it
+        // were judged; day 11 is ordinary, judged against days 12-14 only.
         for r in rates.iter_mut().take(11 * 24).skip(8 * 24) {
-            *r = r.map(|r| r * 0.3);
+            *r = r.map(|r| r * 0.1);
         }
         let usable: Vec<bool> = (0..rates.len()).map(|h| !(8 * 24..11 * 24).contains(&h)).collect();
         let out = outliers(&Series::from_rates(0, rates), &usable);

@@ -239,6 +239,8 @@ fn within(now: DateTime<Utc>, then: DateTime<Utc>, limit: Option<TimeDelta>) -> 
 /// before it resolves: 1.5 times, as a fraction so the span stays exact.
 const DEPLETION_HYSTERESIS_NUM: i32 = 3;
 const DEPLETION_HYSTERESIS_DEN: i32 = 2;
+/// The same, while the forecast has only the recent rate to go on.
+const COLD_START_HYSTERESIS: i32 = 5;
 
 /// How far behind real traffic the API's `BytesUsed` may be, in words.
 fn lag_text(cycle: Option<BillingCycle>) -> &'static str {
@@ -330,18 +332,28 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
         ));
     }
     if let Some(p) = input.projection {
+        // A cold start (no daily profile yet) reads the rate of the last
+        // polls, which swings with the hour of day (an evening peak can be
+        // five times the night): it fires on the central forecast, not the
+        // early bound, and once fired resolves only on a run-dry five times
+        // as far off (a top-up does that) or once a profile says so.
+        let (num, den) = if p.basis == crate::demand::Basis::RecentRate {
+            (COLD_START_HYSTERESIS, 1)
+        } else {
+            (DEPLETION_HYSTERESIS_NUM, DEPLETION_HYSTERESIS_DEN)
+        };
         let limit = if input.depletion_active {
-            t.depletion_within.map(|d| {
-                d.checked_mul(DEPLETION_HYSTERESIS_NUM)
-                    .map_or(TimeDelta::MAX, |d| d / DEPLETION_HYSTERESIS_DEN)
-            })
+            t.depletion_within
+                .map(|d| d.checked_mul(num).map_or(TimeDelta::MAX, |d| d / den))
         } else {
             t.depletion_within
         };
         // The early bound decides: warning late is the costly mistake. A
         // pool kept alive only by renewals is said to be, not hidden.
+        let cold = p.basis == crate::demand::Basis::RecentRate;
         let dry = p
             .depletion_early_at
+            .filter(|_| !cold)
             .or(p.depletion_at)
             .or(p.depletion_without_renewal_at);
         if let Some(dry) = dry
