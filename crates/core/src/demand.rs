@@ -243,7 +243,11 @@ impl Demand {
         // The last three hours (and the current one) are left out of the
         // profile: they are what a surge is measured on, against it.
         let learn_end = end.saturating_sub(4);
-        let Some(first) = fill_gaps(self::profile(&series, learn_end, &learn, slots, decay)) else {
+        // A history that is all holiday (a daemon started on 1 May) has
+        // nothing ordinary to learn: then it learns what it has.
+        let Some(first) = fill_gaps(self::profile(&series, learn_end, &learn, slots, decay))
+            .or_else(|| fill_gaps(self::profile(&series, learn_end, &|_| true, slots, decay)))
+        else {
             return nothing(Basis::Nothing, marks);
         };
         let at_slot = |p: &[f64], i: usize| p[slot[i]];

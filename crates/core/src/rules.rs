@@ -334,9 +334,9 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
     if let Some(p) = input.projection {
         // A cold start (no daily profile yet) reads the rate of the last
         // polls, which swings with the hour of day (an evening peak can be
-        // five times the night): it fires on the central forecast, not the
-        // early bound, and once fired resolves only on a run-dry five times
-        // as far off (a top-up does that) or once a profile says so.
+        // five times the night): once fired, it resolves only on a run-dry
+        // five times as far off (a top-up does that) or once a profile
+        // says so.
         let (num, den) = if p.basis == crate::demand::Basis::RecentRate {
             (COLD_START_HYSTERESIS, 1)
         } else {
@@ -350,10 +350,8 @@ pub fn evaluate(input: &RuleInput, t: &Thresholds, now: DateTime<Utc>) -> Vec<Fi
         };
         // The early bound decides: warning late is the costly mistake. A
         // pool kept alive only by renewals is said to be, not hidden.
-        let cold = p.basis == crate::demand::Basis::RecentRate;
         let dry = p
             .depletion_early_at
-            .filter(|_| !cold)
             .or(p.depletion_at)
             .or(p.depletion_without_renewal_at);
         if let Some(dry) = dry
