@@ -208,8 +208,8 @@ impl Calendar {
     }
 
     fn mark_range(&mut self, year: i32, from: (u32, u32), to: (u32, u32), kind: DayKind, name: &str) {
-        // The tables above are checked by the tests: a bad date there is a
-        // bug in this file, skipped rather than a panic in the daemon.
+        // The tests read every date of the tables above: a bad one is a bug
+        // in this file, which the daemon leaves out rather than panic on.
         if let (Some(f), Some(t)) = (
             NaiveDate::from_ymd_opt(year, from.0, from.1),
             NaiveDate::from_ymd_opt(year, to.0, to.1),
@@ -257,12 +257,6 @@ impl Calendar {
             Some(Weekday::Sun) => 86_400,
             _ => 0,
         }
-    }
-
-    /// Whether the day holding `t` is marked at all: such hours are kept out
-    /// of the weekly profile.
-    pub fn is_marked(&self, t: i64) -> bool {
-        self.day_at(t).is_some()
     }
 
     /// How much the shipped data knows of `year`.
@@ -388,7 +382,7 @@ mod tests {
         assert_eq!(c.weekday_shift(at("2026-09-20", 10)), 86_400);
         // The Saturday after is an ordinary weekend day.
         let next = at("2026-10-17", 10);
-        assert!(!c.is_working_day(next) && !c.is_marked(next));
+        assert!(!c.is_working_day(next) && c.day_at(next).is_none());
     }
 
     #[test]
@@ -436,6 +430,16 @@ mod tests {
                 .count()
         };
         assert_eq!((count(2024), count(2025), count(2026)), (30, 28, 33));
+        // 2027, statutory: 除夕-初三 4, 清明 1, 端午 1, 中秋 1, 元旦 1,
+        // 劳动节 2, 国庆节 3; every date in those tables real.
+        for (year, lunar) in &CHINA_STATUTORY {
+            for (name, from, to) in lunar.iter().chain(&CHINA_SOLAR) {
+                let f = NaiveDate::from_ymd_opt(*year, from.0, from.1).expect("a real date");
+                let t = NaiveDate::from_ymd_opt(*year, to.0, to.1).expect("a real date");
+                assert!(f <= t, "{name} {f}..{t}");
+            }
+        }
+        assert_eq!(count(2027), 13);
     }
 
     #[test]

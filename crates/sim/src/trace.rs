@@ -148,6 +148,25 @@ pub(crate) fn run(
     polls
 }
 
+/// An account's traffic drawn from `rng`: its level, daily cycle, weekend,
+/// growth up to `max_growth` a day from `origin`, and noise; no surges or
+/// calendar yet. The draws are in a fixed order: traces depend on it.
+pub(crate) fn seeded_shape(rng: &mut SplitMix, max_growth: f64, origin: i64) -> TrafficShape {
+    let mean = rng.range(20e6, 200e6);
+    TrafficShape {
+        mean_bytes_per_second: mean,
+        peak_ratio: rng.range(4.0, 8.0),
+        peak_hour: rng.range(19.0, 22.0),
+        utc_offset_hours: 8.0,
+        weekend_factor: rng.range(0.6, 0.85),
+        growth_per_day: rng.range(0.0, max_growth),
+        origin,
+        noise: 0.2,
+        noise_seed: rng.next_u64(),
+        ..TrafficShape::daily(mean, 1.0, origin)
+    }
+}
+
 /// Makes the trace of `seed`: 28 to 60 days of polls.
 pub fn generate(seed: u64) -> Trace {
     let mut rng = SplitMix::new(seed.wrapping_mul(0x9E37_79B9).wrapping_add(1));
@@ -155,23 +174,8 @@ pub fn generate(seed: u64) -> Trace {
     // A Monday, 00:00 in UTC+8, shifted by the seed.
     let first =
         DateTime::<Utc>::from_timestamp(1_772_380_800, 0).unwrap_or_default() + TimeDelta::days((seed % 7) as i64);
-    let mean = rng.range(20e6, 200e6);
-    let daily = mean * 86_400.0;
-    let mut shape = TrafficShape {
-        mean_bytes_per_second: mean,
-        peak_ratio: rng.range(4.0, 8.0),
-        peak_hour: rng.range(19.0, 22.0),
-        utc_offset_hours: 8.0,
-        weekend_factor: rng.range(0.6, 0.85),
-        growth_per_day: rng.range(0.0, 0.03),
-        origin: first.timestamp(),
-        noise: 0.2,
-        noise_seed: rng.next_u64(),
-        surges: Vec::new(),
-        days: Vec::new(),
-        month_end: None,
-        steps: Vec::new(),
-    };
+    let mut shape = seeded_shape(&mut rng, 0.03, first.timestamp());
+    let daily = shape.mean_bytes_per_second * 86_400.0;
     let mut day = rng.range(2.0, 6.0);
     while day < days as f64 {
         shape.surges.push(Surge {

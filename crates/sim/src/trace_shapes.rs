@@ -7,7 +7,7 @@
 //! `generate`. All dates are 2026, China time, with the official holidays
 //! and make-up working days of that year (国办发明电〔2025〕7号).
 
-use super::trace::{Operator, POLL_EVERY, Purchase, Trace, Usual, package, run};
+use super::trace::{Operator, POLL_EVERY, Purchase, Trace, Usual, package, run, seeded_shape};
 use super::traffic::{DayFactor, DayKind, MonthEnd, SplitMix, Step, Surge, TrafficShape};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
@@ -114,19 +114,7 @@ fn target(dry_at: DateTime<Utc>) -> Target {
 }
 
 fn plan(kind: Shape, seed: u64, rng: &mut SplitMix) -> Plan {
-    let mean = rng.range(20e6, 200e6);
-    let mut shape = TrafficShape {
-        mean_bytes_per_second: mean,
-        peak_ratio: rng.range(4.0, 8.0),
-        peak_hour: rng.range(19.0, 22.0),
-        utc_offset_hours: 8.0,
-        weekend_factor: rng.range(0.6, 0.85),
-        growth_per_day: rng.range(0.0, 0.01),
-        origin: 0,
-        noise: 0.2,
-        noise_seed: rng.next_u64(),
-        ..TrafficShape::daily(mean, 1.0, 0)
-    };
+    let mut shape = seeded_shape(rng, 0.01, 0);
     // Shapes without a calendar event start in summer, clear of holidays.
     let summer = cst(6, 22, 0) + TimeDelta::days((seed % 7) as i64);
     // Local days and windows (Unix seconds) no ordinary surge may touch:
