@@ -194,6 +194,11 @@ impl Calendar {
         self
     }
 
+    /// The market's offset from UTC.
+    pub fn offset(&self) -> TimeDelta {
+        self.offset
+    }
+
     /// Marks `from` to `to` (both included) as `kind`, over what was there.
     pub fn mark(&mut self, from: NaiveDate, to: NaiveDate, kind: DayKind, name: &str) {
         for day in from.iter_days().take_while(|d| *d <= to) {

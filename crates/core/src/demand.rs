@@ -20,7 +20,9 @@
 //!   day as its nearest weekday;
 //! - **one-off hours** ([`crate::outliers`]) are kept out of the profile;
 //! - a **level shift** ([`crate::level_shift`]) re-bases it: learnt from
-//!   before the shift, scaled by the hours since.
+//!   before the shift, scaled by the hours since;
+//! - a **monthly cycle** ([`crate::monthly`]), a batch in the month's last
+//!   days, is kept out of it and forecast on those days of this month.
 //!
 //! The early bound is the same demand raised by how far three days of real
 //! traffic ran above the profile in the last two weeks (mean plus one
@@ -28,6 +30,7 @@
 
 use crate::calendar::{DayKind, MarkedSpan, Marks};
 use crate::level_shift::{self, LevelShift};
+use crate::monthly;
 use crate::outliers::outliers;
 use crate::series::Series;
 use crate::settings::ForecastSettings;
@@ -94,6 +97,9 @@ pub struct Demand {
     marks: Marks,
     /// Holiday traffic over the profile's.
     holiday_factor: f64,
+    /// The days of the months ahead with a monthly factor, `(start, end,
+    /// factor)` in UTC seconds, sorted.
+    monthly: Vec<(i64, i64, f64)>,
     /// What went into it beside the basis, for people.
     pub components: Components,
 }
@@ -113,6 +119,9 @@ pub struct Components {
     pub outlier_hours: usize,
     /// A lasting change of level the profile was re-based on.
     pub level_shift: Option<LevelShift>,
+    /// The factor of each of the month's last days (the last first), when
+    /// there is a monthly cycle.
+    pub monthly: Option<[f64; monthly::POSITIONS]>,
 }
 
 const SURGE_HALF_LIFE_HOURS: f64 = 3.0;
@@ -207,6 +216,7 @@ impl Demand {
             },
             marks,
             holiday_factor: 1.0,
+            monthly: Vec::new(),
         };
         let days = history.as_secs_f64() / 86_400.0;
         // The window holds the current hour too: the surge is read on it.
@@ -228,7 +238,7 @@ impl Demand {
         // Holidays and make-up days are no normal week: kept out of what is
         // learnt as one, and so are one-off hours.
         let marked: Vec<Option<&MarkedSpan>> = (0..end).map(|i| marks.at(series.start(i))).collect();
-        let usable: Vec<bool> = marked.iter().map(Option::is_none).collect();
+        let ordinary: Vec<bool> = marked.iter().map(Option::is_none).collect();
         let holiday: Vec<bool> = marked
             .iter()
             .map(|m| m.is_some_and(|m| m.kind == DayKind::Holiday))
@@ -238,19 +248,40 @@ impl Demand {
         let slot: Vec<usize> = (0..end)
             .map(|i| slot_of(series.start(i) + marked[i].map_or(0, |m| m.weekday_shift), slots))
             .collect();
-        let outlier = outliers(&series, &usable);
-        let learn = |i: usize| usable[i] && !outlier[i];
+        let at_slot = |p: &[f64], i: usize| p[slot[i]];
         // The last three hours (and the current one) are left out of the
         // profile: they are what a surge is measured on, against it.
         let learn_end = end.saturating_sub(4);
-        // A history that is all holiday (a daemon started on 1 May) has
-        // nothing ordinary to learn: then it learns what it has.
-        let Some(first) = fill_gaps(self::profile(&series, learn_end, &learn, slots, decay))
-            .or_else(|| fill_gaps(self::profile(&series, learn_end, &|_| true, slots, decay)))
-        else {
+        let weekly = |usable: &[bool]| {
+            let outlier = outliers(&series, usable);
+            let learn = |i: usize| usable[i] && !outlier[i];
+            // A history that is all holiday (a daemon started on 1 May) has
+            // nothing ordinary to learn: then it learns what it has.
+            let first = fill_gaps(self::profile(&series, learn_end, &learn, slots, decay))
+                .or_else(|| fill_gaps(self::profile(&series, learn_end, &|_| true, slots, decay)));
+            first.map(|f| (outlier, f))
+        };
+        let Some((mut outlier, mut first)) = weekly(&ordinary) else {
             return nothing(Basis::Nothing, marks);
         };
-        let at_slot = |p: &[f64], i: usize| p[slot[i]];
+        // A cycle by day of month, against that profile; its days are then
+        // kept out of the weekly profile too, and measured again against
+        // the cleaner one.
+        let month_pos = monthly::positions(&series, settings.calendar.offset());
+        let against = |p: &[f64]| (0..end).map(|i| at_slot(p, i)).collect::<Vec<f64>>();
+        let mut month = monthly::learn(&series, &against(&first), &ordinary, &month_pos);
+        let mut usable = ordinary.clone();
+        if let Some(f) = month {
+            for (u, p) in usable.iter_mut().zip(&month_pos) {
+                *u &= !p.is_some_and(|p| f[p] != 1.0);
+            }
+            if let Some((o, p)) = weekly(&usable) {
+                (outlier, first) = (o, p);
+                month = monthly::learn(&series, &against(&first), &ordinary, &month_pos).or(month);
+            }
+        }
+        let month_factor = |i: usize| month_pos[i].zip(month).map_or(1.0, |(p, f)| f[p]);
+        let learn = |i: usize| usable[i] && !outlier[i];
 
         // A lasting change of level: the profile is learnt from before it
         // and scaled by the hours since.
@@ -272,16 +303,26 @@ impl Demand {
             None => first,
         };
 
-        // Holiday traffic against the profile, from the holiday hours seen
-        // (the one going on included), else the configured factor.
-        let (mut h_actual, mut h_profile, mut h_hours) = (0.0, 0.0, 0);
-        for i in (0..end).filter(|i| holiday[*i]) {
-            if let Some(rate) = series.rates[i] {
-                h_actual += rate;
-                h_profile += at_slot(&profile, i);
-                h_hours += 1;
+        // Holiday traffic against the profile: from the holiday going on
+        // once 12 of its hours are seen (the best evidence of itself), else
+        // from every holiday hour in the history, else the configured factor.
+        let sum_over = |keep: &dyn Fn(usize) -> bool| {
+            let (mut actual, mut expected, mut hours) = (0.0, 0.0, 0);
+            for i in (0..end).filter(|i| holiday[*i] && keep(*i)) {
+                if let Some(rate) = series.rates[i] {
+                    actual += rate;
+                    expected += at_slot(&profile, i);
+                    hours += 1;
+                }
             }
-        }
+            (actual, expected, hours)
+        };
+        let current = marks.at(current_hour).filter(|m| m.kind == DayKind::Holiday);
+        let ongoing = current.map(|m| sum_over(&|i| (m.start..m.end).contains(&series.start(i))));
+        let (h_actual, h_profile, h_hours) = match ongoing {
+            Some(o) if o.2 >= MIN_HOLIDAY_HOURS => o,
+            _ => sum_over(&|_| true),
+        };
         let learnt = (h_hours >= MIN_HOLIDAY_HOURS && h_profile > 0.0).then(|| (h_actual / h_profile).clamp(0.1, 5.0));
         let holiday_factor = learnt.unwrap_or(settings.holiday_factor);
 
@@ -333,7 +374,7 @@ impl Demand {
             return nothing(Basis::Nothing, marks);
         }
         let expected = |i: usize| {
-            let p = at_slot(&profile, i);
+            let p = at_slot(&profile, i) * month_factor(i);
             if holiday[i] { p * holiday_factor } else { p }
         };
 
@@ -422,9 +463,13 @@ impl Demand {
                 unpublished_year: marks.unpublished,
                 outlier_hours: outlier[..learn_end].iter().filter(|o| **o).count(),
                 level_shift: shift,
+                monthly: month,
             },
             marks,
             holiday_factor,
+            monthly: month.map_or_else(Vec::new, |f| {
+                monthly::spans(&f, t, t + MARKS_AHEAD_SECONDS, settings.calendar.offset())
+            }),
         }
     }
 
@@ -445,6 +490,7 @@ impl Demand {
             early_factor: 1.0,
             marks: Marks::default(),
             holiday_factor: 1.0,
+            monthly: Vec::new(),
             components: Components::default(),
         }
     }
@@ -473,6 +519,20 @@ impl Demand {
                 s.factor,
                 since.format("%Y-%m-%d %H:%M")
             ));
+        }
+        if let Some(f) = c.monthly {
+            let days: Vec<String> = f
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| **f != 1.0)
+                .map(|(p, f)| {
+                    let day = ["last day", "2nd-last", "3rd-last", "4th-last", "5th-last"]
+                        .get(p)
+                        .unwrap_or(&"");
+                    format!("{day} x{f:.2}")
+                })
+                .collect();
+            out.push_str(&format!(", monthly cycle (the month's {})", days.join(", ")));
         }
         if let Some(y) = c.unpublished_year {
             out.push_str(&format!(
@@ -505,6 +565,12 @@ impl Demand {
         let mut base = self.profile[slot_of(start + mark.map_or(0, |m| m.weekday_shift), self.profile.len())];
         if mark.is_some_and(|m| m.kind == DayKind::Holiday) {
             base *= self.holiday_factor;
+        }
+        if !self.monthly.is_empty() {
+            let i = self.monthly.partition_point(|(_, end, _)| *end <= start);
+            if let Some((_, _, f)) = self.monthly.get(i).filter(|(from, _, _)| *from <= start) {
+                base *= f;
+            }
         }
         let hours = ((start - self.now.timestamp().div_euclid(HOUR) * HOUR) / HOUR) as f64;
         // Growth is carried two weeks ahead at most: compounded over the
@@ -629,22 +695,29 @@ mod tests {
             if golden_week(t) { 50.0 } else { 100.0 }
         });
         let d = build(&u, "2026-10-03 04:00:00");
-        // Holiday hours seen: Mid-Autumn 72 at 100 B/s, Golden Week 60 at
-        // 50: a factor of (72 x 100 + 60 x 50) / (132 x 100) = 0.77.
+        // Golden Week has gone on for 60 hours (since 30 September 16:00
+        // UTC), at 50 B/s against a profile of 100: x0.50, from its own
+        // hours; Mid-Autumn's 72 hours at 100 count only before that.
         let (factor, hours) = d.components.holiday_factor.expect("a factor");
-        assert_eq!(hours, 132);
-        assert!((factor - 0.773).abs() < 0.01, "{factor}");
+        assert_eq!(hours, 60);
+        assert!((factor - 0.5).abs() < 0.01, "{factor}");
         // The level comes from the last ordinary day, before the holiday:
         // 100 B/s, not the holiday's 50 (which would halve every day after).
-        assert!((d.rate(0.0) - 77.3).abs() < 1.5, "{}", d.rate(0.0));
+        assert!((d.rate(0.0) - 50.0).abs() < 1.0, "{}", d.rate(0.0));
         let after = (at("2026-10-09 04:00:00") - at("2026-10-03 04:00:00")).num_seconds() as f64;
         assert!((d.rate(after) - 100.0).abs() < 1.5, "{}", d.rate(after));
         assert!(
             d.describe()
-                .contains("holiday-adjusted (中秋节, 国庆节: holiday traffic x0.77, from 132 holiday hours)"),
+                .contains("holiday-adjusted (中秋节, 国庆节: holiday traffic x0.50, from 60 holiday hours)"),
             "{}",
             d.describe()
         );
+        // The evening before it, only Mid-Autumn has been seen: its 72
+        // hours at 100 B/s give x1.00 for Golden Week too.
+        let before = build(&u, "2026-09-30 12:00:00");
+        let (factor, hours) = before.components.holiday_factor.expect("a factor");
+        assert_eq!(hours, 72);
+        assert!((factor - 1.0).abs() < 0.01, "{factor}");
     }
 
     #[test]
@@ -726,6 +799,38 @@ mod tests {
         }
         assert!(
             d.describe().contains("level shift x2.00 since 2026-06-08 18:00 UTC"),
+            "{}",
+            d.describe()
+        );
+    }
+    #[test]
+    fn a_month_end_batch_seen_last_month_is_expected_this_month() {
+        // 100 B/s since 25 June, with the last three days of June (China
+        // time) at 300. Now is 20 July: June's batch is in the window, and
+        // 29-31 July are forecast at 3x; 28 July is not.
+        let batch = at("2026-06-27 16:00:00")..at("2026-06-30 16:00:00");
+        let u = series("2026-06-25 00:00:00", "2026-07-20 00:00:00", |t| {
+            if batch.contains(&t) { 300.0 } else { 100.0 }
+        });
+        let d = build(&u, "2026-07-20 00:00:00");
+        assert_eq!(
+            d.components.monthly.map(|f| f.map(|x| (x * 10.0).round() / 10.0)),
+            Some([3.0, 3.0, 3.0, 1.0, 1.0])
+        );
+        let ahead = |when: &str| (at(when) - at("2026-07-20 00:00:00")).num_seconds() as f64;
+        // 30 July 12:00 in China is 04:00 UTC.
+        assert!(
+            (d.rate(ahead("2026-07-30 04:00:00")) - 300.0).abs() < 5.0,
+            "{}",
+            d.rate(ahead("2026-07-30 04:00:00"))
+        );
+        assert!((d.rate(ahead("2026-07-28 04:00:00")) - 100.0).abs() < 2.0);
+        // June's batch is not in the weekly profile: the same hours of the
+        // week, a week after it, are forecast at 100 (checked on the 4th).
+        assert!((d.rate(ahead("2026-07-21 04:00:00")) - 100.0).abs() < 2.0);
+        assert!(
+            d.describe()
+                .contains("monthly cycle (the month's last day x3.00, 2nd-last x3.00, 3rd-last x3.00)"),
             "{}",
             d.describe()
         );

@@ -15,9 +15,9 @@
 //!   consumption by the hour, and what survives a restart.
 //! - [`calendar`]: public holidays and make-up working days, China's as
 //!   published by the State Council.
-//! - [`series`], [`outliers`], [`level_shift`]: hourly rates laid out by the
-//!   hour, the one-off hours kept out of the profile, and a lasting change
-//!   of level that re-bases it.
+//! - [`series`], [`outliers`], [`level_shift`], [`monthly`]: hourly rates
+//!   laid out by the hour, the one-off hours kept out of the profile, a
+//!   lasting change of level that re-bases it, and a cycle by day of month.
 //! - [`demand`], [`drain`], [`projection`]: the expected demand run forward
 //!   against the packages: when the pool runs dry, what expires unused.
 //! - [`lag`]: what Tencent has billed but not yet deducted.
@@ -57,6 +57,7 @@ pub mod lag;
 pub mod ledger;
 pub mod level_shift;
 pub mod model;
+pub mod monthly;
 pub mod order_policy;
 pub mod outliers;
 pub mod plausibility;

@@ -1,0 +1,240 @@
+//! A cycle by day of month: a batch job in the last days of every month
+//! (billing runs, reports, backups shipped out) that a weekly profile
+//! cannot hold, since the month's end falls on another weekday each time.
+//!
+//! **The rule.** For each of the last [`POSITIONS`] days of a month (the
+//! last day, the one before, ...), every complete such day in the window
+//! (at least [`MIN_HOURS`] hours observed, not a holiday) is compared with
+//! what the weekly profile expects of it. When every one of them ran at
+//! least [`HIGH`] times (or at most [`LOW`] times) the profile, that
+//! position is a monthly component: its hours are kept out of the weekly
+//! profile, and the same day of this month is forecast at the mean ratio.
+//! The profile's window is five weeks, so it holds last month's end from
+//! the first day of a month on: a batch seen last month is expected this
+//! month.
+
+use crate::series::Series;
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+
+/// The last days of a month looked at.
+pub const POSITIONS: usize = 5;
+/// A day this many times the profile is part of a monthly cycle.
+pub const HIGH: f64 = 1.5;
+/// A day this fraction of the profile is part of one too (a quiet end).
+pub const LOW: f64 = 0.67;
+/// Hours of a day that must be observed for it to count.
+const MIN_HOURS: usize = 20;
+
+/// Days from the end of the month of the local day holding `t` (0: the
+/// last day), if it is one of the last [`POSITIONS`].
+pub fn position(t: i64, offset: TimeDelta) -> Option<usize> {
+    let local = (DateTime::<Utc>::from_timestamp(t, 0)? + offset).date_naive();
+    let first_of_next = if local.month() == 12 {
+        NaiveDate::from_ymd_opt(local.year() + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(local.year(), local.month() + 1, 1)?
+    };
+    let left = (first_of_next - local).num_days() - 1;
+    (0..POSITIONS as i64).contains(&left).then_some(left as usize)
+}
+
+/// The position of each hour of `series` (see [`position`]), worked out
+/// once a day rather than once an hour.
+pub fn positions(series: &Series, offset: TimeDelta) -> Vec<Option<usize>> {
+    let mut cached: Option<(i64, Option<usize>)> = None;
+    (0..series.len())
+        .map(|i| {
+            let t = series.start(i);
+            let day = (t + offset.num_seconds()).div_euclid(86_400);
+            match cached {
+                Some((d, p)) if d == day => p,
+                _ => {
+                    let p = position(t, offset);
+                    cached = Some((day, p));
+                    p
+                }
+            }
+        })
+        .collect()
+}
+
+/// The factor of each position (1.0: none), learnt from `series` against
+/// `expected` per hour, at the hours' `positions`; hours `usable` says no
+/// to are left out. `None` when no position is a cycle.
+pub fn learn(
+    series: &Series,
+    expected: &[f64],
+    usable: &[bool],
+    positions: &[Option<usize>],
+) -> Option<[f64; POSITIONS]> {
+    // Per position, the ratio of each complete day: runs of hours with the
+    // same position are one day (positions change every local day).
+    let mut ratios: [Vec<f64>; POSITIONS] = Default::default();
+    let n = series.len().min(expected.len()).min(usable.len()).min(positions.len());
+    let mut i = 0;
+    while i < n {
+        let Some(p) = positions[i] else {
+            i += 1;
+            continue;
+        };
+        let (mut actual, mut wanted, mut hours) = (0.0, 0.0, 0);
+        let mut j = i;
+        while j < n && positions[j] == Some(p) && j - i < 24 {
+            if let (Some(rate), true) = (series.rates[j], usable[j]) {
+                actual += rate;
+                wanted += expected[j];
+                hours += 1;
+            }
+            j += 1;
+        }
+        // A day cut by the window's ends is not complete: left out.
+        if j - i == 24 && hours >= MIN_HOURS && wanted > 0.0 {
+            ratios[p].push(actual / wanted);
+        }
+        i = j;
+    }
+    let mut factors = [1.0; POSITIONS];
+    let mut any = false;
+    for (f, r) in factors.iter_mut().zip(&ratios) {
+        if !r.is_empty() && (r.iter().all(|x| *x >= HIGH) || r.iter().all(|x| *x <= LOW)) {
+            *f = r.iter().sum::<f64>() / r.len() as f64;
+            any = true;
+        }
+    }
+    any.then_some(factors)
+}
+
+/// The days of the months from `from` to `to` (Unix seconds) whose
+/// position has a factor, as `(start, end, factor)` in UTC seconds, sorted.
+pub fn spans(factors: &[f64; POSITIONS], from: i64, to: i64, offset: TimeDelta) -> Vec<(i64, i64, f64)> {
+    let local = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).map(|d| (d + offset).date_naive());
+    let (Some(mut month), Some(last)) = (local(from), local(to)) else {
+        return Vec::new();
+    };
+    month = month.with_day(1).unwrap_or(month);
+    let mut out = Vec::new();
+    while month <= last {
+        let next = month.checked_add_months(chrono::Months::new(1)).unwrap_or(last);
+        for p in (0..POSITIONS).rev().filter(|p| factors[*p] != 1.0) {
+            let day = next - TimeDelta::days(p as i64 + 1);
+            let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() - offset.num_seconds();
+            if start + 86_400 > from && start < to {
+                out.push((start, start + 86_400, factors[p]));
+            }
+        }
+        if next <= month {
+            break;
+        }
+        month = next;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).expect("a test time").timestamp()
+    }
+
+    #[test]
+    fn positions_count_back_from_the_month_s_last_local_day() {
+        let cst = TimeDelta::hours(8);
+        // 31 July 2026 in China starts 30 July 16:00 UTC.
+        assert_eq!(position(utc("2026-07-30T16:00:00Z"), cst), Some(0));
+        assert_eq!(position(utc("2026-07-30T15:00:00Z"), cst), Some(1));
+        assert_eq!(position(utc("2026-07-27T12:00:00Z"), cst), Some(4));
+        assert_eq!(position(utc("2026-07-26T12:00:00Z"), cst), None);
+        // February 2026 has 28 days; December rolls into January.
+        assert_eq!(position(utc("2026-02-28T12:00:00Z"), TimeDelta::zero()), Some(0));
+        assert_eq!(position(utc("2026-12-30T12:00:00Z"), TimeDelta::zero()), Some(1));
+        assert_eq!(position(utc("2027-01-01T12:00:00Z"), TimeDelta::zero()), None);
+    }
+
+    #[test]
+    fn a_batch_in_the_last_three_days_of_last_month_is_found() {
+        // 20 June to 20 July 2026 (UTC days), 100 B/s against a profile of
+        // 100, with 28-30 June at 300: positions 0-2 of June (30 days).
+        let first = utc("2026-06-20T00:00:00Z");
+        let hours = 30 * 24;
+        let rates: Vec<Option<f64>> = (0..hours)
+            .map(|h| {
+                let t = first + h as i64 * 3600;
+                Some(
+                    if (utc("2026-06-28T00:00:00Z")..utc("2026-07-01T00:00:00Z")).contains(&t) {
+                        300.0
+                    } else {
+                        100.0
+                    },
+                )
+            })
+            .collect();
+        let s = Series::from_rates(first, rates);
+        let f = learn(
+            &s,
+            &vec![100.0; hours],
+            &vec![true; hours],
+            &positions(&s, TimeDelta::zero()),
+        )
+        .expect("a cycle");
+        // 30 June is position 0, 29 June 1, 28 June 2: each 300 / 100; 27
+        // and 26 June ran at 1.0, under 1.5: no factor.
+        assert_eq!(f, [3.0, 3.0, 3.0, 1.0, 1.0]);
+        // Next month's last three days, in UTC, take the factors.
+        let next = spans(
+            &f,
+            utc("2026-07-20T00:00:00Z"),
+            utc("2026-08-10T00:00:00Z"),
+            TimeDelta::zero(),
+        );
+        assert_eq!(
+            next,
+            [
+                (utc("2026-07-29T00:00:00Z"), utc("2026-07-30T00:00:00Z"), 3.0),
+                (utc("2026-07-30T00:00:00Z"), utc("2026-07-31T00:00:00Z"), 3.0),
+                (utc("2026-07-31T00:00:00Z"), utc("2026-08-01T00:00:00Z"), 3.0),
+            ]
+        );
+        // Without the batch there is no cycle.
+        let flat = Series::from_rates(first, vec![Some(100.0); hours]);
+        assert_eq!(
+            learn(
+                &flat,
+                &vec![100.0; hours],
+                &vec![true; hours],
+                &positions(&flat, TimeDelta::zero())
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_month_end_that_did_not_repeat_is_no_cycle() {
+        // Two month ends: May's last day at 300, June's at 100.
+        let first = utc("2026-05-25T00:00:00Z");
+        let hours = 40 * 24;
+        let rates: Vec<Option<f64>> = (0..hours)
+            .map(|h| {
+                let t = first + h as i64 * 3600;
+                Some(
+                    if (utc("2026-05-31T00:00:00Z")..utc("2026-06-01T00:00:00Z")).contains(&t) {
+                        300.0
+                    } else {
+                        100.0
+                    },
+                )
+            })
+            .collect();
+        let s = Series::from_rates(first, rates);
+        assert_eq!(
+            learn(
+                &s,
+                &vec![100.0; hours],
+                &vec![true; hours],
+                &positions(&s, TimeDelta::zero())
+            ),
+            None
+        );
+    }
+}
