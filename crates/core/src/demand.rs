@@ -252,16 +252,15 @@ impl Demand {
         // The last three hours (and the current one) are left out of the
         // profile: they are what a surge is measured on, against it.
         let learn_end = end.saturating_sub(4);
+        let outlier = outliers(&series, &ordinary);
         let weekly = |usable: &[bool]| {
-            let outlier = outliers(&series, usable);
             let learn = |i: usize| usable[i] && !outlier[i];
             // A history that is all holiday (a daemon started on 1 May) has
             // nothing ordinary to learn: then it learns what it has.
-            let first = fill_gaps(self::profile(&series, learn_end, &learn, slots, decay))
-                .or_else(|| fill_gaps(self::profile(&series, learn_end, &|_| true, slots, decay)));
-            first.map(|f| (outlier, f))
+            fill_gaps(self::profile(&series, learn_end, &learn, slots, decay))
+                .or_else(|| fill_gaps(self::profile(&series, learn_end, &|_| true, slots, decay)))
         };
-        let Some((mut outlier, mut first)) = weekly(&ordinary) else {
+        let Some(mut first) = weekly(&ordinary) else {
             return nothing(Basis::Nothing, marks);
         };
         // A cycle by day of month, against that profile; its days are then
@@ -275,8 +274,10 @@ impl Demand {
             for (u, p) in usable.iter_mut().zip(&month_pos) {
                 *u &= !p.is_some_and(|p| f[p] != 1.0);
             }
-            if let Some((o, p)) = weekly(&usable) {
-                (outlier, first) = (o, p);
+            // The one-off hours stay as found: a month-end day was judged
+            // against other days, and it is left out now anyway.
+            if let Some(p) = weekly(&usable) {
+                first = p;
                 month = monthly::learn(&series, &against(&first), &ordinary, &month_pos).or(month);
             }
         }
@@ -575,14 +576,24 @@ impl Demand {
         let hours = ((start - self.now.timestamp().div_euclid(HOUR) * HOUR) / HOUR) as f64;
         // Growth is carried two weeks ahead at most: compounded over the
         // whole horizon it would make far-off dates meaningless.
-        let growth = self.growth_per_day.powf(hours.min(GROWTH_HORIZON_HOURS) / 24.0);
+        // (This runs for every hour the drain steps through: powers are
+        // taken only where they change anything.)
+        let growth = if self.growth_per_day == 1.0 {
+            1.0
+        } else {
+            self.growth_per_day.powf(hours.min(GROWTH_HORIZON_HOURS) / 24.0)
+        };
         // The early bound lets a surge fade half as fast.
         let half_life = if early {
             2.0 * SURGE_HALF_LIFE_HOURS
         } else {
             SURGE_HALF_LIFE_HOURS
         };
-        let surge = 1.0 + (self.surge - 1.0) * 0.5f64.powf(hours / half_life);
+        let surge = if self.surge == 1.0 {
+            1.0
+        } else {
+            1.0 + (self.surge - 1.0) * 0.5f64.powf(hours / half_life)
+        };
         let factor = if early { self.early_factor } else { 1.0 };
         base * growth * surge * factor
     }
