@@ -152,32 +152,38 @@ mod tests {
         assert_eq!(position(utc("2027-01-01T12:00:00Z"), TimeDelta::zero()), None);
     }
 
+    /// `days` UTC days of 100 B/s from `first`, at 300 from `from` to `to`.
+    fn with_batch(first: &str, days: usize, from: &str, to: &str) -> Series {
+        let (first, batch) = (utc(first), utc(from)..utc(to));
+        let rates = (0..days as i64 * 24)
+            .map(|h| {
+                Some(if batch.contains(&(first + h * 3600)) {
+                    300.0
+                } else {
+                    100.0
+                })
+            })
+            .collect();
+        Series::from_rates(first, rates)
+    }
+
+    /// What [`learn`] finds in `s` against a flat profile of 100.
+    fn learnt(s: &Series) -> Option<[f64; POSITIONS]> {
+        let n = s.len();
+        learn(s, &vec![100.0; n], &vec![true; n], &positions(s, TimeDelta::zero()))
+    }
+
     #[test]
     fn a_batch_in_the_last_three_days_of_last_month_is_found() {
         // 20 June to 20 July 2026 (UTC days), 100 B/s against a profile of
         // 100, with 28-30 June at 300: positions 0-2 of June (30 days).
-        let first = utc("2026-06-20T00:00:00Z");
-        let hours = 30 * 24;
-        let rates: Vec<Option<f64>> = (0..hours)
-            .map(|h| {
-                let t = first + h as i64 * 3600;
-                Some(
-                    if (utc("2026-06-28T00:00:00Z")..utc("2026-07-01T00:00:00Z")).contains(&t) {
-                        300.0
-                    } else {
-                        100.0
-                    },
-                )
-            })
-            .collect();
-        let s = Series::from_rates(first, rates);
-        let f = learn(
-            &s,
-            &vec![100.0; hours],
-            &vec![true; hours],
-            &positions(&s, TimeDelta::zero()),
-        )
-        .expect("a cycle");
+        let s = with_batch(
+            "2026-06-20T00:00:00Z",
+            30,
+            "2026-06-28T00:00:00Z",
+            "2026-07-01T00:00:00Z",
+        );
+        let f = learnt(&s).expect("a cycle");
         // 30 June is position 0, 29 June 1, 28 June 2: each 300 / 100; 27
         // and 26 June ran at 1.0, under 1.5: no factor.
         assert_eq!(f, [3.0, 3.0, 3.0, 1.0, 1.0]);
@@ -197,44 +203,24 @@ mod tests {
             ]
         );
         // Without the batch there is no cycle.
-        let flat = Series::from_rates(first, vec![Some(100.0); hours]);
-        assert_eq!(
-            learn(
-                &flat,
-                &vec![100.0; hours],
-                &vec![true; hours],
-                &positions(&flat, TimeDelta::zero())
-            ),
-            None
+        let flat = with_batch(
+            "2026-06-20T00:00:00Z",
+            30,
+            "2026-06-20T00:00:00Z",
+            "2026-06-20T00:00:00Z",
         );
+        assert_eq!(learnt(&flat), None);
     }
 
     #[test]
     fn a_month_end_that_did_not_repeat_is_no_cycle() {
         // Two month ends: May's last day at 300, June's at 100.
-        let first = utc("2026-05-25T00:00:00Z");
-        let hours = 40 * 24;
-        let rates: Vec<Option<f64>> = (0..hours)
-            .map(|h| {
-                let t = first + h as i64 * 3600;
-                Some(
-                    if (utc("2026-05-31T00:00:00Z")..utc("2026-06-01T00:00:00Z")).contains(&t) {
-                        300.0
-                    } else {
-                        100.0
-                    },
-                )
-            })
-            .collect();
-        let s = Series::from_rates(first, rates);
-        assert_eq!(
-            learn(
-                &s,
-                &vec![100.0; hours],
-                &vec![true; hours],
-                &positions(&s, TimeDelta::zero())
-            ),
-            None
+        let s = with_batch(
+            "2026-05-25T00:00:00Z",
+            40,
+            "2026-05-31T00:00:00Z",
+            "2026-06-01T00:00:00Z",
         );
+        assert_eq!(learnt(&s), None);
     }
 }
