@@ -220,10 +220,15 @@ fn score(trace: &Trace, tag: &str, model: ForecastModel, s: &mut Score) {
         if probe > e.from
             && let Some(st) = steps.iter().find(|st| st.at >= probe)
         {
-            let err = st
+            // Signed: positive when the forecast was late.
+            let late = st
                 .mainland()
                 .and_then(|p| p.depletion_at)
-                .map_or(f64::INFINITY, |d| (d - e.dry_at).num_minutes().abs() as f64 / 60.0);
+                .map_or(f64::INFINITY, |d| (d - e.dry_at).num_minutes() as f64 / 60.0);
+            let err = late.abs();
+            if std::env::var_os("FORECAST_BENCH_VERBOSE").is_some() {
+                eprintln!("  72 h before: {late:+.1} h");
+            }
             s.errors_72h.push(err);
         }
     }

@@ -31,10 +31,10 @@
 use crate::calendar::{DayKind, MarkedSpan, Marks};
 use crate::level_shift::{self, LevelShift};
 use crate::monthly;
-use crate::outliers::outliers;
+use crate::outliers::{Oddity, oddities};
 use crate::series::Series;
 use crate::settings::ForecastSettings;
-use crate::usage::{HOUR, HourlyUsage};
+use crate::usage::{HOUR, HourlyUsage, KEEP_HOURS};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -117,6 +117,10 @@ pub struct Components {
     pub unpublished_year: Option<i32>,
     /// Hours left out of the profile as one-off events.
     pub outlier_hours: usize,
+    /// Hours of ordinary surges, whose traffic is spread over every hour.
+    pub surge_hours: usize,
+    /// What that adds to every hour (0.05: 5 %).
+    pub surge_share: f64,
     /// A lasting change of level the profile was re-based on.
     pub level_shift: Option<LevelShift>,
     /// The factor of each of the month's last days (the last first), when
@@ -201,7 +205,10 @@ impl Demand {
         let t = now.timestamp();
         let current_hour = t.div_euclid(HOUR) * HOUR;
         let window_start = current_hour - WINDOW_HOURS * HOUR;
-        let marks = settings.calendar.marks(window_start, t + MARKS_AHEAD_SECONDS);
+        // Holidays are rare: their factor is learnt from all the history
+        // kept, not just the profile's window.
+        let history_start = current_hour - KEEP_HOURS as i64 * HOUR;
+        let marks = settings.calendar.marks(history_start, t + MARKS_AHEAD_SECONDS);
         let nothing = |basis, marks: Marks| Demand {
             now,
             basis,
@@ -252,7 +259,8 @@ impl Demand {
         // The last three hours (and the current one) are left out of the
         // profile: they are what a surge is measured on, against it.
         let learn_end = end.saturating_sub(4);
-        let outlier = outliers(&series, &ordinary);
+        let oddity = oddities(&series, &ordinary);
+        let outlier: Vec<bool> = oddity.iter().map(|o| *o != Oddity::Usual).collect();
         let weekly = |usable: &[bool]| {
             let learn = |i: usize| usable[i] && !outlier[i];
             // A history that is all holiday (a daemon started on 1 May) has
@@ -322,7 +330,23 @@ impl Demand {
         let ongoing = current.map(|m| sum_over(&|i| (m.start..m.end).contains(&series.start(i))));
         let (h_actual, h_profile, h_hours) = match ongoing {
             Some(o) if o.2 >= MIN_HOLIDAY_HOURS => o,
-            _ => sum_over(&|_| true),
+            _ => {
+                let (mut a, mut p, mut n) = sum_over(&|_| true);
+                // Before the window: the same slots, so the same profile.
+                let older = Series::of(usage, history_start, window_start);
+                for (i, rate) in older.rates.iter().enumerate() {
+                    let start = older.start(i);
+                    let Some(m) = marks.at(start).filter(|m| m.kind == DayKind::Holiday) else {
+                        continue;
+                    };
+                    if let Some(rate) = rate {
+                        a += rate;
+                        p += profile[slot_of(start + m.weekday_shift, slots)];
+                        n += 1;
+                    }
+                }
+                (a, p, n)
+            }
         };
         let learnt = (h_hours >= MIN_HOLIDAY_HOURS && h_profile > 0.0).then(|| (h_actual / h_profile).clamp(0.1, 5.0));
         let holiday_factor = learnt.unwrap_or(settings.holiday_factor);
@@ -370,6 +394,23 @@ impl Demand {
         };
         for p in &mut profile {
             *p *= level;
+        }
+        // Ordinary surges recur, but not at the hour of the week they came
+        // at: what they carried above the profile (since a shift, if there
+        // was one) is spread over every hour.
+        let (mut excess, mut total) = (0.0, 0.0);
+        for i in shift_index.unwrap_or(0)..learn_end {
+            if let (Some(rate), true) = (series.rates[i], usable[i] && oddity[i] != Oddity::OneOff) {
+                let p = at_slot(&profile, i);
+                total += p;
+                if oddity[i] == Oddity::Surge {
+                    excess += (rate - p).max(0.0);
+                }
+            }
+        }
+        let surge_share = if total > 0.0 { (excess / total).min(0.5) } else { 0.0 };
+        for p in &mut profile {
+            *p *= 1.0 + surge_share;
         }
         if profile.iter().all(|p| *p <= 0.0) {
             return nothing(Basis::Nothing, marks);
@@ -462,7 +503,9 @@ impl Demand {
                 holidays,
                 holiday_factor: Some((holiday_factor, if learnt.is_some() { h_hours } else { 0 })),
                 unpublished_year: marks.unpublished,
-                outlier_hours: outlier[..learn_end].iter().filter(|o| **o).count(),
+                outlier_hours: oddity[..learn_end].iter().filter(|o| **o == Oddity::OneOff).count(),
+                surge_hours: oddity[..learn_end].iter().filter(|o| **o == Oddity::Surge).count(),
+                surge_share,
                 level_shift: shift,
                 monthly: month,
             },
@@ -512,6 +555,13 @@ impl Demand {
         }
         if c.outlier_hours > 0 {
             out.push_str(&format!(", {} one-off hours left out", c.outlier_hours));
+        }
+        if c.surge_hours > 0 {
+            out.push_str(&format!(
+                ", {} surge hours spread over the week (+{:.0} %)",
+                c.surge_hours,
+                100.0 * c.surge_share
+            ));
         }
         if let Some(s) = c.level_shift {
             let since = DateTime::<Utc>::from_timestamp(s.since, 0).unwrap_or(self.now);
@@ -785,6 +835,35 @@ mod tests {
         assert!((d.rate(tomorrow) - 100.0).abs() < 1.5, "{}", d.rate(tomorrow));
         assert_eq!(d.components.outlier_hours, 18);
         assert!(d.describe().contains("18 one-off hours left out"), "{}", d.describe());
+    }
+
+    #[test]
+    fn an_ordinary_surge_is_spread_over_the_week_not_replayed_at_its_hour() {
+        // Five weeks at 100 B/s; eight days ago, 6 hours at 300 B/s.
+        let surge = at("2026-06-02 18:00:00")..at("2026-06-03 00:00:00");
+        let u = series("2026-05-06 00:00:00", "2026-06-10 00:00:00", |t| {
+            if surge.contains(&t) { 300.0 } else { 100.0 }
+        });
+        let d = build(&u, "2026-06-10 00:00:00");
+        // 3x both medians: a surge, not a one-off. It carried 6 x 200 B/s
+        // above the profile, over the 813 ordinary hours learnt (the
+        // window's 840, less the last three, less Saturday 9 May, a make-up
+        // working day of 2026): +1200 / 81,300 = +1.476 % on every hour.
+        assert_eq!(d.components.surge_hours, 6);
+        assert_eq!(d.components.outlier_hours, 0);
+        let share = d.components.surge_share;
+        assert!((share - 1200.0 / 81_300.0).abs() < 1e-9, "{share}");
+        // Its own slot a week on (Tuesday 18:00, 162 h ahead) is no higher
+        // than any other: not a weighted mean with a 300 in it (about 170).
+        for h in [1.0, 162.0] {
+            let rate = d.rate(h * 3600.0);
+            assert!((rate - 101.476).abs() < 0.01, "{h} h: {rate}");
+        }
+        assert!(
+            d.describe().contains("6 surge hours spread over the week (+1 %)"),
+            "{}",
+            d.describe()
+        );
     }
 
     #[test]

@@ -14,10 +14,9 @@
 
 use crate::series::{Series, median};
 
-/// Above this many times both medians, an hour is an outlier. Ordinary
-/// surges (3x for a few hours, every week or so) stay under it: they recur,
-/// so they are part of what the pool must serve, and leaving them out would
-/// forecast too little. A launch at 9x does not.
+/// Above this many times both medians, an hour is a one-off event: a
+/// launch at 9x. Ordinary surges (3x for a few hours, every week or so)
+/// stay under it.
 pub const HIGH: f64 = 4.0;
 /// Below this fraction of both medians, an hour is an outlier.
 pub const LOW: f64 = 0.25;
@@ -28,18 +27,35 @@ const MIN_NEIGHBOURS: usize = 2;
 /// Weeks either side looked at: the profile's window is five weeks.
 const MAX_WEEKS: usize = 5;
 
-fn off(rate: f64, reference: Option<f64>) -> bool {
-    match reference {
-        Some(m) if m > 0.0 => rate > HIGH * m || rate < LOW * m,
-        // Nothing against a silent neighbourhood: traffic where there was
-        // none is the start of traffic, not an outlier.
-        _ => false,
-    }
+/// What an hour is against its neighbourhood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oddity {
+    /// Within [`SURGE`] and [`LOW`] of either median: learnt as it is.
+    Usual,
+    /// Above [`SURGE`] times both medians but not [`HIGH`]: an ordinary
+    /// surge. Surges recur (every week or so), so their traffic is part of
+    /// what the pool must serve, but not at that hour of the week: it is
+    /// spread over every hour instead.
+    Surge,
+    /// Above [`HIGH`] or below [`LOW`] times both medians: a one-off event,
+    /// left out.
+    OneOff,
 }
 
-/// For each hour of `series`, whether it is an outlier. Hours `usable`
-/// says no to (holidays) are neither judged nor used as neighbours.
-pub fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
+/// Above this many times both medians, an hour is a surge.
+pub const SURGE: f64 = 2.0;
+
+/// How many times `reference` `rate` is, if there is a reference.
+fn ratio(rate: f64, reference: Option<f64>) -> Option<f64> {
+    // Nothing against a silent neighbourhood: traffic where there was none
+    // is the start of traffic, not an outlier.
+    reference.filter(|m| *m > 0.0).map(|m| rate / m)
+}
+
+/// For each hour of `series`, what it is against its neighbourhood. Hours
+/// `usable` says no to (holidays) are neither judged nor used as
+/// neighbours.
+pub fn oddities(series: &Series, usable: &[bool]) -> Vec<Oddity> {
     let ok = |i: i64| i >= 0 && usable.get(i as usize).copied().unwrap_or(false);
     let value = |i: usize, hours: i64| {
         let j = i as i64 + hours;
@@ -48,7 +64,7 @@ pub fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
     (0..series.len())
         .map(|i| {
             let Some(rate) = series.rates[i].filter(|_| ok(i as i64)) else {
-                return false;
+                return Oddity::Usual;
             };
             // Fixed arrays: this runs for every hour of five weeks at every
             // poll.
@@ -60,8 +76,14 @@ pub fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
                     n += 1;
                 }
             }
-            if n < MIN_NEIGHBOURS || !off(rate, median(&mut days[..n])) {
-                return false;
+            if n < MIN_NEIGHBOURS {
+                return Oddity::Usual;
+            }
+            let Some(by_day) = ratio(rate, median(&mut days[..n])) else {
+                return Oddity::Usual;
+            };
+            if (LOW..=SURGE).contains(&by_day) {
+                return Oddity::Usual;
             }
             let mut same = [0.0; 2 * MAX_WEEKS];
             let mut n = 0;
@@ -71,8 +93,33 @@ pub fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
                     n += 1;
                 }
             }
-            n == 0 || off(rate, median(&mut same[..n]))
+            // Without another week, the days alone decide.
+            let by_week = if n == 0 {
+                Some(by_day)
+            } else {
+                ratio(rate, median(&mut same[..n]))
+            };
+            let Some(by_week) = by_week else {
+                return Oddity::Usual;
+            };
+            let (low, high) = (by_day.min(by_week), by_day.max(by_week));
+            if low > HIGH || high < LOW {
+                Oddity::OneOff
+            } else if low > SURGE {
+                Oddity::Surge
+            } else {
+                Oddity::Usual
+            }
         })
+        .collect()
+}
+
+/// For each hour of `series`, whether it is a one-off event (see
+/// [`oddities`]).
+pub fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
+    oddities(series, usable)
+        .into_iter()
+        .map(|o| o == Oddity::OneOff)
         .collect()
 }
 
@@ -106,6 +153,24 @@ mod tests {
         // Nothing else: the 4x day/night swing compares like with like, and
         // a Saturday at 60 % of Friday is 0.6x, above 0.25.
         assert_eq!(out.iter().filter(|o| **o).count(), 18);
+    }
+
+    #[test]
+    fn an_ordinary_surge_is_a_surge_and_a_smaller_one_is_usual() {
+        let mut rates = weeks(3);
+        // Day 9 (a Wednesday), 18:00-22:00 at 3x: a surge. Day 2, 18:00 at
+        // 1.9x: within the noise of a busy evening.
+        for r in rates.iter_mut().take(9 * 24 + 22).skip(9 * 24 + 18) {
+            *r = r.map(|r| r * 3.0);
+        }
+        rates[2 * 24 + 18] = rates[2 * 24 + 18].map(|r| r * 1.9);
+        let usable = vec![true; rates.len()];
+        let odd = oddities(&Series::from_rates(0, rates), &usable);
+        // 3x the same hour on the days around it and in the other weeks
+        // (400 B/s all): above 2, not above 4.
+        assert!((9 * 24 + 18..9 * 24 + 22).all(|h| odd[h] == Oddity::Surge));
+        assert_eq!(odd.iter().filter(|o| **o != Oddity::Usual).count(), 4);
+        assert_eq!(odd[2 * 24 + 18], Oddity::Usual);
     }
 
     #[test]
