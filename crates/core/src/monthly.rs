@@ -5,8 +5,11 @@
 //! **The rule.** For each of the last [`POSITIONS`] days of a month (the
 //! last day, the one before, ...), every complete such day in the window
 //! (at least [`MIN_HOURS`] hours observed, not a holiday) is compared with
-//! what the weekly profile expects of it. When every one of them ran at
-//! least [`HIGH`] times (or at most [`LOW`] times) the profile, that
+//! what the weekly profile expects of it, and that with how the ordinary
+//! days within a week either side ran against the profile: so growth or a
+//! level shift, which move those days too, is not taken for a cycle. When
+//! every one of them ran at least [`HIGH`] times (or at most [`LOW`]
+//! times) the level around it, that
 //! position is a monthly component: its hours are kept out of the weekly
 //! profile, and the same day of this month is forecast at the mean ratio.
 //! The profile's window is five weeks, so it holds last month's end from
@@ -24,6 +27,11 @@ pub const HIGH: f64 = 1.5;
 pub const LOW: f64 = 0.67;
 /// Hours of a day that must be observed for it to count.
 const MIN_HOURS: usize = 20;
+/// How far either side of a day its level is read: a week, so every
+/// weekday weighs the same.
+const AROUND_HOURS: usize = 7 * 24;
+/// Ordinary hours (not the month's last days) that must be seen there.
+const MIN_AROUND_HOURS: usize = 48;
 
 /// Days from the end of the month of the local day holding `t` (0: the
 /// last day), if it is one of the last [`POSITIONS`].
@@ -71,6 +79,20 @@ pub fn learn(
     // same position are one day (positions change every local day).
     let mut ratios: [Vec<f64>; POSITIONS] = Default::default();
     let n = series.len().min(expected.len()).min(usable.len()).min(positions.len());
+    // The level of the ordinary days around each month end, prefix-summed:
+    // actual and expected traffic, and hours, outside the last days.
+    let (mut actual_sum, mut wanted_sum, mut count) = (vec![0.0; n + 1], vec![0.0; n + 1], vec![0usize; n + 1]);
+    for k in 0..n {
+        let seen = series.rates[k].filter(|_| usable[k] && positions[k].is_none() && expected[k] > 0.0);
+        actual_sum[k + 1] = actual_sum[k] + seen.unwrap_or(0.0);
+        wanted_sum[k + 1] = wanted_sum[k] + seen.map_or(0.0, |_| expected[k]);
+        count[k + 1] = count[k] + usize::from(seen.is_some());
+    }
+    let level = |from: usize, to: usize| {
+        let (lo, hi) = (from.saturating_sub(AROUND_HOURS), (to + AROUND_HOURS).min(n));
+        let wanted = wanted_sum[hi] - wanted_sum[lo];
+        (count[hi] - count[lo] >= MIN_AROUND_HOURS && wanted > 0.0).then(|| (actual_sum[hi] - actual_sum[lo]) / wanted)
+    };
     let mut i = 0;
     while i < n {
         let Some(p) = positions[i] else {
@@ -87,9 +109,14 @@ pub fn learn(
             }
             j += 1;
         }
-        // A day cut by the window's ends is not complete: left out.
-        if j - i == 24 && hours >= MIN_HOURS && wanted > 0.0 {
-            ratios[p].push(actual / wanted);
+        // A day cut by the window's ends is not complete: left out; so is
+        // one without ordinary days around it to say what level it ran at.
+        if j - i == 24
+            && hours >= MIN_HOURS
+            && wanted > 0.0
+            && let Some(around) = level(i, j).filter(|l| *l > 0.0)
+        {
+            ratios[p].push(actual / wanted / around);
         }
         i = j;
     }
@@ -210,6 +237,34 @@ mod tests {
             "2026-06-20T00:00:00Z",
         );
         assert_eq!(learnt(&flat), None);
+    }
+
+    #[test]
+    fn a_month_end_is_measured_against_the_level_around_it() {
+        // 20 June to 20 July at 100 B/s, with 28-30 June at 300, against a
+        // profile of 160 (one that has learnt a higher level since, as
+        // after a doubling): every day ran low against the profile.
+        let s = with_batch(
+            "2026-06-20T00:00:00Z",
+            30,
+            "2026-06-28T00:00:00Z",
+            "2026-07-01T00:00:00Z",
+        );
+        let n = s.len();
+        let positions = positions(&s, TimeDelta::zero());
+        let f = learn(&s, &vec![160.0; n], &vec![true; n], &positions).expect("a cycle");
+        // The ordinary days within a week ran at 100 / 160: the batch days
+        // are (300 / 160) / (100 / 160) = 3, and 26-27 June 1, not the
+        // 0.625 of 100 against 160 that would read as a quiet month end.
+        assert!(f[..3].iter().all(|x| (x - 3.0).abs() < 1e-9), "{f:?}");
+        assert_eq!(&f[3..], &[1.0, 1.0]);
+        let flat = with_batch(
+            "2026-06-20T00:00:00Z",
+            30,
+            "2026-06-20T00:00:00Z",
+            "2026-06-20T00:00:00Z",
+        );
+        assert_eq!(learn(&flat, &vec![160.0; n], &vec![true; n], &positions), None);
     }
 
     #[test]
