@@ -168,6 +168,36 @@ fn profile(series: &Series, upto: usize, learn: &dyn Fn(usize) -> bool, slots: u
         .collect()
 }
 
+/// Hours of the last day that must be seen for a cold start to read
+/// their mean rather than the last polls' rate.
+const COLD_START_HOURS: usize = 12;
+/// Above this many times that mean, the last polls' rate is a surge going
+/// on, and is read instead: a daily cycle's peak runs under 2 times its
+/// mean.
+const COLD_START_SURGE: f64 = 2.5;
+
+/// The flat rate of a cold start (no daily profile yet) from the hours of
+/// `series` (the current one last) and the `recent` polls' rate. The last
+/// polls swing with the hour of day (an evening peak can be five times the
+/// night), so a forecast made on them fires at the peak and resolves at
+/// night; the mean of the hours seen in the last day does not swing.
+fn cold_start_rate(series: &Series, recent: Option<f64>) -> Option<f64> {
+    let end = series.len().saturating_sub(1);
+    let day: Vec<f64> = series.rates[end.saturating_sub(24)..end]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    if day.len() < COLD_START_HOURS {
+        return recent;
+    }
+    let mean = day.iter().sum::<f64>() / day.len() as f64;
+    Some(match recent {
+        Some(r) if r > COLD_START_SURGE * mean => r,
+        _ => mean,
+    })
+}
+
 /// Fills missing slots from their neighbours, so one unobserved hour does
 /// not read as an hour without traffic.
 fn fill_gaps(p: Vec<Option<f64>>) -> Option<Vec<f64>> {
@@ -237,8 +267,11 @@ impl Demand {
         } else if days >= 2.0 && observed >= 24 {
             (24, 0.8, Basis::HourOfDay)
         } else {
-            return match recent_rate {
-                Some(r) if r > 0.0 => nothing(Basis::RecentRate, marks),
+            return match cold_start_rate(&series, recent_rate) {
+                Some(r) if r > 0.0 => Demand {
+                    profile: vec![r],
+                    ..nothing(Basis::RecentRate, marks)
+                },
                 _ => nothing(Basis::Nothing, marks),
             };
         };
@@ -707,6 +740,36 @@ mod tests {
         assert!(d.rate(0.0) > 250.0, "{}", d.rate(0.0));
         assert!(d.rate(3.0 * 3600.0) < d.rate(0.0) && d.rate(3.0 * 3600.0) > 150.0);
         assert!(d.rate(24.0 * 3600.0) < 110.0, "{}", d.rate(24.0 * 3600.0));
+    }
+
+    #[test]
+    fn a_cold_start_reads_the_mean_of_its_hours_not_the_evening_peak() {
+        let now = at("2026-06-10 20:30:00");
+        // 20 whole hours from 00:00: twelve at 100 B/s, eight at 400 (an
+        // evening), then the current hour.
+        let mut u = HourlyUsage::new();
+        let first = at("2026-06-10 00:00:00");
+        for h in 0..20 {
+            let t = first + TimeDelta::hours(h);
+            let rate = if h < 12 { 100 } else { 400 };
+            u.add_interval(t, t + TimeDelta::hours(1), rate * 3600);
+        }
+        let build = |recent| Demand::build(&u, Some(recent), &ForecastSettings::default(), now);
+        // The last polls ran at 400: the mean of the 20 hours is (12 x 100
+        // + 8 x 400) / 20 = 220, and that is what is forecast.
+        let d = build(400.0);
+        assert_eq!(d.basis, Basis::RecentRate);
+        assert!((d.rate(0.0) - 220.0).abs() < 1e-9, "{}", d.rate(0.0));
+        // Above 2.5 x 220 = 550, the last polls are a surge: read as they are.
+        assert_eq!(build(600.0).rate(0.0), 600.0);
+        // Under 12 hours seen, only the last polls are there to read.
+        let mut few = HourlyUsage::new();
+        for h in 12..20 {
+            let t = first + TimeDelta::hours(h);
+            few.add_interval(t, t + TimeDelta::hours(1), 400 * 3600);
+        }
+        let d = Demand::build(&few, Some(380.0), &ForecastSettings::default(), now);
+        assert_eq!(d.rate(0.0), 380.0);
     }
 
     #[test]
