@@ -20,7 +20,8 @@
 //! week, spring festival, month end, launch, step up, step down, cold
 //! start), one column per shape, on the tuned seeds 1 to 3. `-- --held-out`
 //! adds a table for seeds 11 to 16, kept apart so that nobody tunes on them
-//! by accident; `-- --shapes-only` skips the first table.
+//! by accident; `-- --held-out=21-26` adds one for other seeds, once those
+//! have been looked at too; `-- --shapes-only` skips the first table.
 
 use cdnquota_core::assess::ForecastModel;
 use cdnquota_core::replay::{Replay, Step};
@@ -285,6 +286,14 @@ fn main() {
     shaped("tuned", &[1, 2, 3]);
     if held_out {
         shaped("held-out", &(11..=16).collect::<Vec<_>>());
+    }
+    // A further held-out set, for when 11 to 16 have been looked at.
+    if let Some(range) = args.iter().find_map(|a| a.strip_prefix("--held-out=")) {
+        let Some((Ok(from), Ok(to))) = range.split_once('-').map(|(a, b)| (a.parse::<u64>(), b.parse::<u64>())) else {
+            eprintln!("--held-out=FROM-TO wants two seeds, e.g. --held-out=21-26");
+            std::process::exit(2);
+        };
+        shaped("held-out", &(from..=to).collect::<Vec<_>>());
     }
 }
 

@@ -347,14 +347,17 @@ impl Marks {
         self.at(t).is_some_and(|s| s.kind == DayKind::Holiday)
     }
 
+    /// The holiday spans that overlap `[from, to)`, in order.
+    pub fn holiday_spans(&self, from: i64, to: i64) -> impl Iterator<Item = &MarkedSpan> {
+        self.spans
+            .iter()
+            .filter(move |s| s.kind == DayKind::Holiday && s.end > from && s.start < to)
+    }
+
     /// The names of the holidays that overlap `[from, to)`, in order, once.
     pub fn holidays_between(&self, from: i64, to: i64) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();
-        for s in self
-            .spans
-            .iter()
-            .filter(|s| s.kind == DayKind::Holiday && s.end > from && s.start < to)
-        {
+        for s in self.holiday_spans(from, to) {
             if !names.contains(&s.name.as_str()) {
                 names.push(&s.name);
             }

@@ -370,13 +370,8 @@ impl Demand {
             _ => {
                 let (mut a, mut p, mut n) = sum_over(&|_| true);
                 // Before the window: the same slots, so the same profile.
-                let older = Series::of(usage, history_start, window_start);
-                for (i, rate) in older.rates.iter().enumerate() {
-                    let start = older.start(i);
-                    let Some(m) = marks.at(start).filter(|m| m.kind == DayKind::Holiday) else {
-                        continue;
-                    };
-                    if let Some(rate) = rate {
+                for m in marks.holiday_spans(history_start, window_start) {
+                    for (start, rate) in usage.rates(m.start.max(history_start), m.end.min(window_start)) {
                         a += rate;
                         p += profile[slot_of(start + m.weekday_shift, slots)];
                         n += 1;
