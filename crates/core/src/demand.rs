@@ -117,7 +117,8 @@ pub struct Components {
     pub unpublished_year: Option<i32>,
     /// Hours left out of the profile as one-off events.
     pub outlier_hours: usize,
-    /// Hours of ordinary surges, whose traffic is spread over every hour.
+    /// Hours of ordinary surges whose traffic is spread over every hour
+    /// (since a shift, if there was one; not holiday or month-end days).
     pub surge_hours: usize,
     /// What that adds to every hour (0.05: 5 %).
     pub surge_share: f64,
@@ -430,13 +431,14 @@ impl Demand {
         // Ordinary surges recur, but not at the hour of the week they came
         // at: what they carried above the profile (since a shift, if there
         // was one) is spread over every hour.
-        let (mut excess, mut total) = (0.0, 0.0);
+        let (mut excess, mut total, mut surge_hours) = (0.0, 0.0, 0);
         for i in shift_index.unwrap_or(0)..learn_end {
             if let (Some(rate), true) = (series.rates[i], usable[i] && oddity[i] != Oddity::OneOff) {
                 let p = at_slot(&profile, i);
                 total += p;
                 if oddity[i] == Oddity::Surge {
                     excess += (rate - p).max(0.0);
+                    surge_hours += 1;
                 }
             }
         }
@@ -543,7 +545,7 @@ impl Demand {
                 holiday_factor: Some((holiday_factor, if learnt.is_some() { h_hours } else { 0 })),
                 unpublished_year: marks.unpublished,
                 outlier_hours: oddity[..learn_end].iter().filter(|o| **o == Oddity::OneOff).count(),
-                surge_hours: oddity[..learn_end].iter().filter(|o| **o == Oddity::Surge).count(),
+                surge_hours,
                 surge_share,
                 level_shift: shift,
                 monthly: month,
