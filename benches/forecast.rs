@@ -244,6 +244,15 @@ fn score(trace: &Trace, tag: &str, model: ForecastModel, s: &mut Score) {
     };
     for (id, expires, left) in &lost {
         if *left > t.expiring_unused_above as f64 {
+            if std::env::var_os("FORECAST_BENCH_VERBOSE").is_some() {
+                let ahead = first_warning(id).map(|w| (*expires - w).num_minutes() as f64 / 1440.0);
+                eprintln!(
+                    "{model:?} {tag}seed {} package {id} expired {expires} with {:.0} GB unused: warned {} d ahead",
+                    trace.seed,
+                    left / 1e9,
+                    ahead.map_or("never".to_string(), |d| format!("{d:.1}"))
+                );
+            }
             s.lossy += 1;
             if first_warning(id).is_some_and(|w| *expires - w >= ahead) {
                 s.lossy_warned += 1;
