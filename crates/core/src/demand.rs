@@ -898,14 +898,20 @@ mod tests {
         assert!((d.rate(ahead("2026-10-11 04:00:00")) - 40.0).abs() < 3.0);
     }
 
+    /// Five weeks at 100 B/s to 10 June 2026, at `rate` from `from` to
+    /// `to`, forecast at their end.
+    fn five_weeks_with(from: &str, to: &str, rate: f64) -> Demand {
+        let span = at(from)..at(to);
+        let u = series("2026-05-06 00:00:00", "2026-06-10 00:00:00", |t| {
+            if span.contains(&t) { rate } else { 100.0 }
+        });
+        build(&u, "2026-06-10 00:00:00")
+    }
+
     #[test]
     fn a_launch_day_does_not_come_back_a_week_later() {
         // Five weeks at 100 B/s; eight days ago, 18 hours at 900 B/s.
-        let launch = at("2026-06-02 06:00:00")..at("2026-06-03 00:00:00");
-        let u = series("2026-05-06 00:00:00", "2026-06-10 00:00:00", |t| {
-            if launch.contains(&t) { 900.0 } else { 100.0 }
-        });
-        let d = build(&u, "2026-06-10 00:00:00");
+        let d = five_weeks_with("2026-06-02 06:00:00", "2026-06-03 00:00:00", 900.0);
         // Those hours a week on (tomorrow 06:00 to 24:00) are forecast at
         // 100, not at a 5-week weighted mean with a 900 in it (about 330).
         let tomorrow = 30.0 * 3600.0;
@@ -917,11 +923,7 @@ mod tests {
     #[test]
     fn an_ordinary_surge_is_spread_over_the_week_not_replayed_at_its_hour() {
         // Five weeks at 100 B/s; eight days ago, 6 hours at 300 B/s.
-        let surge = at("2026-06-02 18:00:00")..at("2026-06-03 00:00:00");
-        let u = series("2026-05-06 00:00:00", "2026-06-10 00:00:00", |t| {
-            if surge.contains(&t) { 300.0 } else { 100.0 }
-        });
-        let d = build(&u, "2026-06-10 00:00:00");
+        let d = five_weeks_with("2026-06-02 18:00:00", "2026-06-03 00:00:00", 300.0);
         // 3x both medians: a surge, not a one-off. It carried 6 x 200 B/s
         // above the profile, over the 813 ordinary hours learnt (the
         // window's 840, less the last three, less Saturday 9 May, a make-up
