@@ -188,15 +188,14 @@ const COLD_START_SURGE: f64 = 2.5;
 /// night; the mean of the hours seen in the last day does not swing.
 fn cold_start_rate(series: &Series, recent: Option<f64>) -> Option<f64> {
     let end = series.len().saturating_sub(1);
-    let day: Vec<f64> = series.rates[end.saturating_sub(24)..end]
+    let (sum, hours) = series.rates[end.saturating_sub(24)..end]
         .iter()
         .flatten()
-        .copied()
-        .collect();
-    if day.len() < COLD_START_HOURS {
+        .fold((0.0, 0), |(s, n), r| (s + r, n + 1));
+    if hours < COLD_START_HOURS {
         return recent;
     }
-    let mean = day.iter().sum::<f64>() / day.len() as f64;
+    let mean = sum / hours as f64;
     Some(match recent {
         Some(r) if r > COLD_START_SURGE * mean => r,
         _ => mean,
@@ -298,9 +297,8 @@ impl Demand {
         // profile: they are what a surge is measured on, against it.
         let learn_end = end.saturating_sub(4);
         let oddity = oddities(&series, &ordinary);
-        let outlier: Vec<bool> = oddity.iter().map(|o| *o != Oddity::Usual).collect();
         let weekly = |usable: &[bool]| {
-            let learn = |i: usize| usable[i] && !outlier[i];
+            let learn = |i: usize| usable[i] && oddity[i] == Oddity::Usual;
             // A history that is all holiday (a daemon started on 1 May) has
             // nothing ordinary to learn: then it learns what it has.
             fill_gaps(self::profile(&series, learn_end, &learn, slots, decay))
@@ -328,7 +326,7 @@ impl Demand {
             }
         }
         let month_factor = |i: usize| month_pos[i].zip(month).map_or(1.0, |(p, f)| f[p]);
-        let learn = |i: usize| usable[i] && !outlier[i];
+        let learn = |i: usize| usable[i] && oddity[i] == Oddity::Usual;
 
         // A lasting change of level: the profile is learnt from before it
         // and scaled by the hours since.

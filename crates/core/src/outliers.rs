@@ -11,6 +11,10 @@
 //! day later its neighbours have the new level too (see
 //! [`crate::level_shift`]). The surge logic still sees an outlier as it
 //! happens; the profile just does not learn it as a weekly habit.
+//!
+//! An hour above [`SURGE`] times both medians but not [`HIGH`] is an
+//! ordinary **surge** ([`Oddity::Surge`]): kept out of its slot too, and
+//! spread over every hour by the demand model.
 
 use crate::series::{Series, median};
 
@@ -114,18 +118,17 @@ pub fn oddities(series: &Series, usable: &[bool]) -> Vec<Oddity> {
         .collect()
 }
 
-/// For each hour of `series`, whether it is a one-off event (see
-/// [`oddities`]).
-pub fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
-    oddities(series, usable)
-        .into_iter()
-        .map(|o| o == Oddity::OneOff)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// For each hour of `series`, whether it is a one-off event.
+    fn outliers(series: &Series, usable: &[bool]) -> Vec<bool> {
+        oddities(series, usable)
+            .into_iter()
+            .map(|o| o == Oddity::OneOff)
+            .collect()
+    }
 
     /// `weeks` weeks of a daily cycle: 100 B/s at night (00-12), 400 B/s
     /// by day (12-24), Saturdays and Sundays at 60 % (days 5 and 6).
